@@ -1,0 +1,48 @@
+# archive-ledger: `make run` and `make test` each do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DATA   ?= data
+PROFILE ?= dev
+HOST   ?= 127.0.0.1
+PORT   ?= 8400
+
+.PHONY: setup run test test-fast lint compile bench clean
+
+setup: .stamp-venv .stamp-npm
+
+.stamp-venv: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+.stamp-npm: contracts/package-lock.json ganache/package-lock.json
+	cd contracts && npm ci --silent --no-audit --no-fund
+	cd ganache && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Start the persistent dev chain (ganache), initialise the data dir on first run, then serve.
+run: setup
+	$(PY) cli.py dev-chain start --data-dir $(DATA)
+	@test -f $(DATA)/config.toml || $(PY) cli.py init --data-dir $(DATA) --profile $(PROFILE)
+	$(PY) cli.py serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not ganache and not e2e and not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+compile: setup
+	$(PY) -m contracts.compile
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) contracts/node_modules ganache/node_modules .stamp-*
