@@ -1,0 +1,305 @@
+"""Anchoring, crash-safe: checkpoints go PENDING -> SUBMITTED (raw tx stored before sending) ->
+CONFIRMED, and every run first reconciles the database with the chain.
+
+Whatever point a process dies at (before signing, after storing the tx, after sending, before
+confirmation), the next run finds the stored transaction, resends the very same bytes if the chain
+lacks it, adopts checkpoints the contract already holds, and so ends with exactly one checkpoint on
+chain per batch. Re-sending an identical checkpoint is a no-op in the contract, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from anchor.chain import ChainClient
+from anchor.errors import ChainError, LedgerError, NonceTooLow
+from anchor.log import MerkleLog
+from anchor.models import (
+    Checkpoint,
+    CheckpointStatus,
+    Lease,
+    Log,
+    Submission,
+    SubmissionStatus,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "anchorer"
+LEASE_TTL = timedelta(minutes=10)
+
+
+class AnchorBusy(LedgerError):
+    """Another process holds the anchoring lease for this database."""
+
+
+class LogDiverged(LedgerError):
+    """The chain holds a checkpoint for a log that our database cannot reproduce."""
+
+
+@dataclass
+class AnchorReport:
+    """What one run did; printed by `archive-ledger anchor` and returned by POST /anchor."""
+
+    reconciled: list[str] = field(default_factory=list)
+    submitted: dict[str, Any] | None = None
+    confirmed: list[str] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reconciled": self.reconciled,
+            "submitted": self.submitted,
+            "confirmed": self.confirmed,
+            "checkpoints": self.checkpoints,
+        }
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+class Anchorer:
+    """Anchors every log with new records in one `anchorMany` transaction."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        client: ChainClient,
+        account: Any,
+        contract_address: str,
+        *,
+        confirmations: int,
+        wait_timeout_s: float = 120.0,
+    ) -> None:
+        from contracts import load_artifact
+
+        self.sessions = sessions
+        self.client = client
+        self.account = account
+        self.contract = client.contract(contract_address, load_artifact("ArchiveAnchor"))
+        self.contract_address = self.contract.address
+        self.confirmations = confirmations
+        self.wait_timeout_s = wait_timeout_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+
+    # -- the lease ----------------------------------------------------------------------------
+    @contextmanager
+    def lease(self) -> Iterator[None]:
+        now = _naive_utc(utcnow())
+        with self.sessions() as s, s.begin():
+            row = s.get(Lease, LEASE_NAME)
+            if row is None:
+                s.add(Lease(name=LEASE_NAME, owner=self.owner, expires_at=now + LEASE_TTL))
+            elif row.owner != self.owner and _naive_utc(row.expires_at) > now:
+                raise AnchorBusy(f"anchoring is already running ({row.owner}); try again shortly")
+            else:
+                row.owner, row.expires_at = self.owner, now + LEASE_TTL
+        try:
+            yield
+        finally:
+            with self.sessions() as s, s.begin():
+                row = s.get(Lease, LEASE_NAME)
+                if row is not None and row.owner == self.owner:
+                    s.delete(row)
+
+    # -- one run ------------------------------------------------------------------------------
+    def run(self, *, wait: bool = True) -> AnchorReport:
+        """Reconcile, submit one checkpoint per log with new records, and (if asked) confirm."""
+        report = AnchorReport()
+        with self.lease():
+            self.reconcile(report)
+            submission_id = self.submit(report)
+            if submission_id is not None and wait:
+                self.confirm(submission_id, report)
+        return report
+
+    # -- reconcile ----------------------------------------------------------------------------
+    def reconcile(self, report: AnchorReport | None = None) -> None:
+        report = report if report is not None else AnchorReport()
+        with self.sessions() as s, s.begin():
+            in_flight = list(
+                s.scalars(
+                    select(Submission)
+                    .where(Submission.status == SubmissionStatus.SUBMITTED)
+                    .order_by(Submission.id)
+                )
+            )
+        for sub in in_flight:
+            self._reconcile_submission(sub.id, report)
+        with self.sessions() as s, s.begin():
+            for log in MerkleLog(s).all_logs():
+                self._adopt_chain_head(s, log, report)
+
+    def _reconcile_submission(self, submission_id: int, report: AnchorReport) -> None:
+        with self.sessions() as s, s.begin():
+            sub = s.get(Submission, submission_id)
+            assert sub is not None
+            receipt = self.client.receipt(sub.tx_hash)
+            if receipt is None and not self.client.transaction_known(sub.tx_hash):
+                if sub.raw_tx is None:
+                    self._fail(s, sub, "transaction unknown to the chain and no signed copy kept")
+                    report.reconciled.append(f"{sub.tx_hash}: dropped")
+                    return
+                try:
+                    self.client.broadcast_raw(sub.raw_tx, sub.tx_hash)
+                    report.reconciled.append(f"{sub.tx_hash}: re-sent")
+                except NonceTooLow:
+                    # Its nonce went to another transaction: this one can never be mined.
+                    self._fail(s, sub, "nonce already used by another transaction; checkpoints rebuilt")
+                    report.reconciled.append(f"{sub.tx_hash}: replaced")
+                return
+            if receipt is None:
+                return
+            if receipt["status"] != 1:
+                self._fail(s, sub, self.client.revert_reason(sub.tx_hash, receipt))
+                report.reconciled.append(f"{sub.tx_hash}: reverted")
+                return
+            if self.client.confirmations_of(receipt) >= self.confirmations:
+                self._mark_confirmed(s, sub, receipt)
+                report.reconciled.append(f"{sub.tx_hash}: confirmed")
+
+    def _fail(self, s: Session, sub: Submission, reason: str) -> None:
+        logger.warning("anchor transaction %s failed: %s", sub.tx_hash, reason)
+        sub.status, sub.error = SubmissionStatus.FAILED, reason
+        for cp in s.scalars(select(Checkpoint).where(Checkpoint.submission_id == sub.id)):
+            s.delete(cp)  # rebuilt from the log on the next submit
+
+    def _mark_confirmed(self, s: Session, sub: Submission, receipt: Any) -> None:
+        sub.status = SubmissionStatus.CONFIRMED
+        sub.block_number = int(receipt["blockNumber"])
+        sub.gas_used = int(receipt["gasUsed"])
+        sub.confirmed_at = utcnow()
+        sub.raw_tx = None
+        for cp in s.scalars(select(Checkpoint).where(Checkpoint.submission_id == sub.id)):
+            cp.status = CheckpointStatus.CONFIRMED
+
+    def _adopt_chain_head(self, s: Session, log: Log, report: AnchorReport) -> None:
+        """If the contract holds a newer checkpoint than we know of, it must be ours: adopt it."""
+        size, root, block = self.contract.functions.latest(log.log_id).call()
+        if size == 0:
+            return
+        known = s.scalar(select(Checkpoint).where(Checkpoint.log_pk == log.id, Checkpoint.tree_size == size))
+        if known is not None and known.status == CheckpointStatus.CONFIRMED:
+            return
+        if known is not None and known.status == CheckpointStatus.SUBMITTED:
+            return  # its own submission is still being confirmed
+        if size > log.size or MerkleLog(s).root(log, size) != bytes(root):
+            raise LogDiverged(
+                f"the chain holds checkpoint (size {size}, root {bytes(root).hex()}) for fonds "
+                f"{log.fonds_code} that this database cannot reproduce: restore the database from a "
+                "backup that includes it, or point the node at the right chain/contract"
+            )
+        tx_hash = self._find_anchor_tx(log.log_id, size, block)
+        sub = s.scalar(select(Submission).where(Submission.tx_hash == tx_hash))
+        if sub is None:
+            sub = Submission(
+                tx_hash=tx_hash,
+                chain_id=self.client.profile.chain_id,
+                contract=self.contract_address,
+                status=SubmissionStatus.CONFIRMED,
+                block_number=block,
+                confirmed_at=utcnow(),
+            )
+            s.add(sub)
+            s.flush()
+        if known is None:
+            previous = self._last_anchored_size(s, log, below=size)
+            known = Checkpoint(log_pk=log.id, tree_size=size, root=bytes(root), previous_size=previous)
+            s.add(known)
+        known.status, known.submission_id = CheckpointStatus.CONFIRMED, sub.id
+        report.reconciled.append(f"{log.fonds_code}@{size}: adopted from chain")
+
+    def _find_anchor_tx(self, log_id: bytes, size: int, block: int) -> str:
+        events = self.contract.events.CheckpointAnchored().get_logs(
+            from_block=block, to_block=block, argument_filters={"logId": log_id, "treeSize": size}
+        )
+        if not events:
+            raise ChainError(f"no CheckpointAnchored event in block {block} for size {size}")
+        return "0x" + bytes(events[0]["transactionHash"]).hex().removeprefix("0x")
+
+    @staticmethod
+    def _last_anchored_size(s: Session, log: Log, *, below: int | None = None) -> int:
+        query = select(func.max(Checkpoint.tree_size)).where(
+            Checkpoint.log_pk == log.id,
+            Checkpoint.status.in_([CheckpointStatus.SUBMITTED, CheckpointStatus.CONFIRMED]),
+        )
+        if below is not None:
+            query = query.where(Checkpoint.tree_size < below)
+        return s.scalar(query) or 0
+
+    # -- submit -------------------------------------------------------------------------------
+    def submit(self, report: AnchorReport | None = None) -> int | None:
+        """Sign one anchorMany for every log with new records; store it, then send it."""
+        report = report if report is not None else AnchorReport()
+        with self.sessions() as s, s.begin():
+            s.query(Checkpoint).filter(Checkpoint.status == CheckpointStatus.PENDING).delete()
+            inputs: list[tuple[bytes, int, bytes, list[bytes]]] = []
+            pending: list[Checkpoint] = []
+            merkle = MerkleLog(s)
+            for log in merkle.all_logs():
+                if s.scalar(
+                    select(Checkpoint.id).where(
+                        Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.SUBMITTED
+                    )
+                ):
+                    continue  # wait for the one in flight: the next must extend it
+                previous = self._last_anchored_size(s, log)
+                if log.size <= previous:
+                    continue  # nothing new: skipped
+                root = merkle.root(log, log.size)
+                proof = merkle.consistency_proof(log, previous, log.size)
+                inputs.append((log.log_id, log.size, root, proof))
+                cp = Checkpoint(
+                    log_pk=log.id,
+                    tree_size=log.size,
+                    root=root,
+                    previous_size=previous,
+                    status=CheckpointStatus.PENDING,
+                )
+                s.add(cp)
+                pending.append(cp)
+            if not inputs:
+                return None
+            signed = self.client.prepare(self.account, self.contract.functions.anchorMany(inputs))
+            sub = Submission(
+                tx_hash=signed.tx_hash,
+                raw_tx=signed.raw,
+                nonce=signed.nonce,
+                sender=self.account.address,
+                chain_id=self.client.profile.chain_id,
+                contract=self.contract_address,
+                status=SubmissionStatus.SUBMITTED,
+            )
+            s.add(sub)
+            s.flush()
+            for cp in pending:
+                cp.status, cp.submission_id = CheckpointStatus.SUBMITTED, sub.id
+            report.submitted = {"tx_hash": signed.tx_hash, "nonce": signed.nonce, "logs": len(inputs)}
+            report.checkpoints = [
+                {"log_id": cp_in[0].hex(), "tree_size": cp_in[1], "root": cp_in[2].hex()} for cp_in in inputs
+            ]
+            submission_id = sub.id
+            raw, tx_hash = signed.raw, signed.tx_hash
+        # Stored and committed: from here a crash is recovered by reconcile() re-sending `raw`.
+        self.client.broadcast_raw(raw, tx_hash)
+        return submission_id
+
+    def confirm(self, submission_id: int, report: AnchorReport | None = None) -> None:
+        report = report if report is not None else AnchorReport()
+        with self.sessions() as s:
+            tx_hash = s.get(Submission, submission_id).tx_hash  # type: ignore[union-attr]
+        self.client.wait_confirmed(tx_hash, self.confirmations, self.wait_timeout_s)
+        self._reconcile_submission(submission_id, report)
+        report.confirmed.append(tx_hash)

@@ -1,0 +1,166 @@
+"""The append-only Merkle log of one node, stored through SQLAlchemy.
+
+Every perfect aligned subtree hash is stored when it completes, so appends cost O(1) amortised
+rows and any root or proof is folded from O(log n) stored hashes fetched in one query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from anchor import proofs
+from anchor.errors import LedgerError
+from anchor.models import Log, LogEntry, MerkleNode
+from anchor.proofs import NodeId
+from verifier.merkle import EMPTY_ROOT, node_hash
+from verifier.records import canonical_bytes, log_id_for_fonds, record_leaf_hash
+
+
+class LogNotFound(LedgerError):
+    """No log is known under this id or fonds code."""
+
+
+class TreeSizeError(LedgerError):
+    """A size or index outside what the log holds."""
+
+
+@dataclass(frozen=True)
+class AppendedLeaf:
+    log_id: bytes
+    index: int
+    leaf_hash: bytes
+
+
+class MerkleLog:
+    """Log operations within the caller's session: appends commit with the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- logs -------------------------------------------------------------------------------
+    def get_or_create(self, fonds_code: str) -> Log:
+        log = self.session.scalar(select(Log).where(Log.fonds_code == fonds_code).with_for_update())
+        if log is None:
+            log = Log(fonds_code=fonds_code, log_id=log_id_for_fonds(fonds_code), size=0)
+            self.session.add(log)
+            self.session.flush()
+        return log
+
+    def by_log_id(self, log_id: bytes) -> Log:
+        log = self.session.scalar(select(Log).where(Log.log_id == log_id))
+        if log is None:
+            raise LogNotFound(f"no log with id {log_id.hex()}")
+        return log
+
+    def by_fonds(self, fonds_code: str) -> Log:
+        log = self.session.scalar(select(Log).where(Log.fonds_code == fonds_code))
+        if log is None:
+            raise LogNotFound(f"no log for fonds {fonds_code!r}")
+        return log
+
+    def all_logs(self) -> list[Log]:
+        return list(self.session.scalars(select(Log).order_by(Log.id)))
+
+    # -- append -----------------------------------------------------------------------------
+    def append(self, fonds_code: str, record: Mapping[str, object]) -> AppendedLeaf:
+        """Append one record; its leaf and every subtree it completes are written in this session."""
+        log = self.get_or_create(fonds_code)
+        data = canonical_bytes(record)
+        leaf = record_leaf_hash(record)
+        index = log.size
+        self.session.add(
+            LogEntry(
+                log_pk=log.id,
+                index=index,
+                record=data.decode("utf-8"),
+                leaf_hash=leaf,
+                type=str(record.get("type", "")),
+                item_id=record.get("item_id") if isinstance(record.get("item_id"), str) else None,
+            )
+        )
+        self._add_nodes(log.id, index, leaf)
+        log.size = index + 1
+        self.session.flush()
+        return AppendedLeaf(log.log_id, index, leaf)
+
+    def _add_nodes(self, log_pk: int, index: int, leaf: bytes) -> None:
+        levels = _trailing_ones(index)
+        siblings = self._fetch(log_pk, [NodeId(lvl, (index >> lvl) - 1) for lvl in range(levels)])
+        current = leaf
+        self.session.add(MerkleNode(log_pk=log_pk, level=0, index=index, hash=current))
+        for lvl in range(levels):
+            current = node_hash(siblings[NodeId(lvl, (index >> lvl) - 1)], current)
+            self.session.add(MerkleNode(log_pk=log_pk, level=lvl + 1, index=index >> (lvl + 1), hash=current))
+
+    # -- reading ----------------------------------------------------------------------------
+    def entry(self, log: Log, index: int) -> LogEntry:
+        entry = self.session.get(LogEntry, (log.id, index))
+        if entry is None:
+            raise TreeSizeError(f"log {log.fonds_code} has no leaf {index}")
+        return entry
+
+    def record(self, log: Log, index: int) -> dict[str, object]:
+        return json.loads(self.entry(log, index).record)
+
+    def root(self, log: Log, size: int | None = None) -> bytes:
+        size = log.size if size is None else size
+        self._check_size(log, size)
+        if size == 0:
+            return EMPTY_ROOT
+        return proofs.root(size, self._fetcher(log.id))
+
+    def inclusion_proof(self, log: Log, index: int, size: int) -> list[bytes]:
+        self._check_size(log, size)
+        if not 0 <= index < size:
+            raise TreeSizeError(f"leaf {index} is not in a tree of size {size}")
+        return proofs.inclusion_proof(index, size, self._fetcher(log.id))
+
+    def consistency_proof(self, log: Log, size1: int, size2: int) -> list[bytes]:
+        self._check_size(log, size2)
+        if not 0 <= size1 <= size2:
+            raise TreeSizeError(f"cannot prove size {size1} consistent with size {size2}")
+        if size1 == 0 or size1 == size2:
+            return []
+        return proofs.consistency_proof(size1, size2, self._fetcher(log.id))
+
+    def _check_size(self, log: Log, size: int) -> None:
+        if not 0 <= size <= log.size:
+            raise TreeSizeError(f"log {log.fonds_code} has {log.size} leaves, not {size}")
+
+    def _fetcher(self, log_pk: int):  # type: ignore[no-untyped-def]
+        def fetch(ids: Iterable[NodeId]) -> Mapping[NodeId, bytes]:
+            return self._fetch(log_pk, ids)
+
+        return fetch
+
+    def _fetch(self, log_pk: int, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        found: dict[NodeId, bytes] = {}
+        for chunk_start in range(0, len(wanted), 400):
+            chunk = wanted[chunk_start : chunk_start + 400]
+            rows = self.session.execute(
+                select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+                    MerkleNode.log_pk == log_pk,
+                    tuple_(MerkleNode.level, MerkleNode.index).in_([(n.level, n.index) for n in chunk]),
+                )
+            )
+            found.update({NodeId(level, index): h for level, index, h in rows})
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise TreeSizeError(f"log storage lacks subtree hashes {missing[:3]}: database damaged?")
+        return found
+
+
+def _trailing_ones(n: int) -> int:
+    count = 0
+    while n & 1:
+        count += 1
+        n >>= 1
+    return count

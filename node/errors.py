@@ -1,0 +1,40 @@
+"""Errors the node turns into HTTP answers: each carries a status and a reason a client can act on."""
+
+from __future__ import annotations
+
+from anchor.errors import LedgerError
+
+
+class NodeError(LedgerError):
+    status_code = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class InvalidInput(NodeError):
+    status_code = 422
+    reason = "invalid_input"
+
+
+class UploadTooLarge(NodeError):
+    status_code = 413
+    reason = "upload_too_large"
+
+
+class NotFound(NodeError):
+    status_code = 404
+    reason = "not_found"
+
+
+class Conflict(NodeError):
+    status_code = 409
+    reason = "conflict"
+
+
+class Unauthorized(NodeError):
+    status_code = 401
+    reason = "unauthorized"
