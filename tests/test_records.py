@@ -1,0 +1,157 @@
+"""verifier.records: canonical bytes, leaf hashes, log ids, metadata digests, validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from verifier import merkle, records
+from verifier.errors import RecordError, VerifierError
+
+T = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
+H64 = "ab" * 32
+
+
+def good() -> dict:
+    return {
+        "v": 1,
+        "type": "item.ingested",
+        "fonds": "Z001",
+        "item_id": "0123456789abcdef0123456789abcdef",
+        "content_sha256": H64,
+        "size": 12345,
+        "metadata_sha256": "cd" * 32,
+        "time": "2026-11-25T08:00:00Z",
+        "nonce": "00112233445566778899aabbccddeeff",
+    }
+
+
+def test_canonical_bytes_sorts_keys_and_drops_whitespace() -> None:
+    assert records.canonical_bytes({"b": 1, "a": [True, None, "é"]}) == '{"a":[true,null,"é"],"b":1}'.encode()
+    assert records.canonical_bytes(good()) == records.canonical_bytes(dict(reversed(good().items())))
+
+
+def test_canonical_bytes_rejects_non_json() -> None:
+    with pytest.raises(RecordError):
+        records.canonical_bytes({"a": b"bytes"})
+    with pytest.raises(RecordError):
+        records.canonical_bytes({"a": float("nan")})
+
+
+def test_record_leaf_hash_is_domain_separated() -> None:
+    r = good()
+    raw = records.canonical_bytes(r)
+    assert records.record_leaf_hash(r) == hashlib.sha256(b"\x00" + raw).digest()
+    assert records.record_leaf_hash(r) == merkle.leaf_hash(raw)
+    assert records.record_leaf_hash(r) != hashlib.sha256(raw).digest()
+
+
+def test_log_id_for_fonds() -> None:
+    expected = hashlib.sha256(b"archive-ledger/log/v1/Z001").digest()
+    assert records.log_id_for_fonds("Z001") == expected
+    assert len(expected) == 32
+    assert (
+        records.log_id_for_fonds("全宗1") == hashlib.sha256("archive-ledger/log/v1/全宗1".encode()).digest()
+    )
+    with pytest.raises(RecordError):
+        records.log_id_for_fonds("")
+
+
+def test_metadata_digest_normalises_nfc_everywhere() -> None:
+    composed = {"titre": "Café", "tags": ["é", {"clé": "déjà"}], "n": 3}
+    decomposed = {"titre": "Cafe\u0301", "tags": ["e\u0301", {"cle\u0301": "de\u0301ja\u0300"}], "n": 3}
+    assert composed != decomposed
+    assert records.metadata_digest(composed) == records.metadata_digest(decomposed)
+    expected = hashlib.sha256(records.canonical_bytes(composed)).hexdigest()
+    assert records.metadata_digest(decomposed) == expected
+    assert records.metadata_digest({}) == hashlib.sha256(b"{}").hexdigest()
+
+
+def test_metadata_digest_rejects_colliding_keys_and_non_objects() -> None:
+    with pytest.raises(RecordError, match="collide"):
+        records.metadata_digest({"é": 1, "e\u0301": 2})
+    with pytest.raises(RecordError):
+        records.metadata_digest(["not", "an", "object"])  # type: ignore[arg-type]
+
+
+def test_validate_accepts_good_record() -> None:
+    records.validate_record(good())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("nonce"), "missing field"),
+        (lambda r: r.update(extra=1), "unexpected field"),
+        (lambda r: r.update(v=2), "record.v"),
+        (lambda r: r.update(v=True), "record.v"),
+        (lambda r: r.update(type=""), "record.type"),
+        (lambda r: r.update(type="Item Ingested"), "record.type"),
+        (lambda r: r.update(fonds=7), "record.fonds"),
+        (lambda r: r.update(item_id="xyz"), "record.item_id"),
+        (lambda r: r.update(content_sha256=H64.upper()), "record.content_sha256"),
+        (lambda r: r.update(content_sha256=H64[:-1]), "record.content_sha256"),
+        (lambda r: r.update(content_sha256="zz" * 32), "record.content_sha256"),
+        (lambda r: r.update(metadata_sha256=None), "record.metadata_sha256"),
+        (lambda r: r.update(nonce="00" * 15), "record.nonce"),
+        (lambda r: r.update(size=-1), "record.size"),
+        (lambda r: r.update(size="12"), "record.size"),
+        (lambda r: r.update(size=1.0), "record.size"),
+        (lambda r: r.update(size=2**53), "record.size"),
+        (lambda r: r.update(time="2026-11-25 08:00:00"), "record.time"),
+        (lambda r: r.update(time="2026-13-25T08:00:00Z"), "record.time"),
+        (lambda r: r.update(time="2026-11-25T08:00:00.5Z"), "record.time"),
+    ],
+)
+def test_validate_rejects_malformed(change, message: str) -> None:
+    r = good()
+    change(r)
+    with pytest.raises(RecordError, match=message):
+        records.validate_record(r)
+
+
+@pytest.mark.parametrize("bad", [None, [], "record", 3])
+def test_validate_rejects_non_objects(bad) -> None:
+    with pytest.raises(RecordError):
+        records.validate_record(bad)
+
+
+def test_new_record() -> None:
+    r = records.new_record(
+        "item.ingested",
+        "Z001",
+        "0123456789abcdef0123456789abcdef",
+        H64,
+        10,
+        "cd" * 32,
+        datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1))),
+        nonce=bytes(range(16)),
+    )
+    assert r["time"] == "2026-11-25T08:00:00Z"
+    assert r["nonce"] == bytes(range(16)).hex()
+    assert set(r) == set(records.RECORD_FIELDS)
+    records.validate_record(r)
+    json.loads(records.canonical_bytes(r))
+
+
+def test_new_record_random_nonce() -> None:
+    args = ("item.ingested", "Z001", "0" * 32, H64, 0, H64, T)
+    a, b = records.new_record(*args), records.new_record(*args)
+    assert a["nonce"] != b["nonce"]
+    assert len(bytes.fromhex(a["nonce"])) == 16
+
+
+def test_new_record_refuses_naive_time_and_bad_nonce() -> None:
+    with pytest.raises(RecordError, match="timezone"):
+        records.new_record("item.ingested", "Z001", "0" * 32, H64, 0, H64, datetime(2026, 1, 1))
+    with pytest.raises(RecordError, match="nonce"):
+        records.new_record("item.ingested", "Z001", "0" * 32, H64, 0, H64, T, nonce=b"short")
+    with pytest.raises(RecordError, match="content_sha256"):
+        records.new_record("item.ingested", "Z001", "0" * 32, "nothex", 0, H64, T)
+
+
+def test_record_error_is_a_verifier_error() -> None:
+    assert issubclass(RecordError, VerifierError)
