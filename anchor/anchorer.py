@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from anchor.chain import ChainClient
+from anchor.chain import ChainClient, SignedTx, decode_revert
 from anchor.errors import ChainError, LedgerError, NonceTooLow
 from anchor.log import MerkleLog
 from anchor.models import (
@@ -153,7 +153,7 @@ class Anchorer:
                     report.reconciled.append(f"{sub.tx_hash}: dropped")
                     return
                 try:
-                    self.client.broadcast_raw(sub.raw_tx, sub.tx_hash)
+                    self.client.broadcast(SignedTx(sub.raw_tx, sub.tx_hash, sub.nonce or 0, sub.sender))
                     report.reconciled.append(f"{sub.tx_hash}: re-sent")
                 except NonceTooLow:
                     # Its nonce went to another transaction: this one can never be mined.
@@ -163,7 +163,8 @@ class Anchorer:
             if receipt is None:
                 return
             if receipt["status"] != 1:
-                self._fail(s, sub, self.client.revert_reason(sub.tx_hash, receipt))
+                name, args = decode_revert(self.client.revert_data(sub.tx_hash, receipt), self.contract.abi)
+                self._fail(s, sub, f"reverted: {name or 'unknown reason'}{tuple(args) if args else ''}")
                 report.reconciled.append(f"{sub.tx_hash}: reverted")
                 return
             if self.client.confirmations_of(receipt) >= self.confirmations:
@@ -243,63 +244,75 @@ class Anchorer:
     def submit(self, report: AnchorReport | None = None) -> int | None:
         """Sign one anchorMany for every log with new records; store it, then send it."""
         report = report if report is not None else AnchorReport()
-        with self.sessions() as s, s.begin():
-            s.query(Checkpoint).filter(Checkpoint.status == CheckpointStatus.PENDING).delete()
-            inputs: list[tuple[bytes, int, bytes, list[bytes]]] = []
-            pending: list[Checkpoint] = []
-            merkle = MerkleLog(s)
-            for log in merkle.all_logs():
-                if s.scalar(
-                    select(Checkpoint.id).where(
-                        Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.SUBMITTED
-                    )
-                ):
-                    continue  # wait for the one in flight: the next must extend it
-                previous = self._last_anchored_size(s, log)
-                if log.size <= previous:
-                    continue  # nothing new: skipped
-                root = merkle.root(log, log.size)
-                proof = merkle.consistency_proof(log, previous, log.size)
-                inputs.append((log.log_id, log.size, root, proof))
-                cp = Checkpoint(
-                    log_pk=log.id,
-                    tree_size=log.size,
-                    root=root,
-                    previous_size=previous,
-                    status=CheckpointStatus.PENDING,
+        signed: SignedTx | None = None
+        try:
+            with self.sessions() as s, s.begin():
+                inputs, pending = self._new_checkpoints(s)
+                if not inputs:
+                    return None
+                signed = self.client.prepare(self.account, self.contract.functions.anchorMany(inputs))
+                sub = Submission(
+                    tx_hash=signed.tx_hash,
+                    raw_tx=signed.raw,
+                    nonce=signed.nonce,
+                    sender=self.account.address,
+                    chain_id=self.client.profile.chain_id,
+                    contract=self.contract_address,
+                    status=SubmissionStatus.SUBMITTED,
                 )
-                s.add(cp)
-                pending.append(cp)
-            if not inputs:
-                return None
-            signed = self.client.prepare(self.account, self.contract.functions.anchorMany(inputs))
-            sub = Submission(
-                tx_hash=signed.tx_hash,
-                raw_tx=signed.raw,
-                nonce=signed.nonce,
-                sender=self.account.address,
-                chain_id=self.client.profile.chain_id,
-                contract=self.contract_address,
-                status=SubmissionStatus.SUBMITTED,
-            )
-            s.add(sub)
-            s.flush()
-            for cp in pending:
-                cp.status, cp.submission_id = CheckpointStatus.SUBMITTED, sub.id
-            report.submitted = {"tx_hash": signed.tx_hash, "nonce": signed.nonce, "logs": len(inputs)}
-            report.checkpoints = [
-                {"log_id": cp_in[0].hex(), "tree_size": cp_in[1], "root": cp_in[2].hex()} for cp_in in inputs
-            ]
-            submission_id = sub.id
-            raw, tx_hash = signed.raw, signed.tx_hash
-        # Stored and committed: from here a crash is recovered by reconcile() re-sending `raw`.
-        self.client.broadcast_raw(raw, tx_hash)
+                s.add(sub)
+                s.flush()
+                for cp in pending:
+                    cp.status, cp.submission_id = CheckpointStatus.SUBMITTED, sub.id
+                submission_id = sub.id
+        except BaseException:
+            if signed is not None:
+                self.client.release(signed)  # never stored, so never sent: its nonce is free again
+            raise
+        report.submitted = {"tx_hash": signed.tx_hash, "nonce": signed.nonce, "logs": len(inputs)}
+        report.checkpoints = [
+            {"log_id": log_id.hex(), "tree_size": size, "root": root.hex()}
+            for log_id, size, root, _ in inputs
+        ]
+        # Stored and committed: from here a crash is recovered by reconcile() re-sending the same bytes.
+        self.client.broadcast(signed)
         return submission_id
+
+    def _new_checkpoints(
+        self, s: Session
+    ) -> tuple[list[tuple[bytes, int, bytes, list[bytes]]], list[Checkpoint]]:
+        """A PENDING checkpoint for each log with records past its last anchored size; logs with a
+        checkpoint still in flight wait for it, since the next one must extend it."""
+        s.query(Checkpoint).filter(Checkpoint.status == CheckpointStatus.PENDING).delete()
+        inputs: list[tuple[bytes, int, bytes, list[bytes]]] = []
+        pending: list[Checkpoint] = []
+        merkle = MerkleLog(s)
+        in_flight = set(
+            s.scalars(select(Checkpoint.log_pk).where(Checkpoint.status == CheckpointStatus.SUBMITTED))
+        )
+        for log in merkle.all_logs():
+            previous = self._last_anchored_size(s, log)
+            if log.id in in_flight or log.size <= previous:
+                continue
+            root = merkle.root(log, log.size)
+            inputs.append((log.log_id, log.size, root, merkle.consistency_proof(log, previous, log.size)))
+            cp = Checkpoint(
+                log_pk=log.id, tree_size=log.size, root=root, previous_size=previous,
+                status=CheckpointStatus.PENDING,
+            )  # fmt: skip
+            s.add(cp)
+            pending.append(cp)
+        s.flush()
+        return inputs, pending
 
     def confirm(self, submission_id: int, report: AnchorReport | None = None) -> None:
         report = report if report is not None else AnchorReport()
         with self.sessions() as s:
             tx_hash = s.get(Submission, submission_id).tx_hash  # type: ignore[union-attr]
-        self.client.wait_confirmed(tx_hash, self.confirmations, self.wait_timeout_s)
-        self._reconcile_submission(submission_id, report)
+        try:
+            self.client.wait_confirmed(
+                tx_hash, self.confirmations, self.wait_timeout_s, abi=self.contract.abi
+            )
+        finally:
+            self._reconcile_submission(submission_id, report)
         report.confirmed.append(tx_hash)

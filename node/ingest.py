@@ -104,7 +104,9 @@ async def receive_upload(
     (JSON) into a bounded buffer. Anything else, or a missing part, is refused and nothing is kept."""
     ctype, params = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or b"boundary" not in params:
-        raise InvalidInput("expected multipart/form-data with parts 'file' and 'metadata'", reason="not_multipart")
+        raise InvalidInput(
+            "expected multipart/form-data with parts 'file' and 'metadata'", reason="not_multipart"
+        )
 
     state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None}
     writer = blobs.writer(max_file)
@@ -145,7 +147,9 @@ async def receive_upload(
         elif state["part"] == "metadata":
             metadata.extend(data[start:end])
             if len(metadata) > max_metadata:
-                errors.append(UploadTooLarge(f"metadata exceeds {max_metadata} bytes", reason="metadata_too_large"))
+                errors.append(
+                    UploadTooLarge(f"metadata exceeds {max_metadata} bytes", reason="metadata_too_large")
+                )
 
     def on_part_begin() -> None:
         state["headers"] = {}
@@ -196,7 +200,9 @@ def file_item(
 ) -> Item:
     """Write the item row and append its record to the fonds' log in the caller's transaction."""
     if meta.archival_code and session.scalar(select(Item.id).where(Item.archival_code == meta.archival_code)):
-        raise InvalidInput(f"archival code {meta.archival_code!r} is already used", reason="duplicate_archival_code")
+        raise InvalidInput(
+            f"archival code {meta.archival_code!r} is already used", reason="duplicate_archival_code"
+        )
     item_id = uuid.uuid4().hex
     archival = meta.archival()
     record = new_record(

@@ -1,0 +1,113 @@
+"""HTTP client for a running node, used by the integrator CLI (so it works from another machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from anchor.errors import LedgerError
+
+API_KEY_ENV = "ARCHIVE_LEDGER_API_KEY"
+
+
+class NodeRequestError(LedgerError):
+    """The node refused a request (4xx/5xx) or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def read_api_key(path: Path | None) -> str | None:
+    """The API key from $ARCHIVE_LEDGER_API_KEY, else from a file only its owner may read."""
+    if os.environ.get(API_KEY_ENV):
+        return os.environ[API_KEY_ENV].strip()
+    if path is None or not path.exists():
+        return None
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise LedgerError(f"API key file {path} is readable by others: run `chmod 600 {path}`")
+    return path.read_text(encoding="utf-8").strip()
+
+
+class NodeClient:
+    def __init__(self, base_url: str, api_key: str | None, *, timeout: float = 300.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise NodeRequestError(f"cannot reach the node at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                reason, detail = body.get("error"), body.get("detail", response.text)
+            except ValueError:
+                reason, detail = None, response.text
+            raise NodeRequestError(
+                f"node answered {response.status_code}: {detail}", status=response.status_code, reason=reason
+            )
+        return response
+
+    def ingest(self, stream: BinaryIO, filename: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Upload one file; httpx streams the file object in chunks."""
+        files = {
+            "metadata": (None, json.dumps(metadata, ensure_ascii=False).encode("utf-8"), "application/json"),
+            "file": (filename, stream, "application/octet-stream"),
+        }
+        return self._call("POST", "/items", files=files).json()
+
+    def find_items(self, **filters: Any) -> dict[str, Any]:
+        return self._call("GET", "/items", params={k: v for k, v in filters.items() if v is not None}).json()
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/items/{item_id}").json()
+
+    def proof(self, item_id: str, against: str = "first") -> dict[str, Any]:
+        return self._call("GET", f"/items/{item_id}/proof", params={"against": against}).json()
+
+    def download(self, item_id: str, target: BinaryIO) -> None:
+        try:
+            with self.http.stream("GET", f"/items/{item_id}/content") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise NodeRequestError(f"node answered {response.status_code}: {response.text}",
+                                           status=response.status_code)  # fmt: skip
+                for chunk in response.iter_bytes(1 << 20):
+                    target.write(chunk)
+        except httpx.HTTPError as exc:
+            raise NodeRequestError(f"cannot reach the node at {self.base_url}: {exc}") from exc
+
+    def anchor(self) -> dict[str, Any]:
+        return self._call("POST", "/anchor").json()
+
+    def status(self) -> dict[str, Any]:
+        return self._call("GET", "/status").json()
+
+    def checkpoints(self) -> dict[str, Any]:
+        return self._call("GET", "/checkpoints").json()
+
+    def verify(self, bundle: dict[str, Any], content_sha256: str | None, certificate: bool) -> dict[str, Any]:
+        body = {"bundle": bundle, "content_sha256": content_sha256, "certificate": certificate}
+        return self._call("POST", "/verify", json=body).json()
+
+    def verifier_key(self) -> str:
+        return self._call("GET", "/verifier/key").json()["public_key"]

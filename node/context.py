@@ -1,0 +1,167 @@
+"""Everything a running node holds, built once from Settings (no globals, nothing at import time)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from verifier.certificate import load_signing_key
+
+from anchor.anchorer import Anchorer, AnchorReport
+from anchor.chain import ChainClient
+from anchor.db import make_engine, make_session_factory
+from anchor.errors import ChainUnavailable, LedgerError
+from anchor.keystore import load_account
+from anchor.profiles import ChainProfile, load_profile
+from node.blobstore import BlobStore
+from node.models import ApiKey
+from node.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_api_key() -> str:
+    return "alk_" + secrets.token_urlsafe(32)
+
+
+def add_api_key(sessions: sessionmaker[Session], name: str) -> str:
+    key = new_api_key()
+    with sessions() as s, s.begin():
+        s.add(ApiKey(name=name, key_sha256=hash_api_key(key)))
+    return key
+
+
+@dataclass
+class AnchorSchedule:
+    """Backoff for the background job: a chain outage slows retries down instead of spinning."""
+
+    base_s: float
+    max_s: float = 600.0
+    failures: int = 0
+    next_try: float = 0.0
+    last_error: str | None = None
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_try
+
+    def succeeded(self) -> None:
+        self.failures, self.next_try, self.last_error = 0, 0.0, None
+
+    def failed(self, now: float, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        self.next_try = now + min(self.max_s, self.base_s * 2 ** (self.failures - 1))
+
+
+@dataclass
+class NodeContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    profile: ChainProfile
+    verifier_key: SigningKey
+    chain_client: ChainClient | None = None
+    schedule: AnchorSchedule = field(default_factory=lambda: AnchorSchedule(base_s=5.0))
+    _anchorer: Anchorer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, *, chain_client: ChainClient | None = None) -> NodeContext:
+        engine = make_engine(settings.db_url)
+        profile = load_profile(settings.chain_profile)
+        if settings.rpc_url:
+            profile = profile.replace(rpc_url=settings.rpc_url)
+        blobs = BlobStore(settings.blob_dir)
+        blobs.clean_tmp()
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            blobs=blobs,
+            profile=profile,
+            verifier_key=load_signing_key(settings.verifier_key_path),
+            chain_client=chain_client,
+            schedule=AnchorSchedule(base_s=min(settings.anchor_interval_s, 30.0)),
+        )
+
+    def api_key_valid(self, key: str) -> bool:
+        with self.sessions() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_api_key(key)))
+            return row is not None and row.revoked_at is None
+
+    def chain(self) -> ChainClient:
+        """The chain connection, made on first use so a chain outage never stops ingest."""
+        with self._lock:
+            if self.chain_client is None:
+                self.chain_client = ChainClient(self.profile)
+            return self.chain_client
+
+    def anchorer(self) -> Anchorer:
+        with self._lock:
+            if self._anchorer is None:
+                if not self.settings.contract_address:
+                    raise LedgerError("no ArchiveAnchor contract is configured: run `archive-ledger init`")
+                client = self.chain_client or ChainClient(self.profile)
+                self.chain_client = client
+                account = load_account(
+                    self.settings.keystore_path,
+                    self.settings.keystore_password_file,
+                    password_env=self.settings.keystore_password_env,
+                )
+                self._anchorer = Anchorer(
+                    self.sessions,
+                    client,
+                    account,
+                    self.settings.contract_address,
+                    confirmations=self.profile.confirmations,
+                    wait_timeout_s=self.settings.anchor_wait_timeout_s,
+                )
+            return self._anchorer
+
+    def anchor_now(self, *, wait: bool = True) -> AnchorReport:
+        return self.anchorer().run(wait=wait)
+
+    def anchor_job(self) -> None:
+        """The scheduled job: anchor if due; on a chain outage back off and try again later."""
+        now = time.monotonic()
+        if not self.schedule.due(now):
+            return
+        try:
+            report = self.anchor_now(wait=True)
+            self.schedule.succeeded()
+            if report.submitted:
+                logger.info("anchored: %s", report.submitted)
+        except ChainUnavailable as exc:
+            self.schedule.failed(now, str(exc))
+            logger.warning(
+                "chain unreachable, anchoring retries in %.0fs: %s", self.schedule.next_try - now, exc
+            )
+        except LedgerError as exc:
+            self.schedule.failed(now, str(exc))
+            logger.error("anchoring failed: %s", exc)
+
+    def chain_status(self) -> dict[str, Any]:
+        try:
+            return {
+                "reachable": True,
+                "chain_id": self.profile.chain_id,
+                "block": self.chain().block_number(),
+            }
+        except LedgerError as exc:
+            return {"reachable": False, "chain_id": self.profile.chain_id, "error": str(exc)}
+
+    def close(self) -> None:
+        self.engine.dispose()
