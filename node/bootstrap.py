@@ -43,7 +43,9 @@ def initialise(
 
     if not settings.keystore_path.exists():
         create_keystore(
-            settings.keystore_path, settings.keystore_password_file, password_env=settings.keystore_password_env
+            settings.keystore_path,
+            settings.keystore_password_file,
+            password_env=settings.keystore_password_env,
         )
     account = load_account(
         settings.keystore_path, settings.keystore_password_file, password_env=settings.keystore_password_env
