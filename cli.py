@@ -231,9 +231,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Exit 0: authentic; 1: not authentic; 2: could not check (e.g. chain unreachable)."""
-    from verifier.verify import verify_bundle
-
     from verifier.chain import JsonRpcChain
+    from verifier.verify import verify_bundle
 
     try:
         bundle = json.loads(proof.read_text(encoding="utf-8"))
@@ -278,7 +277,6 @@ def verify_certificate_cmd(
 ) -> None:
     """Check a certificate's signature offline. Exit 0 valid and authentic, 1 otherwise."""
     from verifier.certificate import verify_certificate
-
     from verifier.errors import VerifierError
 
     try:

@@ -15,8 +15,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
-from verifier.certificate import issue_certificate
-from verifier.verify import verify_bundle
 
 from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet, proof_bundle
@@ -29,6 +27,8 @@ from node.errors import NodeError, NotFound, Unauthorized
 from node.ingest import file_item, find_duplicate, receive_upload
 from node.models import Item
 from node.settings import Settings
+from verifier.certificate import issue_certificate
+from verifier.verify import verify_bundle
 
 logger = logging.getLogger(__name__)
 

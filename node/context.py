@@ -13,7 +13,6 @@ from typing import Any
 from nacl.signing import SigningKey
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
-from verifier.certificate import load_signing_key
 
 from anchor.anchorer import Anchorer, AnchorReport
 from anchor.chain import ChainClient
@@ -24,6 +23,7 @@ from anchor.profiles import ChainProfile, load_profile
 from node.blobstore import BlobStore
 from node.models import ApiKey
 from node.settings import Settings
+from verifier.certificate import load_signing_key
 
 logger = logging.getLogger(__name__)
 
