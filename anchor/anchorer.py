@@ -66,6 +66,21 @@ class AnchorReport:
         }
 
 
+def _owner_alive(owner: str) -> bool:
+    """A lease held by a dead process on this host (killed mid-run) is stale at once."""
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
@@ -102,7 +117,7 @@ class Anchorer:
             row = s.get(Lease, LEASE_NAME)
             if row is None:
                 s.add(Lease(name=LEASE_NAME, owner=self.owner, expires_at=now + LEASE_TTL))
-            elif row.owner != self.owner and _naive_utc(row.expires_at) > now:
+            elif row.owner != self.owner and _naive_utc(row.expires_at) > now and _owner_alive(row.owner):
                 raise AnchorBusy(f"anchoring is already running ({row.owner}); try again shortly")
             else:
                 row.owner, row.expires_at = self.owner, now + LEASE_TTL

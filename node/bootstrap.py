@@ -28,7 +28,12 @@ def write_secret(path: Path, text: str) -> None:
 
 
 def initialise(
-    data_dir: Path, *, profile_name: str = "dev", default_fonds: str = "Z001", rpc_url: str = ""
+    data_dir: Path,
+    *,
+    profile_name: str = "dev",
+    default_fonds: str = "Z001",
+    rpc_url: str = "",
+    client: ChainClient | None = None,
 ) -> dict[str, Any]:
     """Idempotent up to the config file: a half-finished init (e.g. chain down) can be re-run."""
     data_dir = Path(data_dir).resolve()
@@ -61,7 +66,7 @@ def initialise(
         write_secret(settings.api_key_file, add_api_key(make_session_factory(engine), "integrator (init)"))
         engine.dispose()
 
-    client = ChainClient(profile)
+    client = client or ChainClient(profile)
     if profile.fund_from_dev_account and client.balance(account.address) == 0:
         client.fund_from_dev_account(account.address, profile.fund_amount_wei)
     deployment = deploy_archive_anchor(client, account)

@@ -1,0 +1,54 @@
+"""Shared fixtures: an in-process chain (py-evm), an initialised node on it, an API client."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="eth_tester")
+
+
+@pytest.fixture
+def chain_client():  # type: ignore[no-untyped-def]
+    """A fresh in-process chain (web3 EthereumTesterProvider) behind our ChainClient."""
+    from anchor.chain import ChainClient
+    from anchor.profiles import load_profile
+
+    return ChainClient(load_profile("test"))
+
+
+@pytest.fixture
+def node_data(tmp_path: Path, chain_client, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
+    """An initialised data dir on the in-process chain (keys, DB, API key, deployed contract)."""
+    from node.bootstrap import initialise
+
+    monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
+    data = tmp_path / "data"
+    initialise(data, profile_name="test", client=chain_client)
+    return data
+
+
+@pytest.fixture
+def node_ctx(node_data: Path, chain_client) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from node.context import NodeContext
+    from node.settings import load_settings
+
+    ctx = NodeContext.build(load_settings(node_data), chain_client=chain_client)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def api(node_ctx, node_data: Path):  # type: ignore[no-untyped-def]
+    """A TestClient on the node app, authenticated with the API key init wrote."""
+    from fastapi.testclient import TestClient
+
+    from node.app import create_app
+
+    key = (node_data / "secrets" / "api-key").read_text().strip()
+    with TestClient(create_app(node_ctx, scheduler=False)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        yield client

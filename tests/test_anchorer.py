@@ -1,0 +1,197 @@
+"""Anchoring is crash-safe: whatever point the process dies at, the next run ends with exactly one
+checkpoint on chain per batch, and nothing is lost. Runs on the in-process chain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from sqlalchemy import select
+
+from anchor.anchorer import AnchorBusy, Anchorer
+from anchor.db import make_engine, make_session_factory, transaction
+from anchor.deploy import deploy_archive_anchor
+from anchor.errors import ChainUnavailable
+from anchor.log import MerkleLog
+from anchor.models import Checkpoint, Submission, SubmissionStatus
+from node.db import migrate
+from verifier.records import log_id_for_fonds, new_record
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way handles it."""
+
+
+@pytest.fixture
+def env(tmp_path: Path, chain_client):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    account = Account.create()
+    chain_client.fund_from_dev_account(account.address, 10**20)
+    deployment = deploy_archive_anchor(chain_client, account)
+    yield sessions, chain_client, account, deployment.contract_address
+    engine.dispose()
+
+
+def make_anchorer(env) -> Anchorer:  # type: ignore[no-untyped-def]
+    sessions, client, account, address = env
+    return Anchorer(sessions, client, account, address, confirmations=1, wait_timeout_s=10)
+
+
+def append(env, n: int, fonds: str = "Z001") -> None:  # type: ignore[no-untyped-def]
+    with transaction(env[0]) as s:
+        merkle = MerkleLog(s)
+        for _ in range(n):
+            size = merkle.get_or_create(fonds).size
+            merkle.append(fonds, new_record(
+                type="item.ingested", fonds=fonds, item_id=f"{size:032x}", content_sha256="00" * 32,
+                size=1, metadata_sha256="11" * 32, time=datetime.now(UTC),
+            ))  # fmt: skip
+
+
+def on_chain(env, fonds: str = "Z001") -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(number of checkpoints the contract holds for the log, latest size)."""
+    anchorer = make_anchorer(env)
+    log_id = log_id_for_fonds(fonds)
+    count = anchorer.contract.functions.checkpointCount(log_id).call()
+    size, _root, _block = anchorer.contract.functions.latest(log_id).call()
+    return count, size
+
+
+def db_state(env) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    with env[0]() as s:
+        return [
+            (cp.tree_size, cp.status.value)
+            for cp in s.scalars(select(Checkpoint).order_by(Checkpoint.tree_size))
+        ]
+
+
+def test_run_anchors_each_batch_once(env) -> None:  # type: ignore[no-untyped-def]
+    append(env, 5)
+    report = make_anchorer(env).run()
+    assert report.submitted and report.confirmed
+    append(env, 3)
+    make_anchorer(env).run()
+    assert make_anchorer(env).run().submitted is None  # nothing new
+    assert on_chain(env) == (2, 8)
+    assert db_state(env) == [(5, "CONFIRMED"), (8, "CONFIRMED")]
+
+
+def test_many_logs_in_one_transaction_and_idle_logs_skipped(env) -> None:  # type: ignore[no-untyped-def]
+    for fonds in ("Z001", "Z002", "Z003"):
+        append(env, 2, fonds)
+    report = make_anchorer(env).run()
+    assert report.submitted["logs"] == 3
+    append(env, 1, "Z002")
+    report = make_anchorer(env).run()
+    assert report.submitted["logs"] == 1 and report.checkpoints[0]["tree_size"] == 3
+    assert on_chain(env, "Z001") == (1, 2) and on_chain(env, "Z002") == (2, 3)
+
+
+@pytest.mark.parametrize("where", ["prepare", "broadcast", "wait_confirmed"])
+def test_crash_at_any_point_then_resume(env, monkeypatch, where) -> None:  # type: ignore[no-untyped-def]
+    """Die before storing the tx, after storing but before sending, after sending but before
+    confirmation; the next run completes with one checkpoint per batch."""
+    append(env, 4)
+    client = env[1]
+    original = getattr(type(client), where)
+
+    def die(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise Crash(where)
+
+    monkeypatch.setattr(type(client), where, die)
+    with pytest.raises(Crash):
+        make_anchorer(env).run()
+    monkeypatch.setattr(type(client), where, original)
+
+    # a new process (new Anchorer) takes over once the dead one's lease is released or expires
+    _release_leases(env)
+    append(env, 2)  # ingest went on meanwhile
+    make_anchorer(env).run()
+    make_anchorer(env).run()
+    count, size = on_chain(env)
+    expected = {"prepare": (1, 6), "broadcast": (2, 6), "wait_confirmed": (2, 6)}[where]
+    assert (count, size) == expected
+    assert all(status == "CONFIRMED" for _size, status in db_state(env))
+    assert [s for s, _ in db_state(env)] == ([6] if where == "prepare" else [4, 6])
+
+
+def test_stored_but_unsent_tx_is_resent_with_the_same_hash(env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    append(env, 3)
+    client = env[1]
+    original = type(client).broadcast
+    monkeypatch.setattr(type(client), "broadcast", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        make_anchorer(env).run()
+    monkeypatch.setattr(type(client), "broadcast", original)
+    with env[0]() as s:
+        stored = s.scalar(select(Submission))
+        assert stored.status == SubmissionStatus.SUBMITTED and stored.raw_tx
+        tx_hash = stored.tx_hash
+    assert client.receipt(tx_hash) is None  # never reached the chain
+    _release_leases(env)
+    report = make_anchorer(env).run()
+    assert f"{tx_hash}: re-sent" in report.reconciled
+    assert client.receipt(tx_hash)["status"] == 1
+    assert on_chain(env) == (1, 3)
+
+
+def test_chain_unreachable_then_catch_up(env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    append(env, 2)
+    client = env[1]
+
+    def down(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise ChainUnavailable("chain node at 127.0.0.1:8545 does not answer")
+
+    monkeypatch.setattr(type(client), "prepare", down)
+    with pytest.raises(ChainUnavailable):
+        make_anchorer(env).run()
+    append(env, 2)  # ingest is unaffected
+    monkeypatch.undo()
+    _release_leases(env)
+    make_anchorer(env).run()
+    assert on_chain(env) == (1, 4)
+
+
+def test_reverted_submission_is_rebuilt(env) -> None:  # type: ignore[no-untyped-def]
+    """If someone else's key is used (not an anchorer), the tx reverts; the node records why."""
+    sessions, client, _account, address = env
+    intruder = Account.create()
+    client.fund_from_dev_account(intruder.address, 10**19)
+    append(env, 2)
+    anchorer = Anchorer(sessions, client, intruder, address, confirmations=1, wait_timeout_s=10)
+    with pytest.raises(Exception, match="NotAnchorer"):
+        anchorer.run()
+    assert on_chain(env) == (0, 0)
+
+
+def test_adopts_checkpoint_already_on_chain(env) -> None:  # type: ignore[no-untyped-def]
+    """The DB lost track of a confirmed tx (e.g. restored from an older backup): adopt, not resend."""
+    append(env, 3)
+    make_anchorer(env).run()
+    with transaction(env[0]) as s:
+        for cp in s.scalars(select(Checkpoint)):
+            s.delete(cp)
+        for sub in s.scalars(select(Submission)):
+            s.delete(sub)
+    report = make_anchorer(env).run()
+    assert any("adopted" in line for line in report.reconciled)
+    assert report.submitted is None
+    assert db_state(env) == [(3, "CONFIRMED")] and on_chain(env) == (1, 3)
+
+
+def test_one_writer_at_a_time(env) -> None:  # type: ignore[no-untyped-def]
+    first = make_anchorer(env)
+    with first.lease(), pytest.raises(AnchorBusy):
+        make_anchorer(env).run()
+
+
+def _release_leases(env) -> None:  # type: ignore[no-untyped-def]
+    from anchor.models import Lease
+
+    with transaction(env[0]) as s:
+        s.query(Lease).delete()

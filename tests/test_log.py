@@ -1,0 +1,132 @@
+"""The SQL-stored Merkle log: appends, roots, proofs at every size, persistence across restarts."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from anchor.db import make_engine, make_session_factory, transaction
+from anchor.log import MerkleLog, TreeSizeError
+from node.db import migrate
+from verifier.merkle import root_of, verify_consistency, verify_inclusion
+from verifier.records import new_record, record_leaf_hash
+
+
+def _record(i: int) -> dict:
+    from datetime import UTC, datetime
+
+    return new_record(
+        type="item.ingested", fonds="Z001", item_id=f"{i:032x}", content_sha256=f"{i:064x}",
+        size=i, metadata_sha256="ab" * 32, time=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_every_root_and_proof_matches_the_oracle(sessions) -> None:  # type: ignore[no-untyped-def]
+    n = 70
+    records = [_record(i) for i in range(n)]
+    leaves = [record_leaf_hash(r) for r in records]
+    with transaction(sessions) as s:
+        for i, r in enumerate(records):
+            appended = MerkleLog(s).append("Z001", r)
+            assert appended.index == i and appended.leaf_hash == leaves[i]
+    with sessions() as s:
+        merkle = MerkleLog(s)
+        log = merkle.by_fonds("Z001")
+        assert log.size == n
+        for size in range(1, n + 1):
+            root = merkle.root(log, size)
+            assert root == root_of(leaves[:size])
+            for index in range(size):
+                verify_inclusion(index, size, leaves[index], merkle.inclusion_proof(log, index, size), root)
+            for size1 in range(1, size + 1):
+                proof = merkle.consistency_proof(log, size1, size)
+                verify_consistency(size1, size, root_of(leaves[:size1]), root, proof)
+        assert merkle.record(log, 5) == records[5]
+
+
+def test_log_survives_restart_and_keeps_growing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    migrate(url)
+    leaves = []
+    for round_ in range(3):
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        with transaction(factory) as s:
+            for i in range(round_ * 10, round_ * 10 + 10):
+                leaves.append(MerkleLog(s).append("Z001", _record(i)).leaf_hash)
+        engine.dispose()
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        merkle = MerkleLog(s)
+        log = merkle.by_fonds("Z001")
+        assert log.size == 30 and merkle.root(log) == root_of(leaves)
+    engine.dispose()
+
+
+def test_rolled_back_append_leaves_no_trace(sessions) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as s:
+        MerkleLog(s).append("Z001", _record(0))
+    with pytest.raises(RuntimeError), transaction(sessions) as s:
+        MerkleLog(s).append("Z001", _record(1))
+        raise RuntimeError("crash in the middle of an ingest")
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        assert merkle.by_fonds("Z001").size == 1
+        assert merkle.append("Z001", _record(2)).index == 1
+
+
+def test_logs_are_independent_per_fonds(sessions) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for i in range(5):
+            merkle.append("Z001", _record(i))
+        merkle.append("Z002", _record(99))
+        assert merkle.by_fonds("Z002").size == 1
+        assert merkle.by_fonds("Z001").log_id != merkle.by_fonds("Z002").log_id
+
+
+def test_out_of_range_requests_are_refused(sessions) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for i in range(4):
+            merkle.append("Z001", _record(i))
+        log = merkle.by_fonds("Z001")
+        with pytest.raises(TreeSizeError):
+            merkle.root(log, 5)
+        with pytest.raises(TreeSizeError):
+            merkle.inclusion_proof(log, 4, 4)
+        with pytest.raises(TreeSizeError):
+            merkle.consistency_proof(log, 3, 2)
+
+
+def test_random_large_sizes(sessions) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(7)
+    n = 1500
+    leaves = []
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for i in range(n):
+            leaves.append(merkle.append("Z001", _record(i)).leaf_hash)
+    with sessions() as s:
+        merkle = MerkleLog(s)
+        log = merkle.by_fonds("Z001")
+        for _ in range(40):
+            size = rng.randint(1, n)
+            index = rng.randrange(size)
+            root = root_of(leaves[:size])
+            verify_inclusion(index, size, leaves[index], merkle.inclusion_proof(log, index, size), root)
+            size1 = rng.randint(1, size)
+            verify_consistency(
+                size1, size, root_of(leaves[:size1]), root, merkle.consistency_proof(log, size1, size)
+            )
