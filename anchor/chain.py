@@ -113,9 +113,7 @@ def _hex_hash(h: Any) -> str:
 # revert decoding
 
 
-def decode_revert(
-    data: bytes | str | None, abi: Iterable[Mapping[str, Any]] = ()
-) -> tuple[str | None, tuple]:
+def decode_revert(data: bytes | str | None, abi: Iterable[Mapping[str, Any]] = ()) -> tuple[str | None, tuple]:
     """Decode revert data into (error name, args). ``(None, ())`` if it cannot be decoded."""
     if data is None:
         return None, ()
@@ -136,7 +134,11 @@ def decode_revert(
             if item.get("type") != "error":
                 continue
             if keccak(text=abi_to_signature(item))[:4] == selector:
-                return item["name"], tuple(eth_abi.decode(list(get_abi_input_types(item)), body))
+                types = list(get_abi_input_types(item))
+                values = eth_abi.decode(types, body)
+                return item["name"], tuple(
+                    to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+                )
     except Exception:  # malformed data: report as undecodable
         return None, ()
     return None, ()
@@ -240,13 +242,13 @@ def translate_errors(where: str | None) -> Iterator[None]:
 
 
 def _error_message(e: BaseException) -> str:
+    """The node's own error message (without ganache's JS stack trace)."""
+    rpc = getattr(e, "rpc_response", None)
+    if isinstance(rpc, Mapping) and isinstance(rpc.get("error"), Mapping) and rpc["error"].get("message"):
+        return str(rpc["error"]["message"])
     msg = getattr(e, "message", None)
     if isinstance(msg, Mapping):
         msg = msg.get("message")
-    if not msg:
-        rpc = getattr(e, "rpc_response", None)
-        if isinstance(rpc, Mapping) and isinstance(rpc.get("error"), Mapping):
-            msg = rpc["error"].get("message")
     if not msg and e.args:
         first = e.args[0]
         msg = first.get("message") if isinstance(first, Mapping) else first
@@ -587,10 +589,7 @@ class ChainClient:
                 )
             time.sleep(self.profile.poll_interval_s)
             fresh = self.receipt(tx_hash)  # a reorg may have moved or dropped it
-            if fresh is None:
-                rcpt = self.wait_for_receipt(tx_hash, max(0.0, deadline - time.monotonic()))
-            else:
-                rcpt = fresh
+            rcpt = fresh or self.wait_for_receipt(tx_hash, max(0.0, deadline - time.monotonic()))
             if int(rcpt["status"]) != 1:
                 raise self._reverted_receipt(tx_hash, rcpt, abi)
         return rcpt
@@ -713,6 +712,10 @@ class ReaderCallReverted(TransactionReverted, verifier_errors.VerifierError):
     """An eth_call reverted (also a VerifierError, so the verifier handles it as its own)."""
 
 
+class ReaderRPCError(ChainError, verifier_errors.VerifierError):
+    """The node answered a read with a JSON-RPC error."""
+
+
 class Web3ChainReader:
     """The verifier's ChainReader protocol over a Web3 (so the verifier can run against the
     in-process eth-tester chain in tests; in production it uses its own urllib JSON-RPC reader)."""
@@ -726,6 +729,8 @@ class Web3ChainReader:
             yield
         except _CONNECTION_ERRORS as e:
             raise ReaderChainUnavailable(f"chain node does not answer ({type(e).__name__})") from e
+        except Web3RPCError as e:
+            raise ReaderRPCError(f"JSON-RPC error: {_error_message(e)}") from e
 
     def chain_id(self) -> int:
         with self._guard():
@@ -759,6 +764,7 @@ __all__ = [
     "NonceManager",
     "ReaderCallReverted",
     "ReaderChainUnavailable",
+    "ReaderRPCError",
     "SignedTx",
     "Web3ChainReader",
     "check_chain",

@@ -41,15 +41,9 @@ class DevChainStatus:
     def describe(self) -> str:
         if self.running:
             who = f"pid {self.pid}" if self.pid else "not started by this data dir"
-            return (
-                f"dev chain running at {self.url} ({who}), chain id {self.chain_id}, "
-                f"block {self.block_number}"
-            )
+            return f"dev chain running at {self.url} ({who}), chain id {self.chain_id}, block {self.block_number}"
         if self.pid:
-            return (
-                f"dev chain process {self.pid} is alive but does not answer at {self.url}; "
-                f"see {self.log_path}"
-            )
+            return f"dev chain process {self.pid} is alive but does not answer at {self.url}; see {self.log_path}"
         return f"dev chain not running (start it with `archive-ledger dev-chain start`); db {self.db_path}"
 
 
@@ -116,9 +110,7 @@ def wait_until_answers(
         if chain_id_at(url, timeout=1.0) == chain_id:
             return
         if proc is not None and proc.poll() is not None:
-            raise ChainError(
-                f"ganache exited with code {proc.returncode} while starting; {_log_tail(log_path)}"
-            )
+            raise ChainError(f"ganache exited with code {proc.returncode} while starting; {_log_tail(log_path)}")
         time.sleep(0.1)
     raise ChainError(f"ganache did not answer at {url} within {timeout:g} s; {_log_tail(log_path)}")
 
@@ -136,9 +128,7 @@ def _log_tail(log_path: Path | None, lines: int = 15) -> str:
 def _profile(profile: ChainProfile | str | None) -> ChainProfile:
     p = load_profile(profile or "dev") if not isinstance(profile, ChainProfile) else profile
     if p.ganache is None:
-        raise ProfileError(
-            f"chain profile '{p.name}' has no [ganache] section: it is not a dev chain profile"
-        )
+        raise ProfileError(f"chain profile '{p.name}' has no [ganache] section: it is not a dev chain profile")
     return p
 
 
@@ -168,9 +158,7 @@ def _is_our_ganache(pid: int, db_path: Path) -> bool:
     return any("ganache" in a for a in args) and str(db_path) in args
 
 
-def start(
-    data_dir: str | Path, profile: ChainProfile | str | None = None, *, timeout: float = START_TIMEOUT_S
-) -> str:
+def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, timeout: float = START_TIMEOUT_S) -> str:
     """Start the dev chain of ``data_dir`` (if needed) and return its JSON-RPC URL."""
     p = _profile(profile)
     assert p.ganache is not None
