@@ -81,9 +81,7 @@ def test_check_mode(fresh, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cc, "build_artifacts", lambda: artifacts)
     assert cc.main(["--check", "--out-dir", str(out)]) == 0
     assert cc.main(["--check", "--out-dir", str(tmp_path)]) == 1
-    (tmp_path / "ArchiveAnchor.json").write_text(
-        cc.render({**artifacts["ArchiveAnchor"], "bytecode": "0x00"})
-    )
+    (tmp_path / "ArchiveAnchor.json").write_text(cc.render({**artifacts["ArchiveAnchor"], "bytecode": "0x00"}))
     assert cc.main(["--check", "--out-dir", str(tmp_path)]) == 1
     assert "stale" in capsys.readouterr().err
 
@@ -105,9 +103,7 @@ def test_npm_shim_speaks_solc_cli():
     assert bad.returncode == 1 and bad.stderr.startswith("unrecognised option '--bogus'")
     # The import callback resolves OpenZeppelin from contracts/node_modules when not given by content.
     src = (
-        "pragma solidity ^0.8.20;\n"
-        'import {Context} from "@openzeppelin/contracts/utils/Context.sol";\n'
-        "contract X {}\n"
+        'pragma solidity ^0.8.20;\nimport {Context} from "@openzeppelin/contracts/utils/Context.sol";\ncontract X {}\n'
     )
     request = {
         "language": "Solidity",

@@ -77,9 +77,7 @@ class RefTree:
         return [*self._subproof(m - k, lo + k, hi, False), self.mth(lo, lo + k)]
 
 
-def ref_verify_consistency(
-    size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
-) -> bool:
+def ref_verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> bool:
     """RFC 9162 section 2.1.4.2, transcribed step by step."""
     if size1 == size2:
         return not proof and root1 == root2
@@ -209,9 +207,7 @@ def chain() -> Chain:
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin).transact({"from": admin}))
     contract = w3.eth.contract(address=receipt.contractAddress, abi=artifact["abi"])
-    c = Chain(
-        w3, contract, admin, anchorer_a, anchorer_any, anchorer_b, outsider, _error_table(artifact["abi"])
-    )
+    c = Chain(w3, contract, admin, anchorer_a, anchorer_any, anchorer_b, outsider, _error_table(artifact["abi"]))
     c.send(c.fn.grantAnchorer(LOG_A, anchorer_a), admin)
     c.send(c.fn.grantAnchorer(ANY_LOG, anchorer_any), admin)
     c.send(c.fn.grantAnchorer(LOG_B, anchorer_b), admin)
@@ -308,9 +304,7 @@ def test_first_checkpoint_and_views(chain: Chain):
     assert fn.anchoredAtBlock(LOG_A, 7).call() == 0
 
     receipt = chain.send(fn.anchor(LOG_A, 7, TREE.root(7), []), chain.anchorer_a)
-    assert chain.anchored(receipt) == [
-        {"logId": LOG_A, "treeSize": 7, "root": TREE.root(7), "previousSize": 0}
-    ]
+    assert chain.anchored(receipt) == [{"logId": LOG_A, "treeSize": 7, "root": TREE.root(7), "previousSize": 0}]
     block = receipt.blockNumber
     assert fn.latest(LOG_A).call() == [7, TREE.root(7), block]
     assert fn.rootAt(LOG_A, 7).call() == TREE.root(7)
@@ -395,9 +389,7 @@ def _mutations(size1: int, size2: int, rng: random.Random) -> list[tuple[str, li
     return [m for m in out if m[1] != good or m[2] != TREE.root(size2)]
 
 
-@pytest.mark.parametrize(
-    ("size1", "size2"), [(1, 2), (3, 7), (4, 9), (7, 8), (6, 70), (32, 64), (33, 65), (63, 64)]
-)
+@pytest.mark.parametrize(("size1", "size2"), [(1, 2), (3, 7), (4, 9), (7, 8), (6, 70), (32, 64), (33, 65), (63, 64)])
 def test_tampered_proofs_rejected(chain: Chain, size1: int, size2: int):
     rng = random.Random(size1 * 1000 + size2)
     chain.send(chain.fn.anchor(LOG_A, size1, TREE.root(size1), []), chain.anchorer_a)
@@ -413,9 +405,7 @@ def test_proof_from_other_log_history_rejected(chain: Chain):
     """A log rewritten after its checkpoint (one record changed) cannot be extended."""
     forged = RefTree([*TREE.leaves[:3], leaf_hash(b"forged"), *TREE.leaves[4:]])
     chain.send(chain.fn.anchor(LOG_A, 5, TREE.root(5), []), chain.anchorer_a)
-    name, _ = chain.revert(
-        chain.fn.anchor(LOG_A, 9, forged.root(9), forged.consistency(5, 9)), chain.anchorer_a
-    )
+    name, _ = chain.revert(chain.fn.anchor(LOG_A, 9, forged.root(9), forged.consistency(5, 9)), chain.anchorer_a)
     assert name == "InconsistentCheckpoint"
 
 
@@ -466,9 +456,7 @@ def _input(log: bytes, size: int, prf: list[bytes] | None = None) -> tuple:
 def test_anchor_many_several_logs(chain: Chain):
     fn = chain.fn
     logs = [log_id(f"many-{i}") for i in range(5)]
-    receipt = chain.send(
-        fn.anchorMany([_input(log, 3 + i) for i, log in enumerate(logs)]), chain.anchorer_any
-    )
+    receipt = chain.send(fn.anchorMany([_input(log, 3 + i) for i, log in enumerate(logs)]), chain.anchorer_any)
     events = chain.anchored(receipt)
     assert [(e["logId"], e["treeSize"], e["previousSize"]) for e in events] == [
         (log, 3 + i, 0) for i, log in enumerate(logs)
@@ -505,9 +493,7 @@ def test_anchor_many_reverts_entirely(chain: Chain):
     name, _ = chain.revert(fn.anchorMany([good_b, bad_a]), chain.anchorer_any)
     assert name == "InconsistentCheckpoint"
     # Mined with an explicit gas limit (skipping estimation): status 0 and no state change at all.
-    tx = fn.anchorMany([good_b, good_a, _input(LOG_B, 3)]).transact(
-        {"from": chain.anchorer_any, "gas": 2_000_000}
-    )
+    tx = fn.anchorMany([good_b, good_a, _input(LOG_B, 3)]).transact({"from": chain.anchorer_any, "gas": 2_000_000})
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
     assert receipt.status == 0
     assert receipt.blockNumber > before
