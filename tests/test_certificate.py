@@ -1,0 +1,217 @@
+"""verifier.certificate: issuing, verifying, tampering, trust, and key files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+from datetime import UTC, datetime
+
+import pytest
+
+from verifier import certificate as cert_mod
+from verifier.errors import CertificateError, VerifierError
+from verifier.records import canonical_bytes
+from verifier.verify import StepResult, VerificationResult
+
+NOW = datetime(2026, 11, 25, 9, 30, 0, tzinfo=UTC)
+BUNDLE = {
+    "v": 1,
+    "record": {"v": 1, "type": "item.ingested", "fonds": "Z001", "size": 3},
+    "leaf_hash": "11" * 32,
+    "leaf_index": 3,
+    "tree_size": 7,
+    "inclusion_path": ["22" * 32],
+    "root": "33" * 32,
+    "log_id": "44" * 32,
+    "anchor": {"chain_id": 1337, "contract": "0x" + "ab" * 20, "tx_hash": "0x" + "55" * 32, "block_number": 12},
+}
+
+
+def result(outcome: str = "authentic") -> VerificationResult:
+    steps = tuple(StepResult(n, True, None, f"{n} ok") for n in ("content_hash", "record", "inclusion", "chain"))
+    return VerificationResult(outcome, steps, None, None, "all good")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def key():
+    return cert_mod.generate_signing_key()
+
+
+def issue(key, res: VerificationResult | None = None) -> dict:
+    return cert_mod.issue_certificate(res or result(), BUNDLE, key, NOW, "Archive of Z001")
+
+
+def test_issue_and_verify(key) -> None:
+    cert = issue(key)
+    assert set(cert) == {"v", "payload", "public_key", "signature"}
+    assert cert["v"] == 1
+    assert cert["public_key"] == cert_mod.public_key_hex(key)
+    payload = cert_mod.verify_certificate(cert, trusted_public_key=cert_mod.public_key_hex(key))
+    assert payload["outcome"] == "authentic"
+    assert payload["exit_code"] == 0
+    assert payload["issued_at"] == "2026-11-25T09:30:00Z"
+    assert payload["issuer"] == "Archive of Z001"
+    assert payload["bundle"] == {
+        k: BUNDLE[k] for k in ("record", "log_id", "leaf_index", "tree_size", "root", "anchor")
+    }
+    assert len(payload["steps"]) == 4
+
+
+def test_certificate_survives_json_round_trip(key) -> None:
+    cert = json.loads(json.dumps(issue(key), indent=2, sort_keys=False))
+    cert_mod.verify_certificate(cert)
+
+
+def test_signature_is_over_rfc8785_payload(key) -> None:
+    cert = issue(key)
+    key.verify_key.verify(canonical_bytes(cert["payload"]), bytes.fromhex(cert["signature"]))
+
+
+def test_not_authentic_results_are_certified_too(key) -> None:
+    steps = (
+        StepResult("content_hash", False, "content_mismatch", "differs"),
+        StepResult("record", None, None, "not run"),
+        StepResult("inclusion", None, None, "not run"),
+        StepResult("chain", None, None, "not run"),
+    )
+    res = VerificationResult("not_authentic", steps, "content_hash", "content_mismatch", "differs")
+    payload = cert_mod.verify_certificate(issue(key, res))
+    assert (payload["outcome"], payload["reason_code"], payload["exit_code"]) == (
+        "not_authentic",
+        "content_mismatch",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda p: p.update(outcome="not_authentic"),
+        lambda p: p.update(issuer="Someone else"),
+        lambda p: p.update(issued_at="2030-01-01T00:00:00Z"),
+        lambda p: p["bundle"].update(root="00" * 32),
+        lambda p: p["bundle"]["record"].update(size=4),
+        lambda p: p["steps"][0].update(ok=False),
+        lambda p: p.update(extra=1),
+    ],
+)
+def test_tampered_payload_is_rejected(key, tamper) -> None:
+    cert = issue(key)
+    tamper(cert["payload"])
+    with pytest.raises(CertificateError, match="does not verify"):
+        cert_mod.verify_certificate(cert)
+
+
+def test_tampered_signature_is_rejected(key) -> None:
+    cert = issue(key)
+    sig = bytearray(bytes.fromhex(cert["signature"]))
+    sig[0] ^= 1
+    cert["signature"] = sig.hex()
+    with pytest.raises(CertificateError):
+        cert_mod.verify_certificate(cert)
+
+
+def test_wrong_key(key) -> None:
+    other = cert_mod.generate_signing_key()
+    cert = issue(key)
+    with pytest.raises(CertificateError, match="untrusted"):
+        cert_mod.verify_certificate(cert, trusted_public_key=cert_mod.public_key_hex(other))
+    # Swapping in another public key breaks the signature.
+    swapped = copy.deepcopy(cert)
+    swapped["public_key"] = cert_mod.public_key_hex(other)
+    with pytest.raises(CertificateError, match="does not verify"):
+        cert_mod.verify_certificate(swapped)
+    # A certificate re-signed by someone else is self-consistent but not trusted.
+    forged = cert_mod.issue_certificate(result(), BUNDLE, other, NOW, "Archive of Z001")
+    cert_mod.verify_certificate(forged)
+    with pytest.raises(CertificateError, match="untrusted"):
+        cert_mod.verify_certificate(forged, trusted_public_key=cert_mod.public_key_hex(key))
+
+
+def test_trusted_key_is_case_insensitive(key) -> None:
+    cert_mod.verify_certificate(issue(key), trusted_public_key=cert_mod.public_key_hex(key).upper())
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda c: c.pop("signature"),
+        lambda c: c.update(extra=1),
+        lambda c: c.update(v=2),
+        lambda c: c.update(v=True),
+        lambda c: c.update(payload="text"),
+        lambda c: c.update(public_key="zz"),
+        lambda c: c.update(signature=c["signature"][:-2]),
+        lambda c: c.update(signature=c["signature"].upper()),
+        lambda c: c["payload"].update(ratio=float("nan")),
+    ],
+)
+def test_malformed_certificates(key, mangle) -> None:
+    cert = issue(key)
+    mangle(cert)
+    with pytest.raises(CertificateError):
+        cert_mod.verify_certificate(cert)
+
+
+def test_not_a_certificate() -> None:
+    with pytest.raises(CertificateError):
+        cert_mod.verify_certificate([])  # type: ignore[arg-type]
+
+
+def test_issue_rejects_naive_time_and_empty_issuer(key) -> None:
+    with pytest.raises(CertificateError):
+        cert_mod.issue_certificate(result(), BUNDLE, key, datetime(2026, 1, 1), "x")
+    with pytest.raises(CertificateError):
+        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "")
+
+
+def test_certificate_error_is_a_verifier_error() -> None:
+    assert issubclass(CertificateError, VerifierError)
+
+
+# -- key files ----------------------------------------------------------------------------------------
+
+
+def test_save_and_load_key(tmp_path, key) -> None:
+    path = tmp_path / "signing.key"
+    old = os.umask(0)
+    try:
+        cert_mod.save_signing_key(key, path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = cert_mod.load_signing_key(path)
+    assert bytes(loaded) == bytes(key)
+
+
+def test_save_refuses_to_overwrite_unless_asked(tmp_path, key) -> None:
+    path = tmp_path / "signing.key"
+    cert_mod.save_signing_key(key, path)
+    other = cert_mod.generate_signing_key()
+    with pytest.raises(CertificateError, match="overwrite"):
+        cert_mod.save_signing_key(other, path)
+    path.chmod(0o644)
+    cert_mod.save_signing_key(other, path, overwrite=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert bytes(cert_mod.load_signing_key(path)) == bytes(other)
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o620, 0o601])
+def test_load_refuses_group_or_world_access(tmp_path, key, mode: int) -> None:
+    path = tmp_path / "signing.key"
+    cert_mod.save_signing_key(key, path)
+    path.chmod(mode)
+    with pytest.raises(CertificateError, match="chmod 600"):
+        cert_mod.load_signing_key(path)
+
+
+def test_load_rejects_missing_and_garbage(tmp_path) -> None:
+    with pytest.raises(CertificateError, match="does not exist"):
+        cert_mod.load_signing_key(tmp_path / "nope")
+    path = tmp_path / "garbage.key"
+    path.write_text("hello")
+    path.chmod(0o600)
+    with pytest.raises(CertificateError, match="seed"):
+        cert_mod.load_signing_key(path)

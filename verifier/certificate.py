@@ -1,0 +1,134 @@
+"""Signed verification certificates (Ed25519 over RFC 8785 bytes) and signing-key files.
+
+A certificate lets a third party keep the outcome of a verification and check later, with this
+package alone, who issued it and that nothing in it was changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.signing
+
+from verifier.errors import CertificateError, RecordError
+from verifier.records import canonical_bytes, format_time
+from verifier.verify import VerificationResult
+
+CERTIFICATE_VERSION = 1
+_BUNDLE_SUMMARY_FIELDS = ("record", "log_id", "leaf_index", "tree_size", "root", "anchor")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+
+__all__ = [
+    "generate_signing_key",
+    "issue_certificate",
+    "load_signing_key",
+    "public_key_hex",
+    "save_signing_key",
+    "verify_certificate",
+]
+
+
+def issue_certificate(
+    result: VerificationResult,
+    bundle: dict,
+    signing_key: nacl.signing.SigningKey,
+    issued_at: datetime,
+    issuer: str,
+) -> dict:
+    """Sign the result, a summary of the bundle it is about, the time and the issuer."""
+    if not isinstance(issuer, str) or not issuer:
+        raise CertificateError("issuer must be a non-empty string")
+    source = bundle if isinstance(bundle, dict) else {}
+    try:
+        payload: dict[str, Any] = {
+            **result.to_dict(),
+            "bundle": {k: source.get(k) for k in _BUNDLE_SUMMARY_FIELDS},
+            "issued_at": format_time(issued_at),
+            "issuer": issuer,
+        }
+        message = canonical_bytes(payload)
+    except RecordError as exc:
+        raise CertificateError(f"cannot issue certificate: {exc}") from exc
+    signature = signing_key.sign(message).signature
+    return {
+        "v": CERTIFICATE_VERSION,
+        "payload": payload,
+        "public_key": public_key_hex(signing_key),
+        "signature": signature.hex(),
+    }
+
+
+def verify_certificate(cert: dict, trusted_public_key: str | None = None) -> dict:
+    """Return the payload if the signature verifies (and the key is the trusted one, when given).
+
+    Without `trusted_public_key` only integrity is checked: anyone can sign with their own key.
+    """
+    if not isinstance(cert, dict):
+        raise CertificateError("certificate must be a JSON object")
+    if set(cert) != {"v", "payload", "public_key", "signature"}:
+        raise CertificateError(f"certificate fields must be v, payload, public_key, signature; got {sorted(cert)}")
+    if cert["v"] != CERTIFICATE_VERSION or isinstance(cert["v"], bool):
+        raise CertificateError(f"unsupported certificate version {cert['v']!r}")
+    payload, public_key, signature = cert["payload"], cert["public_key"], cert["signature"]
+    if not isinstance(payload, dict):
+        raise CertificateError("certificate payload must be a JSON object")
+    if not (isinstance(public_key, str) and _HEX64.fullmatch(public_key)):
+        raise CertificateError("certificate public_key must be 64 lower-case hex characters")
+    if not (isinstance(signature, str) and _HEX128.fullmatch(signature)):
+        raise CertificateError("certificate signature must be 128 lower-case hex characters")
+    if trusted_public_key is not None and public_key != trusted_public_key.lower():
+        raise CertificateError(f"certificate is signed by an untrusted key {public_key}")
+    try:
+        message = canonical_bytes(payload)
+    except RecordError as exc:
+        raise CertificateError(f"certificate payload is not canonical JSON: {exc}") from exc
+    try:
+        nacl.signing.VerifyKey(bytes.fromhex(public_key)).verify(message, bytes.fromhex(signature))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
+        raise CertificateError("certificate signature does not verify: the payload was altered") from exc
+    return payload
+
+
+def generate_signing_key() -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey.generate()
+
+
+def public_key_hex(signing_key: nacl.signing.SigningKey) -> str:
+    return bytes(signing_key.verify_key).hex()
+
+
+def save_signing_key(
+    signing_key: nacl.signing.SigningKey, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> None:
+    """Write the 32-byte seed as hex to a file created with mode 0600 (never world-readable, even briefly)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError as exc:
+        raise CertificateError(f"refusing to overwrite existing key file {path}") from exc
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        os.fchmod(f.fileno(), 0o600)  # O_TRUNC on an existing file keeps its old mode
+        f.write(bytes(signing_key).hex() + "\n")
+
+
+def load_signing_key(path: str | os.PathLike[str]) -> nacl.signing.SigningKey:
+    """Read a key file written by save_signing_key; refuse it if group or others have any access."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError as exc:
+        raise CertificateError(f"key file {path} does not exist") from exc
+    if mode & 0o077:
+        raise CertificateError(
+            f"key file {path} is accessible by group/others (mode {mode:04o}); run: chmod 600 {path}"
+        )
+    text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+    if not _HEX64.fullmatch(text):
+        raise CertificateError(f"key file {path} does not hold a 64-hex-character Ed25519 seed")
+    return nacl.signing.SigningKey(bytes.fromhex(text))
