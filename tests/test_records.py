@@ -53,9 +53,7 @@ def test_log_id_for_fonds() -> None:
     expected = hashlib.sha256(b"archive-ledger/log/v1/Z001").digest()
     assert records.log_id_for_fonds("Z001") == expected
     assert len(expected) == 32
-    assert (
-        records.log_id_for_fonds("全宗1") == hashlib.sha256("archive-ledger/log/v1/全宗1".encode()).digest()
-    )
+    assert records.log_id_for_fonds("全宗1") == hashlib.sha256("archive-ledger/log/v1/全宗1".encode()).digest()
     with pytest.raises(RecordError):
         records.log_id_for_fonds("")
 

@@ -176,9 +176,7 @@ def anchor_version(chain: ChainReader, contract: str, block: BlockTag = "latest"
     return decode_string(chain.call(contract, encode_anchor_version(), block))
 
 
-def root_at(
-    chain: ChainReader, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest"
-) -> bytes:
+def root_at(chain: ChainReader, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest") -> bytes:
     """The root the contract holds for (log_id, tree_size) at `block`; 32 zero bytes if none.
 
     Empty return data (no contract at that block yet) also means none.

@@ -114,9 +114,7 @@ def root_from_consistency_proof(size1: int, size2: int, root1: bytes, proof: Seq
     hash1 = _chain_inner_right(seed, rest[:inner], mask)
     hash1 = _chain_border_right(hash1, rest[inner:])
     if not hmac.compare_digest(hash1, bytes(root1)):
-        raise ConsistencyProofError(
-            f"proof does not reproduce root1: got {hash1.hex()}, want {bytes(root1).hex()}"
-        )
+        raise ConsistencyProofError(f"proof does not reproduce root1: got {hash1.hex()}, want {bytes(root1).hex()}")
     hash2 = _chain_inner(seed, rest[:inner], mask)
     return _chain_border_right(hash2, rest[inner:])
 
@@ -136,9 +134,7 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
         return
     calc = root_from_consistency_proof(size1, size2, root1, proof)
     if not hmac.compare_digest(calc, bytes(root2)):
-        raise ConsistencyProofError(
-            f"calculated root2 {calc.hex()} does not match expected {bytes(root2).hex()}"
-        )
+        raise ConsistencyProofError(f"calculated root2 {calc.hex()} does not match expected {bytes(root2).hex()}")
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -199,9 +199,7 @@ def verify_bundle(
         try:
             merkle.verify_inclusion(b.leaf_index, b.tree_size, b.leaf_hash, b.path, b.root)
         except InclusionProofError as exc:
-            raise _StepFailed(
-                "bad_inclusion_path", f"inclusion path does not lead to the root: {exc}"
-            ) from exc
+            raise _StepFailed("bad_inclusion_path", f"inclusion path does not lead to the root: {exc}") from exc
         return f"leaf {b.leaf_index} is in the tree of size {b.tree_size} with root {b.root.hex()}"
 
     def chain_step() -> str:
@@ -236,9 +234,7 @@ def _summarise(steps: tuple[StepResult, ...]) -> VerificationResult:
         return VerificationResult("not_authentic", steps, failed.name, failed.reason_code, failed.message)
     undecided = next((s for s in steps if s.ok is None), None)
     if undecided is not None:
-        return VerificationResult(
-            "indeterminate", steps, undecided.name, undecided.reason_code, undecided.message
-        )
+        return VerificationResult("indeterminate", steps, undecided.name, undecided.reason_code, undecided.message)
     return VerificationResult("authentic", steps, None, None, steps[-1].message)
 
 
@@ -337,9 +333,7 @@ def _check_chain(
     if chain is None:
         raise _StepFailed("offline", "no chain given: offline check only, the root was not looked up", None)
     if b.anchor is None:
-        raise _StepFailed(
-            "not_confirmed", "the bundle has no anchor yet: its checkpoint is still pending", None
-        )
+        raise _StepFailed("not_confirmed", "the bundle has no anchor yet: its checkpoint is still pending", None)
     anchor = b.anchor
     try:
         chain_id = chain.chain_id()
@@ -352,9 +346,7 @@ def _check_chain(
 
         contract = anchor["contract"]
         if expected_contract is not None and contract.lower() != expected_contract.lower():
-            raise _StepFailed(
-                "contract_unknown", f"the bundle names contract {contract}, expected {expected_contract}"
-            )
+            raise _StepFailed("contract_unknown", f"the bundle names contract {contract}, expected {expected_contract}")
         if not chain.get_code(contract):
             raise _StepFailed("contract_unknown", f"no contract code at {contract}")
         try:
@@ -362,9 +354,7 @@ def _check_chain(
         except ChainUnavailable:
             raise
         except VerifierError as exc:
-            raise _StepFailed(
-                "contract_unknown", f"{contract} does not answer anchorVersion(): {exc}"
-            ) from exc
+            raise _StepFailed("contract_unknown", f"{contract} does not answer anchorVersion(): {exc}") from exc
         if version != ANCHOR_VERSION:
             raise _StepFailed(
                 "contract_unknown",
@@ -378,19 +368,13 @@ def _check_chain(
             held = root_at(chain, contract, b.log_id, b.tree_size, confirmed)
             if held == b.root:
                 block = anchored_at_block(chain, contract, b.log_id, b.tree_size, confirmed)
-                note = (
-                    ""
-                    if block == anchor["block_number"]
-                    else f" (the bundle says block {anchor['block_number']})"
-                )
+                note = "" if block == anchor["block_number"] else f" (the bundle says block {anchor['block_number']})"
                 return (
                     f"root {b.root.hex()} for {where} is anchored on chain {chain_id} at {contract}, "
                     f"block {block}{note}, with at least {confirmations} confirmation(s)"
                 )
             if held != bytes(32):
-                raise _StepFailed(
-                    "root_not_on_chain", f"the contract holds a different root for {where}: {held.hex()}"
-                )
+                raise _StepFailed("root_not_on_chain", f"the contract holds a different root for {where}: {held.hex()}")
         held_latest = root_at(chain, contract, b.log_id, b.tree_size, latest)
         if held_latest == b.root:
             block = anchored_at_block(chain, contract, b.log_id, b.tree_size, latest)
