@@ -193,8 +193,6 @@ def _validated(p: ChainProfile) -> ChainProfile:
         raise ProfileError(f"{where}: fund_from_dev_account must be true or false")
     if not _is_int(p.fund_amount_wei) or p.fund_amount_wei < 0:
         raise ProfileError(f"{where}: fund_amount_wei must be a non-negative integer")
-    if p.fund_from_dev_account and p.kind != "jsonrpc":
-        raise ProfileError(f"{where}: fund_from_dev_account needs a jsonrpc (ganache) chain")
     g = p.gas
     if g.mode not in GAS_MODES:
         raise ProfileError(f"{where}: gas.mode must be one of {', '.join(GAS_MODES)}, not {g.mode!r}")
@@ -205,9 +203,7 @@ def _validated(p: ChainProfile) -> ChainProfile:
     m = g.estimate_multiplier
     if isinstance(m, bool) or not isinstance(m, int | float) or m < 1:
         raise ProfileError(f"{where}: gas.estimate_multiplier must be a number >= 1")
-    if g.mode == "legacy" and (
-        g.max_fee_per_gas_wei is not None or g.max_priority_fee_per_gas_wei is not None
-    ):
+    if g.mode == "legacy" and (g.max_fee_per_gas_wei is not None or g.max_priority_fee_per_gas_wei is not None):
         raise ProfileError(f'{where}: gas.max_*_fee_per_gas_wei only apply with gas.mode = "eip1559"')
     if g.mode == "eip1559" and g.gas_price_wei is not None:
         raise ProfileError(f'{where}: gas.gas_price_wei only applies with gas.mode = "legacy"')
