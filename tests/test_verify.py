@@ -204,6 +204,16 @@ def test_content_is_streamed_in_chunks() -> None:
     assert len(reads) == 5
 
 
+def test_wrong_block_hint_in_bundle_is_reported_not_fatal() -> None:
+    bundle, fake = build()
+    block = bundle["anchor"]["block_number"]
+    assert f"block {block}," in check(bundle, fake).message
+    bundle["anchor"]["block_number"] = block + 100
+    result = check(bundle, fake)
+    assert_outcome(result, "authentic", None, None)
+    assert f"the bundle says block {block + 100}" in result.message
+
+
 def test_checks_at_the_confirmed_block() -> None:
     bundle, fake = build()
     fake.mine(9)

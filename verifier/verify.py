@@ -367,11 +367,9 @@ def _check_chain(
         if confirmed >= 0:
             held = root_at(chain, contract, b.log_id, b.tree_size, confirmed)
             if held == b.root:
-                block = anchored_at_block(chain, contract, b.log_id, b.tree_size, confirmed)
-                note = "" if block == anchor["block_number"] else f" (the bundle says block {anchor['block_number']})"
                 return (
-                    f"root {b.root.hex()} for {where} is anchored on chain {chain_id} at {contract}, "
-                    f"block {block}{note}, with at least {confirmations} confirmation(s)"
+                    f"root {b.root.hex()} for {where} is anchored on chain {chain_id} at {contract}"
+                    f"{_block_note(chain, contract, b, confirmed)}, with at least {confirmations} confirmation(s)"
                 )
             if held != bytes(32):
                 raise _StepFailed("root_not_on_chain", f"the contract holds a different root for {where}: {held.hex()}")
@@ -395,3 +393,14 @@ def _check_chain(
         raise
     except VerifierError as exc:
         raise _StepFailed("chain_unreachable", f"the chain node could not answer: {exc}", None) from exc
+
+
+def _block_note(chain: ChainReader, contract: str, b: _Bundle, block: int) -> str:
+    """Where the root was anchored, for the message only: the decision is already made."""
+    assert b.anchor is not None
+    try:
+        at = anchored_at_block(chain, contract, b.log_id, b.tree_size, block)
+    except VerifierError:
+        return ""
+    claimed = b.anchor["block_number"]
+    return f", block {at}" + ("" if at == claimed else f" (the bundle says block {claimed})")
