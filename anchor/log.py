@@ -10,14 +10,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from anchor import proofs
 from anchor.errors import LedgerError
 from anchor.models import Log, LogEntry, MerkleNode
 from anchor.proofs import NodeId
-from verifier.merkle import EMPTY_ROOT, node_hash
+from verifier.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from verifier.records import canonical_bytes, log_id_for_fonds, record_leaf_hash
 
 
@@ -87,6 +87,45 @@ class MerkleLog:
         log.size = index + 1
         self.session.flush()
         return AppendedLeaf(log.log_id, index, leaf)
+
+    def append_many(self, fonds_code: str, records: Iterable[Mapping[str, object]]) -> list[AppendedLeaf]:
+        """Append records in order, as many `append` calls would, writing the same rows.
+
+        The subtree hashes a batch needs from storage are the perfect cover of the current tree,
+        fetched in one query; the rest are computed in memory and all rows go in two bulk INSERTs.
+        """
+        log = self.get_or_create(fonds_code)
+        start = log.size
+        known: dict[NodeId, bytes] = self._fetch(log.id, proofs.cover(0, start)) if start else {}
+        entries: list[dict[str, object]] = []
+        nodes: list[dict[str, object]] = []
+        out: list[AppendedLeaf] = []
+        for index, record in enumerate(records, start):
+            data = canonical_bytes(record)
+            leaf = leaf_hash(data)
+            item_id = record.get("item_id")
+            entries.append(
+                {
+                    "log_pk": log.id, "index": index, "record": data.decode("utf-8"), "leaf_hash": leaf,
+                    "type": str(record.get("type", "")), "item_id": item_id if isinstance(item_id, str) else None,
+                }
+            )  # fmt: skip
+            current = leaf
+            known[NodeId(0, index)] = current
+            nodes.append({"log_pk": log.id, "level": 0, "index": index, "hash": current})
+            for lvl in range(_trailing_ones(index)):
+                current = node_hash(known[NodeId(lvl, (index >> lvl) - 1)], current)
+                parent = NodeId(lvl + 1, index >> (lvl + 1))
+                known[parent] = current
+                nodes.append({"log_pk": log.id, "level": parent.level, "index": parent.index, "hash": current})
+            out.append(AppendedLeaf(log.log_id, index, leaf))
+        if not out:
+            return out
+        self.session.execute(insert(LogEntry), entries)
+        self.session.execute(insert(MerkleNode), nodes)
+        log.size = start + len(out)
+        self.session.flush()
+        return out
 
     def _add_nodes(self, log_pk: int, index: int, leaf: bytes) -> None:
         levels = _trailing_ones(index)
