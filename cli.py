@@ -275,7 +275,8 @@ def verify_certificate_cmd(
     cert: Annotated[Path, typer.Argument(help="Certificate JSON.")],
     public_key: Annotated[str | None, typer.Option(help="Trusted verifier public key (hex).")] = None,
 ) -> None:
-    """Check a certificate's signature offline. Exit 0 valid and authentic, 1 otherwise."""
+    """Check a certificate's signature offline. Exit 0: valid and authentic; 1: bad signature or
+    not authentic; 2: validly signed but the verification it records was indeterminate."""
     from verifier.certificate import verify_certificate
     from verifier.errors import VerifierError
 
@@ -295,7 +296,7 @@ def verify_certificate_cmd(
         typer.echo(
             "note: no --public-key given: the signature was checked against the key in the certificate"
         )
-    raise typer.Exit(0 if outcome == "authentic" else 1)
+    raise typer.Exit({"authentic": 0, "indeterminate": 2}.get(outcome, 1))
 
 
 @app.command()
