@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -79,8 +80,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         sched: BackgroundScheduler | None = None
         if scheduler and settings.anchor_enabled and settings.contract_address:
             sched = BackgroundScheduler(daemon=True)
+            # First run at once: reconcile with the chain on start (a crash may have left a tx in flight).
             sched.add_job(
-                ctx.anchor_job, "interval", seconds=settings.anchor_interval_s,
+                ctx.anchor_job, "interval", seconds=settings.anchor_interval_s, next_run_time=datetime.now(UTC),
                 max_instances=1, coalesce=True, id="anchor",
             )  # fmt: skip
             sched.start()
@@ -289,8 +291,6 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         )
         answer: dict[str, Any] = {"result": result.to_dict()}
         if body.certificate:
-            from datetime import UTC, datetime
-
             answer["certificate"] = issue_certificate(
                 result,
                 body.bundle,
