@@ -46,9 +46,7 @@ def create_keystore(
     password = os.environ.get(password_env) or None
     if password is None:
         if password_file is None:
-            raise KeystoreError(
-                f"no keystore password: set ${password_env} or give a password file to create"
-            )
+            raise KeystoreError(f"no keystore password: set ${password_env} or give a password file to create")
         password_file = Path(password_file)
         if password_file.exists():
             # Re-use an existing (safe) password file, e.g. from an earlier half-finished init.
@@ -79,9 +77,7 @@ def load_account(
     password = os.environ.get(password_env) or None
     if password is None:
         if password_file is None:
-            raise KeystoreError(
-                f"no password for keystore {path}: set ${password_env} or configure its password file"
-            )
+            raise KeystoreError(f"no password for keystore {path}: set ${password_env} or configure its password file")
         password = _read_password_file(Path(password_file))
     try:
         keyfile = json.loads(path.read_bytes())
@@ -140,8 +136,7 @@ def _check_private(p: Path, what: str) -> None:
         raise KeystoreError(f"{what} {p} is not a regular file")
     if st.st_mode & 0o077:
         raise KeystoreError(
-            f"{what} {p} is readable by group/others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"run: chmod 600 {p}"
+            f"{what} {p} is readable by group/others (mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {p}"
         )
 
 
