@@ -238,8 +238,10 @@ def verify(
         bundle = json.loads(proof.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         fail(f"cannot read proof bundle {proof}: {exc}", 2)
-    if file is None and sha256 is None:
-        fail("give the FILE to check or --sha256", 2)
+    if (file is None) == (sha256 is None):
+        fail("give either the FILE to check or --sha256 (one of them)", 2)
+    if sha256 is not None and len(sha256) != 64:
+        fail("--sha256 takes 64 hex characters", 2)
     if file is not None and not file.is_file():
         fail(f"{file} is not a readable file", 2)
     if certificate is not None and signing_key is None:
@@ -247,7 +249,7 @@ def verify(
     stream = file.open("rb") if file is not None else None
     try:
         result = verify_bundle(
-            bundle, content=stream, content_sha256=sha256, chain=JsonRpcChain(rpc),
+            bundle, content=stream, content_sha256=sha256.lower() if sha256 else None, chain=JsonRpcChain(rpc),
             confirmations=confirmations, expected_chain_id=chain_id, expected_contract=contract,
         )  # fmt: skip
     finally:
