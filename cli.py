@@ -37,7 +37,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _client(node: str, key_file: Path):  # type: ignore[no-untyped-def]
@@ -115,7 +115,9 @@ def dev_chain_stop(data_dir: DataDir = DEFAULT_DATA) -> None:
 def dev_chain_status(data_dir: DataDir = DEFAULT_DATA) -> None:
     from anchor import devchain
 
-    emit(devchain.status(data_dir))
+    state = devchain.status(data_dir)
+    typer.echo(state.describe())
+    raise typer.Exit(0 if state.running else 1)
 
 
 # -- integrator commands (over HTTP) -----------------------------------------------------------
