@@ -1,0 +1,95 @@
+"""CLI behaviour that needs no chain: clear messages and non-zero exits on bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from verifier.certificate import generate_signing_key, issue_certificate, public_key_hex
+from verifier.verify import verify_bundle
+
+runner = CliRunner()
+
+
+def test_verify_rejects_unreadable_bundle(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "bad.json").write_text("{not json")
+    result = runner.invoke(app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "cannot read proof bundle" in result.output
+
+
+def test_verify_needs_exactly_one_of_file_or_digest(tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text("{}")
+    result = runner.invoke(app, ["verify", "--proof", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and "either the FILE" in result.output
+
+
+def test_verify_malformed_bundle_is_not_authentic(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "b.json").write_text(json.dumps({"v": 1, "record": {}}))
+    result = runner.invoke(
+        app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "b.json"), "--rpc", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "NOT_AUTHENTIC" in result.output
+
+
+def _certificate(tmp_path: Path, tamper: bool = False) -> tuple[Path, str]:
+    key = generate_signing_key()
+    result = verify_bundle({"v": 1}, content_sha256="00" * 32, chain=None)
+    cert = issue_certificate(result, {"v": 1}, key, datetime.now(UTC), issuer="test")
+    if tamper:
+        cert["payload"]["issuer"] = "someone else"
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(cert))
+    return path, public_key_hex(key)
+
+
+def test_verify_certificate_signature(tmp_path: Path) -> None:
+    path, key = _certificate(tmp_path)
+    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", key])
+    assert "signature valid" in result.output
+    assert result.exit_code == 1  # validly signed, but it records a not-authentic verification
+    other = public_key_hex(generate_signing_key())
+    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", other])
+    assert result.exit_code == 1 and "certificate rejected" in result.output
+
+
+def test_verify_certificate_tampered(tmp_path: Path) -> None:
+    path, key = _certificate(tmp_path, tamper=True)
+    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", key])
+    assert result.exit_code == 1 and "certificate rejected" in result.output
+
+
+def test_ingest_node_unreachable(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ARCHIVE_LEDGER_API_KEY", "alk_x")
+    (tmp_path / "a.txt").write_text("x")
+    result = runner.invoke(
+        app,
+        ["ingest", str(tmp_path / "a.txt"), "--node", "http://127.0.0.1:1", "--journal", str(tmp_path / "j"), "-q",
+         "--fonds", "Z001", "--category", "WS", "--year", "2024", "--retention", "10y"],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "cannot reach the node" in result.output and "resume" in result.output
+
+
+def test_api_key_file_must_be_private(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("ARCHIVE_LEDGER_API_KEY", raising=False)
+    key = tmp_path / "api-key"
+    key.write_text("alk_x")
+    key.chmod(0o644)
+    result = runner.invoke(app, ["status", "--node", "http://127.0.0.1:1", "--api-key-file", str(key)])
+    assert result.exit_code != 0 and "chmod 600" in str(result.output) + str(result.exception)
+
+
+def test_serve_refuses_uninitialised_dir(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "not initialised" in result.output
+
+
+def test_init_twice_is_refused(node_data: Path) -> None:
+    result = runner.invoke(app, ["init", "--data-dir", str(node_data), "--profile", "test"])
+    assert result.exit_code == 1 and "already initialised" in result.output
