@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from anchor import proofs
@@ -183,11 +183,20 @@ class MerkleLog:
             return {}
         found: dict[NodeId, bytes] = {}
         for chunk_start in range(0, len(wanted), 400):
-            chunk = wanted[chunk_start : chunk_start + 400]
+            by_level: dict[int, list[int]] = {}
+            for n in wanted[chunk_start : chunk_start + 400]:
+                by_level.setdefault(n.level, []).append(n.index)
+            # One primary-key lookup per id: each OR branch names the whole key (log_pk, level, index).
+            # A row-value `(level, index) IN (...)` or a shared `log_pk = ?` outside the OR makes
+            # SQLite scan every node of the log instead, so a proof took O(n).
             rows = self.session.execute(
                 select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                    MerkleNode.log_pk == log_pk,
-                    tuple_(MerkleNode.level, MerkleNode.index).in_([(n.level, n.index) for n in chunk]),
+                    or_(
+                        *(
+                            and_(MerkleNode.log_pk == log_pk, MerkleNode.level == level, MerkleNode.index.in_(indexes))
+                            for level, indexes in by_level.items()
+                        )
+                    )
                 )
             )
             found.update({NodeId(level, index): h for level, index, h in rows})
