@@ -14,7 +14,7 @@ from nacl.signing import SigningKey
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from anchor.anchorer import Anchorer, AnchorReport
+from anchor.anchorer import AnchorBusy, Anchorer, AnchorReport
 from anchor.chain import ChainClient
 from anchor.db import make_engine, make_session_factory
 from anchor.errors import ChainUnavailable, LedgerError
@@ -131,8 +131,16 @@ class NodeContext:
                 )
             return self._anchorer
 
-    def anchor_now(self, *, wait: bool = True) -> AnchorReport:
-        return self.anchorer().run(wait=wait)
+    def anchor_now(self, *, wait: bool = True, patience_s: float = 30.0) -> AnchorReport:
+        """Run the anchorer; if a scheduled run holds the lease, wait for it rather than fail."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self.anchorer().run(wait=wait)
+            except AnchorBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def anchor_job(self) -> None:
         """The scheduled job: anchor if due; on a chain outage back off and try again later."""
@@ -140,7 +148,7 @@ class NodeContext:
         if not self.schedule.due(now):
             return
         try:
-            report = self.anchor_now(wait=True)
+            report = self.anchor_now(wait=True, patience_s=0)
             self.schedule.succeeded()
             if report.submitted:
                 logger.info("anchored: %s", report.submitted)
