@@ -152,6 +152,8 @@ class NodeContext:
             self.schedule.succeeded()
             if report.submitted:
                 logger.info("anchored: %s", report.submitted)
+        except AnchorBusy:
+            return  # a manual run is anchoring right now
         except ChainUnavailable as exc:
             self.schedule.failed(now, str(exc))
             logger.warning(
