@@ -100,9 +100,9 @@ class NodeServer:
     def api_key(self) -> str:
         return self.api_key_file.read_text(encoding="utf-8").strip()
 
-    def start(self, timeout: float = 60.0) -> NodeServer:
+    def start(self, timeout: float = 60.0, *, wait: bool = True) -> NodeServer:
         """Start (again) on the same data dir; a new port each time, so a lingering socket of a
-        killed predecessor never matters. Returns when GET /health answers 200."""
+        killed predecessor never matters. Returns when GET /health answers 200 (at once if not wait)."""
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         for _attempt in range(3):  # the probed port may be taken before the server binds it
             self.port = free_port()
@@ -119,7 +119,7 @@ class NodeServer:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            if self._wait_healthy(timeout):
+            if not wait or self._wait_healthy(timeout):
                 return self
         raise AssertionError(f"node did not start; log tail:\n{self.log_tail()}")
 
