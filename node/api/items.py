@@ -1,0 +1,126 @@
+"""Items: ingest (streamed multipart), metadata, content."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from anchor.models import Log
+from node.api.deps import error_response, get_ctx, require_api_key
+from node.context import NodeContext
+from node.errors import NotFound
+from node.ingest import file_item, find_duplicate, receive_upload
+from node.models import Item
+
+router = APIRouter(tags=["items"], dependencies=[Depends(require_api_key)])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+
+
+def item_view(item: Item, log: Log | None = None) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "fonds": item.fonds_code,
+        "title": item.title,
+        "category": item.category,
+        "year": item.year,
+        "retention": item.retention,
+        "archival_code": item.archival_code,
+        "metadata": json.loads(item.metadata_json),
+        "content_sha256": item.content_sha256,
+        "size": item.size,
+        "filename": item.filename,
+        "source_path": item.source_path,
+        "leaf_index": item.leaf_index,
+        "log_id": log.log_id.hex() if log else None,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
+    with ctx.sessions() as s:
+        item = s.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}", reason="item_not_found")
+        return item, s.get(Log, item.log_pk)  # type: ignore[return-value]
+
+
+@router.post("/items", status_code=201)
+async def create_item(request: Request, ctx: Ctx) -> JSONResponse:
+    """Multipart upload: part `file` (the bytes) and part `metadata` (JSON). Streamed, never held in
+    memory; a resent file (same fonds, bytes and source_path) returns the existing item with 200."""
+    settings = ctx.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + settings.max_metadata_bytes:
+        return error_response(413, "upload_too_large", f"upload exceeds {settings.max_upload_bytes} bytes")
+    upload = await receive_upload(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        ctx.blobs,
+        max_file=settings.max_upload_bytes,
+        max_metadata=settings.max_metadata_bytes,
+    )
+
+    def persist() -> tuple[int, dict[str, Any]]:
+        digest = upload.blob.commit()
+        with ctx.sessions() as s, s.begin():
+            dup = find_duplicate(s, upload.metadata, digest)
+            if dup is not None:
+                return 200, {**item_view(dup, s.get(Log, dup.log_pk)), "duplicate": True}
+            item = file_item(s, upload.metadata, digest, upload.blob.size, upload.filename)
+            return 201, {**item_view(item, s.get(Log, item.log_pk)), "duplicate": False}
+
+    try:
+        status, body = await run_in_threadpool(persist)
+    except BaseException:
+        upload.blob.discard()
+        raise
+    return JSONResponse(status_code=status, content=body)
+
+
+@router.get("/items")
+def list_items(
+    ctx: Ctx,
+    fonds: str | None = None,
+    category: str | None = None,
+    year: int | None = None,
+    content_sha256: str | None = None,
+    source_path: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    query = select(Item)
+    for column, value in (
+        (Item.fonds_code, fonds), (Item.category, category), (Item.year, year),
+        (Item.content_sha256, content_sha256), (Item.source_path, source_path),
+    ):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
+    with ctx.sessions() as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        rows = s.scalars(query.order_by(Item.created_at, Item.id).limit(limit).offset(offset)).all()
+        return {"total": total, "items": [item_view(i) for i in rows]}
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: str, ctx: Ctx) -> dict[str, Any]:
+    item, log = load_item(ctx, item_id)
+    return item_view(item, log)
+
+
+@router.get("/items/{item_id}/content")
+def get_content(item_id: str, ctx: Ctx) -> FileResponse:
+    item, _ = load_item(ctx, item_id)
+    path = ctx.blobs.path_for(item.content_sha256)
+    if not path.exists():
+        raise NotFound(f"the stored file of item {item_id} is missing", reason="blob_missing")
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=item.filename or item.id,
+        headers={"X-Content-SHA256": item.content_sha256},
+    )

@@ -1,0 +1,68 @@
+"""Public verification routes: proof bundles, verification, the verifier's key. No key needed:
+an outside auditor must be able to use them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from anchor.bundles import proof_bundle
+from anchor.chain import Web3ChainReader
+from anchor.errors import ChainUnavailable
+from anchor.models import Log
+from node.api.deps import get_ctx
+from node.context import NodeContext
+from node.errors import NotFound
+from node.models import Item
+from verifier.certificate import issue_certificate
+from verifier.verify import verify_bundle
+
+router = APIRouter(tags=["proofs"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+
+
+class VerifyRequest(BaseModel):
+    bundle: dict[str, Any]
+    content_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    certificate: bool = False
+
+
+@router.get("/items/{item_id}/proof")
+def get_proof(item_id: str, ctx: Ctx, against: Literal["first", "latest"] = "first") -> dict[str, Any]:
+    """The proof bundle. 409 while no confirmed checkpoint covers the item."""
+    with ctx.sessions() as s:
+        item = s.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}", reason="item_not_found")
+        return proof_bundle(s, s.get(Log, item.log_pk), item.leaf_index, against)  # type: ignore[arg-type]
+
+
+@router.post("/verify")
+def verify(body: VerifyRequest, ctx: Ctx) -> dict[str, Any]:
+    """Verify a proof bundle against this node's chain; optionally as a signed certificate."""
+    try:
+        reader = Web3ChainReader(ctx.chain().w3)
+    except ChainUnavailable:
+        reader = None
+    result = verify_bundle(
+        body.bundle,
+        content_sha256=body.content_sha256.lower() if body.content_sha256 else None,
+        chain=reader,
+        confirmations=ctx.profile.confirmations,
+        expected_chain_id=ctx.profile.chain_id,
+        expected_contract=ctx.settings.contract_address or None,
+    )
+    answer: dict[str, Any] = {"result": result.to_dict()}
+    if body.certificate:
+        answer["certificate"] = issue_certificate(
+            result, body.bundle, ctx.verifier_key, datetime.now(UTC), issuer=f"archive-ledger node {ctx.settings.host}"
+        )
+    return answer
+
+
+@router.get("/verifier/key")
+def verifier_key(ctx: Ctx) -> dict[str, str]:
+    return {"algorithm": "Ed25519", "public_key": ctx.verifier_key.verify_key.encode().hex()}
