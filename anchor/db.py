@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+READONLY_OPTION = "archive_ledger_readonly"
+
 
 class Base(DeclarativeBase):
     """Declarative base for every table of the node (anchor's and node's models alike)."""
@@ -34,14 +36,20 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            readonly = conn.get_execution_options().get(READONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing (the default) or for reading only.
+
+    Read-only sessions begin a deferred SQLite transaction: under WAL they read a snapshot without
+    waiting for (or blocking) a writer, so proofs and listings never queue behind an ingest."""
+    bind = engine.execution_options(**{READONLY_OPTION: True}) if readonly else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

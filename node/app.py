@@ -82,7 +82,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
 
     @app.get("/health", tags=["node"])
     def health() -> dict[str, Any]:
-        with ctx.sessions() as s:
+        with ctx.reader() as s:
             s.execute(select(1))
         return {"status": "ok", "chain": ctx.chain_status(), "contract": settings.contract_address or None}
 

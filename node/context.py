@@ -70,6 +70,7 @@ class NodeContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    reader: sessionmaker[Session]
     blobs: BlobStore
     profile: ChainProfile
     verifier_key: SigningKey
@@ -90,6 +91,7 @@ class NodeContext:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            reader=make_session_factory(engine, readonly=True),
             blobs=blobs,
             profile=profile,
             verifier_key=load_signing_key(settings.verifier_key_path),
@@ -98,7 +100,7 @@ class NodeContext:
         )
 
     def api_key_valid(self, key: str) -> bool:
-        with self.sessions() as s:
+        with self.reader() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_api_key(key)))
             return row is not None and row.revoked_at is None
 

@@ -130,3 +130,20 @@ def test_random_large_sizes(sessions) -> None:  # type: ignore[no-untyped-def]
             verify_consistency(
                 size1, size, root_of(leaves[:size1]), root, merkle.consistency_proof(log, size1, size)
             )
+
+
+def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """A proof or listing must not queue behind an open ingest transaction (SQLite WAL snapshot)."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    writer, reader = make_session_factory(engine), make_session_factory(engine, readonly=True)
+    with transaction(writer) as s:
+        MerkleLog(s).append("Z001", _record(0))
+    with writer() as w, w.begin():
+        MerkleLog(w).append("Z001", _record(1))  # holds the write lock, not committed yet
+        with reader() as r:
+            assert MerkleLog(r).by_fonds("Z001").size == 1  # the committed snapshot, at once
+    with reader() as r:
+        assert MerkleLog(r).by_fonds("Z001").size == 2
+    engine.dispose()

@@ -35,7 +35,7 @@ def checkpoint_view(cp: Checkpoint, log: Log, sub: Submission | None) -> dict[st
 def list_checkpoints(
     ctx: Ctx, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    with ctx.sessions() as s:
+    with ctx.reader() as s:
         query = select(Checkpoint, Log, Submission).join(Log).outerjoin(Submission)
         if fonds is not None:
             query = query.where(Log.fonds_code == fonds)
@@ -52,7 +52,7 @@ def anchor_now(ctx: Ctx) -> dict[str, Any]:
 @router.get("/status", tags=["node"])
 def status(ctx: Ctx) -> dict[str, Any]:
     settings = ctx.settings
-    with ctx.sessions() as s:
+    with ctx.reader() as s:
         logs = []
         for log in MerkleLog(s).all_logs():
             last = s.execute(

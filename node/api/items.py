@@ -42,7 +42,7 @@ def item_view(item: Item, log: Log | None = None) -> dict[str, Any]:
 
 
 def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
-    with ctx.sessions() as s:
+    with ctx.reader() as s:
         item = s.get(Item, item_id)
         if item is None:
             raise NotFound(f"no item {item_id}", reason="item_not_found")
@@ -100,7 +100,7 @@ def list_items(
     ):  # fmt: skip
         if value is not None:
             query = query.where(column == value)
-    with ctx.sessions() as s:
+    with ctx.reader() as s:
         total = s.scalar(select(func.count()).select_from(query.subquery()))
         rows = s.scalars(query.order_by(Item.created_at, Item.id).limit(limit).offset(offset)).all()
         return {"total": total, "items": [item_view(i) for i in rows]}

@@ -33,7 +33,7 @@ class VerifyRequest(BaseModel):
 @router.get("/items/{item_id}/proof")
 def get_proof(item_id: str, ctx: Ctx, against: Literal["first", "latest"] = "first") -> dict[str, Any]:
     """The proof bundle. 409 while no confirmed checkpoint covers the item."""
-    with ctx.sessions() as s:
+    with ctx.reader() as s:
         item = s.get(Item, item_id)
         if item is None:
             raise NotFound(f"no item {item_id}", reason="item_not_found")
