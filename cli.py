@@ -133,6 +133,7 @@ def ingest(
     journal: Annotated[
         Path | None, typer.Option(help="Resume journal (default: under ~/.local/state/archive-ledger).")
     ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16, help="Concurrent uploads.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Upload files with metadata from sidecars (metadata.csv / metadata.json / <file>.json).
@@ -151,15 +152,15 @@ def ingest(
         state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "archive-ledger"
         journal = state / f"ingest-{sha256(node.encode()).hexdigest()[:12]}.jsonl"
     try:
-        jobs = list(plan(paths, defaults))
+        work = list(plan(paths, defaults))
         with _client(node, api_key_file) as client:
             log = Journal(journal)
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                 disable=quiet, transient=False,
             ) as progress:  # fmt: skip
-                task = progress.add_task("ingest", total=len(jobs))
-                summary = run_ingest(client, jobs, log, on_done=lambda _j, _o: progress.advance(task))
+                task = progress.add_task("ingest", total=len(work))
+                summary = run_ingest(client, work, log, workers=jobs, on_done=lambda _j, _o: progress.advance(task))
             log.close()
     except LedgerError as exc:
         fail(f"{exc} (re-run the same command to resume)")

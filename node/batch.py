@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,7 @@ class Journal:
                 except (ValueError, KeyError):
                     continue  # a torn last line after a crash
         self._fh = None
+        self._lock = threading.Lock()
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = path.open("a", encoding="utf-8")
@@ -140,6 +143,10 @@ class Journal:
 
     def record(self, file: Path, item_id: str) -> None:
         key = self.key(file)
+        with self._lock:
+            self._write(key, item_id)
+
+    def _write(self, key: tuple[str, int, int], item_id: str) -> None:
         self.done[key] = item_id
         if self._fh:
             line = {"path": key[0], "size": key[1], "mtime_ns": key[2], "item_id": item_id}
@@ -152,39 +159,56 @@ class Journal:
             self._fh.close()
 
 
+def _upload(client: NodeClient, job: IngestJob, journal: Journal) -> tuple[str, int, str | None]:
+    """One file: (outcome, bytes uploaded, failure reason)."""
+    if journal.seen(job.path):
+        return "skipped", 0, None
+    try:
+        with job.path.open("rb") as fh:
+            answer = client.ingest(fh, job.path.name, job.metadata)
+    except NodeRequestError as exc:
+        if exc.status is None:
+            raise  # node unreachable: stop, a re-run resumes here
+        return "failed", 0, str(exc)
+    except OSError as exc:
+        return "failed", 0, f"cannot read: {exc}"
+    journal.record(job.path, answer["id"])
+    if answer.get("duplicate"):
+        return "skipped", 0, None
+    return "ingested", int(answer["size"]), None
+
+
 def run_ingest(
     client: NodeClient,
     jobs: list[IngestJob],
     journal: Journal,
     *,
+    workers: int = 1,
     on_done: Callable[[IngestJob, str], None] | None = None,
 ) -> IngestSummary:
+    """Upload with `workers` concurrent requests (the node hashes and stores them in parallel)."""
     summary = IngestSummary()
-    for job in jobs:
-        outcome = "skipped"
-        if journal.seen(job.path):
-            summary.skipped += 1
-        else:
-            try:
-                with job.path.open("rb") as fh:
-                    answer = client.ingest(fh, job.path.name, job.metadata)
-                journal.record(job.path, answer["id"])
-                if answer.get("duplicate"):
-                    summary.skipped += 1
-                else:
-                    summary.ingested += 1
-                    summary.bytes += int(answer["size"])
-                    outcome = "ingested"
-            except NodeRequestError as exc:
-                if exc.status is None:
-                    raise  # node unreachable: stop, a re-run resumes here
-                summary.failed += 1
-                summary.failures.append((job.source_path, str(exc)))
-                outcome = "failed"
-            except OSError as exc:
-                summary.failed += 1
-                summary.failures.append((job.source_path, f"cannot read: {exc}"))
-                outcome = "failed"
+
+    def account(job: IngestJob, result: tuple[str, int, str | None]) -> None:
+        outcome, size, reason = result
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+        summary.bytes += size
+        if reason is not None:
+            summary.failures.append((job.source_path, reason))
         if on_done:
             on_done(job, outcome)
+
+    if workers <= 1:
+        for job in jobs:
+            account(job, _upload(client, job, journal))
+        return summary
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_upload, client, job, journal): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                account(futures[future], future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return summary
