@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ArchiveRoles} from "./ArchiveRoles.sol";
 
 /// @title ArchiveAnchor
 /// @notice Public, append-only record of the checkpoints (tree size, root) of archive-ledger's
@@ -9,14 +9,13 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 /// @dev A checkpoint is accepted only with a consistency proof from the log's latest checkpoint,
 ///      so the chain itself (not the node operating the log) guarantees that the log only grows:
 ///      no anchored record can later be removed or rewritten. Gas per checkpoint is O(log n).
-contract ArchiveAnchor is AccessControl {
-    /// @notice Officer role that manages anchorers (kept apart from DEFAULT_ADMIN_ROLE by name so
-    ///         that role management of the log is auditable on its own).
-    bytes32 public constant SYSTEM_ADMIN_ROLE = keccak256("SYSTEM_ADMIN_ROLE");
-
-    /// @notice Wildcard log id: `anchorerRole(ANY_LOG)` may anchor every log, so a node hosting many
+contract ArchiveAnchor {
+    /// @notice Wildcard log id: an anchorer of `ANY_LOG` may anchor every log, so a node hosting many
     ///         fonds needs one grant, not one per fonds. Never a real log id (a SHA-256 output).
     bytes32 public constant ANY_LOG = bytes32(0);
+
+    /// @notice Where the anchorer roles live (granted there by a SYSTEM_ADMIN officer).
+    ArchiveRoles public immutable roles;
 
     /// @notice One checkpoint to anchor, for `anchorMany`.
     struct CheckpointInput {
@@ -52,32 +51,17 @@ contract ArchiveAnchor is AccessControl {
     error ConflictingRoot(bytes32 logId, uint64 treeSize, bytes32 latestRoot, bytes32 newRoot);
     error InconsistentCheckpoint(bytes32 logId, uint64 fromSize, uint64 toSize);
 
-    /// @param admin receives DEFAULT_ADMIN_ROLE and SYSTEM_ADMIN_ROLE (the deployer need not keep any).
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(SYSTEM_ADMIN_ROLE, admin);
+    error RolesNotAContract(address roles);
+
+    /// @param roles_ the ArchiveRoles contract consulted for `isAnchorer`; fixed for the contract's life.
+    constructor(ArchiveRoles roles_) {
+        if (address(roles_).code.length == 0) revert RolesNotAContract(address(roles_));
+        roles = roles_;
     }
 
-    /// @notice The role allowed to anchor `logId` (or every log for `ANY_LOG`). Derived, not stored,
-    ///         so new logs need no set-up transaction beyond the grant.
-    function anchorerRole(bytes32 logId) public pure returns (bytes32) {
-        return keccak256(abi.encode("ANCHORER", logId));
-    }
-
-    /// @notice Let `account` anchor `logId` (`ANY_LOG`: every log). Only a SYSTEM_ADMIN decides who
-    ///         may publish checkpoints.
-    function grantAnchorer(bytes32 logId, address account) external onlyRole(SYSTEM_ADMIN_ROLE) {
-        _grantRole(anchorerRole(logId), account);
-    }
-
-    /// @notice Withdraw `account`'s right to anchor `logId` (e.g. a node key was retired or leaked).
-    function revokeAnchorer(bytes32 logId, address account) external onlyRole(SYSTEM_ADMIN_ROLE) {
-        _revokeRole(anchorerRole(logId), account);
-    }
-
-    /// @notice Whether `account` may anchor `logId`, directly or through `ANY_LOG`.
+    /// @notice Whether `account` may anchor `logId` (directly or through `ANY_LOG`), per `roles`.
     function isAnchorer(bytes32 logId, address account) public view returns (bool) {
-        return hasRole(anchorerRole(logId), account) || hasRole(anchorerRole(ANY_LOG), account);
+        return roles.isAnchorer(logId, account);
     }
 
     /// @notice Interface version, so clients (and the verifier) can recognise the contract.

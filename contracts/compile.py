@@ -46,6 +46,8 @@ class ContractSpec:
 
 CONTRACTS: list[ContractSpec] = [
     ContractSpec("ArchiveAnchor", "ArchiveAnchor.sol"),
+    ContractSpec("ArchiveRoles", "ArchiveRoles.sol"),
+    ContractSpec("ReadPermits", "ReadPermits.sol"),
 ]
 
 

@@ -50,21 +50,53 @@ def test_artifact_shape():
     assert art["compiler"]["version"].startswith(cc.pinned_solc_version() + "+commit.")
     assert re.fullmatch(r"[0-9a-f]{64}", art["sourceHash"])
     # The hash covers the imported OpenZeppelin files, so an OpenZeppelin change makes it stale.
-    assert "@openzeppelin/contracts/access/AccessControl.sol" in art["sources"]
-    assert "ArchiveAnchor.sol" in art["sources"]
+    assert "@openzeppelin/contracts/access/AccessControl.sol" in art["sources"]  # via ArchiveRoles.sol
+    assert {"ArchiveAnchor.sol", "ArchiveRoles.sol"} <= set(art["sources"])
+    assert {"ReadPermits.sol", "ArchiveRoles.sol"} <= set(load_artifact("ReadPermits")["sources"])
 
 
-def test_abi_matches_design():
-    abi = load_artifact("ArchiveAnchor")["abi"]
+DESIGN_ABI = {
+    "ArchiveAnchor": {
+        "function": (
+            "ANY_LOG", "roles", "isAnchorer", "anchorVersion", "anchor", "anchorMany", "latest", "rootAt",
+            "anchoredAtBlock", "checkpointCount",
+        ),
+        "event": ("CheckpointAnchored",),
+        "error": ("NotAnchorer", "EmptyCheckpoint", "LogShrinks", "ConflictingRoot", "InconsistentCheckpoint"),
+    },
+    "ArchiveRoles": {
+        "function": (
+            "SYSTEM_ADMIN_ROLE", "SECURITY_ADMIN_ROLE", "AUDITOR_ROLE", "ANY_LOG", "anchorerRole", "approverRole",
+            "isAnchorer", "isApprover", "grantAnchorer", "revokeAnchorer", "grantApprover", "revokeApprover",
+            "proposeOfficerChange", "confirmOfficerChange", "cancelOfficerChange", "getProposal", "officerRoleOf",
+            "hasRole", "getRoleAdmin",
+        ),
+        "event": ("OfficerChangeProposed", "OfficerChangeConfirmed", "AnchorerChanged", "ApproverChanged"),
+        "error": ("OfficerConflict", "BusinessRoleHolder", "OwnRoleChange", "SameOfficer", "LastOfficer"),
+    },
+    "ReadPermits": {
+        "function": (
+            "grant", "revoke", "isValid", "getPermit", "permitsOf", "permitVersion", "PERMIT_TYPEHASH",
+            "REVOKE_TYPEHASH", "eip712Domain", "roles",
+        ),
+        "event": ("PermitGranted", "PermitRevoked"),
+        "error": ("NotApprover", "InvalidPeriod", "AlreadyExpired", "UnknownPermit", "NotAllowedToRevoke"),
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DESIGN_ABI))
+def test_abi_matches_design(name):
+    abi = load_artifact(name)["abi"]
     names = {(item["type"], item.get("name")) for item in abi}
-    for fn in (
-        "SYSTEM_ADMIN_ROLE", "ANY_LOG", "anchorerRole", "grantAnchorer", "revokeAnchorer", "isAnchorer",
-        "anchorVersion", "anchor", "anchorMany", "latest", "rootAt", "anchoredAtBlock", "checkpointCount",
-    ):  # fmt: skip
-        assert ("function", fn) in names, fn
-    assert ("event", "CheckpointAnchored") in names
-    for err in ("NotAnchorer", "EmptyCheckpoint", "LogShrinks", "ConflictingRoot", "InconsistentCheckpoint"):
-        assert ("error", err) in names, err
+    for kind, expected in DESIGN_ABI[name].items():
+        for item in expected:
+            assert (kind, item) in names, (kind, item)
+
+
+def test_anchor_has_no_access_control_of_its_own():
+    names = {item.get("name") for item in load_artifact("ArchiveAnchor")["abi"]}
+    assert not names & {"grantAnchorer", "revokeAnchorer", "grantRole", "hasRole", "SYSTEM_ADMIN_ROLE"}
 
 
 def test_source_hash_tracks_every_source():

@@ -142,7 +142,10 @@ def log_id(label: str) -> bytes:
 class Chain:
     w3: Web3
     contract: Any
-    admin: str  # DEFAULT_ADMIN + SYSTEM_ADMIN
+    roles: Any  # the ArchiveRoles contract the anchor consults
+    admin: str  # SYSTEM_ADMIN officer (grants anchorer roles)
+    security_admin: str
+    auditor: str
     anchorer_a: str  # anchorer of LOG_A only
     anchorer_any: str  # anchorer of ANY_LOG
     anchorer_b: str  # anchorer of LOG_B only
@@ -199,18 +202,27 @@ def _error_table(abi: list[dict]) -> dict[bytes, tuple[str, list[str]]]:
     return table
 
 
+def _deploy(w3: Web3, artifact: dict, sender: str, *args: Any) -> Any:
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": sender}))
+    return w3.eth.contract(address=receipt.contractAddress, abi=artifact["abi"])
+
+
 @pytest.fixture(scope="module")
 def chain() -> Chain:
-    artifact = load_artifact("ArchiveAnchor")
+    artifact, roles_artifact = load_artifact("ArchiveAnchor"), load_artifact("ArchiveRoles")
     w3 = Web3(EthereumTesterProvider())
     admin, anchorer_a, anchorer_any, anchorer_b, outsider = w3.eth.accounts[:5]
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(admin).transact({"from": admin}))
-    contract = w3.eth.contract(address=receipt.contractAddress, abi=artifact["abi"])
-    c = Chain(w3, contract, admin, anchorer_a, anchorer_any, anchorer_b, outsider, _error_table(artifact["abi"]))
-    c.send(c.fn.grantAnchorer(LOG_A, anchorer_a), admin)
-    c.send(c.fn.grantAnchorer(ANY_LOG, anchorer_any), admin)
-    c.send(c.fn.grantAnchorer(LOG_B, anchorer_b), admin)
+    security_admin, auditor, deployer = w3.eth.accounts[7:10]
+    roles = _deploy(w3, roles_artifact, deployer, admin, security_admin, auditor)
+    contract = _deploy(w3, artifact, deployer, roles.address)
+    c = Chain(
+        w3, contract, roles, admin, security_admin, auditor, anchorer_a, anchorer_any, anchorer_b, outsider,
+        _error_table(artifact["abi"] + roles_artifact["abi"]),
+    )  # fmt: skip
+    c.send(roles.functions.grantAnchorer(LOG_A, anchorer_a), admin)
+    c.send(roles.functions.grantAnchorer(ANY_LOG, anchorer_any), admin)
+    c.send(roles.functions.grantAnchorer(LOG_B, anchorer_b), admin)
     return c
 
 
@@ -235,13 +247,24 @@ def proof(size1: int, size2: int) -> list[bytes]:
 def test_deployment_constants(chain: Chain):
     fn = chain.fn
     assert fn.anchorVersion().call() == "archive-ledger/ArchiveAnchor/1"
-    assert fn.SYSTEM_ADMIN_ROLE().call() == keccak(text="SYSTEM_ADMIN_ROLE")
     assert fn.ANY_LOG().call() == ANY_LOG
-    assert fn.hasRole(fn.DEFAULT_ADMIN_ROLE().call(), chain.admin).call()
-    assert fn.hasRole(keccak(text="SYSTEM_ADMIN_ROLE"), chain.admin).call()
+    assert fn.roles().call() == chain.roles.address
+    # The anchor holds no roles of its own: no AccessControl in its ABI.
+    names = {item.get("name") for item in chain.contract.abi}
+    assert not names & {"hasRole", "grantRole", "grantAnchorer", "revokeAnchorer", "DEFAULT_ADMIN_ROLE"}
     # Off-chain code derives the role the same way: keccak256(abi.encode("ANCHORER", logId)).
-    assert fn.anchorerRole(LOG_A).call() == keccak(encode(["string", "bytes32"], ["ANCHORER", LOG_A]))
-    assert fn.supportsInterface(bytes.fromhex("7965db0b")).call()  # IAccessControl
+    role = chain.roles.functions.anchorerRole(LOG_A).call()
+    assert role == keccak(encode(["string", "bytes32"], ["ANCHORER", LOG_A]))
+    assert chain.roles.functions.hasRole(role, chain.anchorer_a).call()
+
+
+def test_constructor_requires_a_roles_contract(chain: Chain):
+    artifact = load_artifact("ArchiveAnchor")
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    with pytest.raises(Exception) as info:
+        factory.constructor(chain.outsider).estimate_gas({"from": chain.outsider})
+    data = _revert_data(info.value)
+    assert chain.errors[data[:4]][0] == "RolesNotAContract"
 
 
 def test_is_anchorer(chain: Chain):
@@ -273,23 +296,26 @@ def test_any_log_anchorer_accepted(chain: Chain):
 
 
 def test_only_system_admin_grants_and_revokes(chain: Chain):
-    fn = chain.fn
+    roles = chain.roles.functions
     system_admin = keccak(text="SYSTEM_ADMIN_ROLE")
-    for sender in (chain.outsider, chain.anchorer_a, chain.anchorer_any):
-        name, args = chain.revert(fn.grantAnchorer(LOG_A, chain.outsider), sender)
+    for sender in (chain.outsider, chain.anchorer_a, chain.anchorer_any, chain.security_admin, chain.auditor):
+        name, args = chain.revert(roles.grantAnchorer(LOG_A, chain.outsider), sender)
         assert (name, args) == ("AccessControlUnauthorizedAccount", (sender, system_admin))
-        name, _ = chain.revert(fn.revokeAnchorer(LOG_A, chain.anchorer_a), sender)
+        name, _ = chain.revert(roles.revokeAnchorer(LOG_A, chain.anchorer_a), sender)
         assert name == "AccessControlUnauthorizedAccount"
 
-    # A second system admin (granted by the default admin) can grant; the grantee can then anchor.
-    chain.send(fn.grantRole(system_admin, chain.outsider), chain.admin)
+    # A second system admin (two officers: proposed by one, confirmed by another) can grant too.
+    second = chain.w3.eth.accounts[5]
+    chain.send(roles.proposeOfficerChange(system_admin, second, True), chain.security_admin)
+    chain.send(roles.confirmOfficerChange(1), chain.auditor)
     new_anchorer = chain.w3.eth.accounts[6]
-    chain.send(fn.grantAnchorer(LOG_B, new_anchorer), chain.outsider)
-    assert fn.isAnchorer(LOG_B, new_anchorer).call()
-    chain.send(fn.anchor(LOG_B, 2, TREE.root(2), []), new_anchorer)
+    chain.send(roles.grantAnchorer(LOG_B, new_anchorer), second)
+    assert chain.fn.isAnchorer(LOG_B, new_anchorer).call()
+    chain.send(chain.fn.anchor(LOG_B, 2, TREE.root(2), []), new_anchorer)
 
-    chain.send(fn.revokeAnchorer(LOG_B, new_anchorer), chain.admin)
-    name, _ = chain.revert(fn.anchor(LOG_B, 3, TREE.root(3), proof(2, 3)), new_anchorer)
+    # Revocation on the roles contract takes effect on the anchor at once.
+    chain.send(roles.revokeAnchorer(LOG_B, new_anchorer), chain.admin)
+    name, _ = chain.revert(chain.fn.anchor(LOG_B, 3, TREE.root(3), proof(2, 3)), new_anchorer)
     assert name == "NotAnchorer"
 
 

@@ -1,0 +1,400 @@
+"""ArchiveRoles on the in-process chain: every rule, and each forbidden path.
+
+Officers (SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR) are mutually exclusive, change only by two officers
+(neither of them the account changed), the last holder of an officer role stays; SYSTEM_ADMIN
+administers anchorers, SECURITY_ADMIN approvers; officers hold no business role and vice versa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_abi import decode, encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import EthereumTesterProvider, Web3
+from web3.logs import DISCARD
+
+from contracts import load_artifact
+from tests.test_contracts_anchor import _error_table, _revert_data
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SYSTEM_ADMIN = keccak(text="SYSTEM_ADMIN_ROLE")
+SECURITY_ADMIN = keccak(text="SECURITY_ADMIN_ROLE")
+AUDITOR = keccak(text="AUDITOR_ROLE")
+TWO_OFFICERS = keccak(text="TWO_OFFICERS")
+ANY_LOG = b"\x00" * 32
+LOG_A = keccak(text="log A")
+LOG_B = keccak(text="log B")
+PENDING, EXECUTED, CANCELLED = 1, 2, 3
+
+
+def anchorer_role(log: bytes) -> bytes:
+    return keccak(encode(["string", "bytes32"], ["ANCHORER", log]))
+
+
+def approver_role(log: bytes) -> bytes:
+    return keccak(encode(["string", "bytes32"], ["APPROVER", log]))
+
+
+@dataclass
+class Harness:
+    """One eth-tester chain; accounts are eth-tester's (known keys, so they can also sign typed data)."""
+
+    w3: Web3
+    keys: list[LocalAccount]
+    errors: dict[bytes, tuple[str, list[str]]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> Harness:
+        w3 = Web3(EthereumTesterProvider())
+        keys = [Account.from_key(k) for k in w3.provider.ethereum_tester.backend.account_keys]
+        return cls(w3, keys)
+
+    def deploy(self, name: str, sender: str, *args: Any) -> Any:
+        artifact = load_artifact(name)
+        self.errors.update(_error_table(artifact["abi"]))
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            factory.constructor(*args).transact({"from": sender, "gas": 6_000_000})
+        )
+        assert receipt.status == 1
+        return self.w3.eth.contract(address=receipt.contractAddress, abi=artifact["abi"])
+
+    def deploy_revert(self, name: str, *args: Any) -> tuple[str, tuple]:
+        artifact = load_artifact(name)
+        self.errors.update(_error_table(artifact["abi"]))
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        with pytest.raises(Exception) as info:
+            factory.constructor(*args).estimate_gas({"from": self.w3.eth.accounts[0]})
+        return self.decode(_revert_data(info.value))
+
+    def send(self, call: Any, sender: str) -> Any:
+        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "gas": 3_000_000}))
+        assert receipt.status == 1
+        return receipt
+
+    def decode(self, data: bytes) -> tuple[str, tuple]:
+        name, types = self.errors[data[:4]]
+        values = decode(types, data[4:])
+        return name, tuple(
+            Web3.to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+        )
+
+    def revert(self, call: Any, sender: str) -> tuple[str, tuple]:
+        """The custom error `call` reverts with (eth_call: nothing is mined)."""
+        with pytest.raises(Exception) as info:
+            call.call({"from": sender})
+        return self.decode(_revert_data(info.value))
+
+    def events(self, contract: Any, event: str, receipt: Any) -> list[dict]:
+        return [dict(e.args) for e in getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)]
+
+
+@dataclass
+class Roles:
+    h: Harness
+    c: Any
+    sys: str
+    sec: str
+    aud: str
+    deployer: str
+    others: list[str]
+
+    @property
+    def fn(self) -> Any:
+        return self.c.functions
+
+    def officers_change(self, role: bytes, account: str, grant: bool, proposer: str, confirmer: str) -> Any:
+        pid = self.fn.proposalCount().call() + 1
+        self.h.send(self.fn.proposeOfficerChange(role, account, grant), proposer)
+        return self.h.send(self.fn.confirmOfficerChange(pid), confirmer)
+
+
+@pytest.fixture(scope="module")
+def roles_chain() -> Roles:
+    h = Harness.create()
+    a = h.w3.eth.accounts
+    c = h.deploy("ArchiveRoles", a[9], a[0], a[1], a[2])
+    return Roles(h, c, a[0], a[1], a[2], a[9], list(a[3:9]))
+
+
+@pytest.fixture
+def r(roles_chain: Roles):
+    snap = roles_chain.h.w3.testing.snapshot()
+    yield roles_chain
+    roles_chain.h.w3.testing.revert(snap)
+
+
+# ---------------------------------------------------------------- construction
+
+
+def test_constructor_sets_three_officers_and_nobody_else(r: Roles):
+    fn = r.fn
+    assert fn.SYSTEM_ADMIN_ROLE().call() == SYSTEM_ADMIN
+    assert fn.SECURITY_ADMIN_ROLE().call() == SECURITY_ADMIN
+    assert fn.AUDITOR_ROLE().call() == AUDITOR
+    assert fn.ANY_LOG().call() == ANY_LOG
+    assert fn.rolesVersion().call() == "archive-ledger/ArchiveRoles/1"
+    assert [fn.officerRoleOf(x).call() for x in (r.sys, r.sec, r.aud)] == [SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR]
+    for role in (SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR):
+        assert fn.officerCount(role).call() == 1
+        assert fn.getRoleAdmin(role).call() == TWO_OFFICERS
+        assert fn.isOfficerRole(role).call()
+    assert not fn.isOfficerRole(anchorer_role(ANY_LOG)).call()
+    # The deployer holds nothing, and nobody holds DEFAULT_ADMIN_ROLE.
+    assert fn.officerRoleOf(r.deployer).call() == b"\x00" * 32
+    for who in (r.deployer, r.sys, r.sec, r.aud):
+        assert not fn.hasRole(b"\x00" * 32, who).call()
+        assert not fn.hasRole(TWO_OFFICERS, who).call()
+    # Derived role ids, as off-chain code computes them.
+    assert fn.anchorerRole(LOG_A).call() == anchorer_role(LOG_A)
+    assert fn.approverRole(LOG_A).call() == approver_role(LOG_A)
+    assert anchorer_role(LOG_A) != approver_role(LOG_A)
+
+
+def test_constructor_refuses_zero_and_repeated_officers(r: Roles):
+    zero = "0x" + "00" * 20
+    a, b, c = r.others[:3]
+    assert r.h.deploy_revert("ArchiveRoles", zero, b, c) == ("ZeroAddress", ())
+    assert r.h.deploy_revert("ArchiveRoles", a, zero, c) == ("ZeroAddress", ())
+    assert r.h.deploy_revert("ArchiveRoles", a, b, zero) == ("ZeroAddress", ())
+    for args in ((a, a, c), (a, b, a), (a, b, b)):
+        assert r.h.deploy_revert("ArchiveRoles", *args) == ("OfficersNotDistinct", ())
+
+
+def test_access_control_entry_points_are_closed(r: Roles):
+    x = r.others[0]
+    for role in (SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR):
+        for sender in (r.sys, r.sec, r.aud, r.deployer):
+            assert r.h.revert(r.fn.grantRole(role, x), sender) == ("OfficerChangeNeedsTwoOfficers", (role,))
+            assert r.h.revert(r.fn.revokeRole(role, r.sys), sender) == ("OfficerChangeNeedsTwoOfficers", (role,))
+        # An officer cannot resign alone either (that too is changing one's own roles).
+    for who, role in ((r.sys, SYSTEM_ADMIN), (r.sec, SECURITY_ADMIN), (r.aud, AUDITOR)):
+        assert r.h.revert(r.fn.renounceRole(role, who), who) == ("OfficerChangeNeedsTwoOfficers", (role,))
+    for role in (anchorer_role(LOG_A), approver_role(ANY_LOG), b"\x00" * 32):
+        assert r.h.revert(r.fn.grantRole(role, x), r.sys) == ("UseDedicatedFunction", (role,))
+        assert r.h.revert(r.fn.revokeRole(role, x), r.sec) == ("UseDedicatedFunction", (role,))
+        assert r.h.revert(r.fn.renounceRole(role, x), x) == ("UseDedicatedFunction", (role,))
+
+
+# ---------------------------------------------------------------- two-officer flow
+
+
+def test_grant_officer_role_by_two_officers(r: Roles):
+    new = r.others[0]
+    receipt = r.h.send(r.fn.proposeOfficerChange(SECURITY_ADMIN, new, True), r.sys)
+    assert r.h.events(r.c, "OfficerChangeProposed", receipt) == [
+        {"proposalId": 1, "role": SECURITY_ADMIN, "account": new, "grant": True, "proposer": r.sys}
+    ]
+    assert r.fn.proposalCount().call() == 1
+    assert r.fn.getProposal(1).call() == (SECURITY_ADMIN, new, True, r.sys, PENDING)
+    assert not r.fn.hasRole(SECURITY_ADMIN, new).call()  # one officer is not enough
+
+    receipt = r.h.send(r.fn.confirmOfficerChange(1), r.aud)
+    assert r.h.events(r.c, "OfficerChangeConfirmed", receipt) == [{"proposalId": 1, "confirmer": r.aud}]
+    granted = r.h.events(r.c, "RoleGranted", receipt)
+    assert granted == [{"role": SECURITY_ADMIN, "account": new, "sender": r.aud}]
+    assert r.fn.hasRole(SECURITY_ADMIN, new).call()
+    assert r.fn.officerCount(SECURITY_ADMIN).call() == 2
+    assert r.fn.getProposal(1).call()[4] == EXECUTED
+    assert r.h.revert(r.fn.confirmOfficerChange(1), r.sec) == ("ProposalNotPending", (1, EXECUTED))
+
+
+def test_replace_an_officer_then_last_holder_stays(r: Roles):
+    new = r.others[0]
+    r.officers_change(SECURITY_ADMIN, new, True, r.sys, r.aud)
+    receipt = r.officers_change(SECURITY_ADMIN, r.sec, False, new, r.sys)  # the new one may remove the old
+    assert r.h.events(r.c, "RoleRevoked", receipt) == [{"role": SECURITY_ADMIN, "account": r.sec, "sender": r.sys}]
+    assert r.fn.officerRoleOf(r.sec).call() == b"\x00" * 32
+    assert r.fn.officerCount(SECURITY_ADMIN).call() == 1
+    # The last holder of a role cannot be removed: proposal accepted, confirmation refused.
+    r.h.send(r.fn.proposeOfficerChange(SECURITY_ADMIN, new, False), r.sys)
+    pid = r.fn.proposalCount().call()
+    assert r.h.revert(r.fn.confirmOfficerChange(pid), r.aud) == ("LastOfficer", (SECURITY_ADMIN,))
+    # The removed officer has no officer powers any more.
+    assert r.h.revert(r.fn.proposeOfficerChange(AUDITOR, r.others[1], True), r.sec) == ("NotOfficer", (r.sec,))
+    assert r.h.revert(r.fn.confirmOfficerChange(pid), r.sec) == ("NotOfficer", (r.sec,))
+
+
+def test_no_officer_changes_their_own_roles(r: Roles):
+    # Proposing a change of one's own roles (grant a second one, or drop one's own).
+    for who in (r.sys, r.sec, r.aud):
+        for role in (SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR):
+            for grant in (True, False):
+                assert r.h.revert(r.fn.proposeOfficerChange(role, who, grant), who) == ("OwnRoleChange", (who,))
+    # Confirming a change of one's own roles: the security admin would get AUDITOR as a second role.
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, r.sec, True), r.sys)
+    assert r.h.revert(r.fn.confirmOfficerChange(1), r.sec) == ("OwnRoleChange", (r.sec,))
+    # ...and even with a third officer confirming, no address holds two officer roles.
+    assert r.h.revert(r.fn.confirmOfficerChange(1), r.aud) == ("OfficerConflict", (r.sec, SECURITY_ADMIN, AUDITOR))
+
+
+def test_confirmer_must_differ_from_proposer(r: Roles):
+    new = r.others[0]
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, new, True), r.sys)
+    assert r.h.revert(r.fn.confirmOfficerChange(1), r.sys) == ("SameOfficer", (1, r.sys))
+    assert not r.fn.hasRole(AUDITOR, new).call()
+
+
+def test_only_officers_propose_and_confirm(r: Roles):
+    x, y = r.others[:2]
+    r.h.send(r.fn.grantAnchorer(ANY_LOG, y), r.sys)
+    for outsider in (x, y, r.deployer):
+        assert r.h.revert(r.fn.proposeOfficerChange(AUDITOR, x, True), outsider) == ("NotOfficer", (outsider,))
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, x, True), r.sys)
+    for outsider in (x, y, r.deployer):
+        assert r.h.revert(r.fn.confirmOfficerChange(1), outsider) == ("NotOfficer", (outsider,))
+
+
+def test_proposal_validation(r: Roles):
+    x = r.others[0]
+    other_role = anchorer_role(ANY_LOG)
+    assert r.h.revert(r.fn.proposeOfficerChange(other_role, x, True), r.sys) == ("NotOfficerRole", (other_role,))
+    assert r.h.revert(r.fn.proposeOfficerChange(b"\x00" * 32, x, True), r.sys)[0] == "NotOfficerRole"
+    zero = "0x" + "00" * 20
+    assert r.h.revert(r.fn.proposeOfficerChange(AUDITOR, zero, True), r.sys) == ("ZeroAddress", ())
+    assert r.h.revert(r.fn.proposeOfficerChange(AUDITOR, r.aud, True), r.sys) == (
+        "NothingToChange", (AUDITOR, r.aud, True),
+    )  # fmt: skip
+    assert r.h.revert(r.fn.proposeOfficerChange(AUDITOR, x, False), r.sys) == ("NothingToChange", (AUDITOR, x, False))
+    assert r.h.revert(r.fn.confirmOfficerChange(7), r.sys) == ("UnknownProposal", (7,))
+    assert r.h.revert(r.fn.confirmOfficerChange(0), r.sys) == ("UnknownProposal", (0,))
+
+
+def test_confirm_rechecks_state(r: Roles):
+    """Two proposals for the same change: the second one finds nothing left to do."""
+    x = r.others[0]
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, x, True), r.sys)
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, x, True), r.sec)
+    r.h.send(r.fn.confirmOfficerChange(1), r.aud)
+    assert r.h.revert(r.fn.confirmOfficerChange(2), r.aud) == ("NothingToChange", (AUDITOR, x, True))
+
+
+def test_cancel(r: Roles):
+    x = r.others[0]
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, x, True), r.sys)
+    assert r.h.revert(r.fn.cancelOfficerChange(1), r.sec) == ("NotProposer", (1, r.sec))
+    receipt = r.h.send(r.fn.cancelOfficerChange(1), r.sys)
+    assert r.h.events(r.c, "OfficerChangeCancelled", receipt) == [{"proposalId": 1}]
+    assert r.fn.getProposal(1).call()[4] == CANCELLED
+    assert r.h.revert(r.fn.confirmOfficerChange(1), r.sec) == ("ProposalNotPending", (1, CANCELLED))
+    assert r.h.revert(r.fn.cancelOfficerChange(1), r.sys) == ("ProposalNotPending", (1, CANCELLED))
+    assert r.h.revert(r.fn.cancelOfficerChange(5), r.sys) == ("UnknownProposal", (5,))
+
+
+def test_proposal_of_a_removed_officer_cannot_be_confirmed(r: Roles):
+    second, x = r.others[:2]
+    r.officers_change(SYSTEM_ADMIN, second, True, r.sec, r.aud)
+    r.h.send(r.fn.proposeOfficerChange(AUDITOR, x, True), r.sys)
+    pid = r.fn.proposalCount().call()
+    r.officers_change(SYSTEM_ADMIN, r.sys, False, second, r.aud)  # the proposer is removed
+    assert r.h.revert(r.fn.confirmOfficerChange(pid), r.sec) == ("ProposerNotOfficer", (pid, r.sys))
+
+
+def test_officer_roles_are_mutually_exclusive(r: Roles):
+    # Every pair (holder's role, second role), proposed and confirmed by the other two officers.
+    holders = {SYSTEM_ADMIN: r.sys, SECURITY_ADMIN: r.sec, AUDITOR: r.aud}
+    for held, who in holders.items():
+        others = [o for o in holders.values() if o != who]
+        for role in holders:
+            if role == held:
+                continue
+            r.h.send(r.fn.proposeOfficerChange(role, who, True), others[0])
+            pid = r.fn.proposalCount().call()
+            assert r.h.revert(r.fn.confirmOfficerChange(pid), others[1]) == ("OfficerConflict", (who, held, role))
+
+
+# ---------------------------------------------------------------- anchorers and approvers
+
+
+def test_anchorers_managed_by_system_admin_only(r: Roles):
+    x = r.others[0]
+    for sender in (r.sec, r.aud, r.deployer, x):
+        assert r.h.revert(r.fn.grantAnchorer(LOG_A, x), sender) == (
+            "AccessControlUnauthorizedAccount", (sender, SYSTEM_ADMIN),
+        )  # fmt: skip
+    receipt = r.h.send(r.fn.grantAnchorer(LOG_A, x), r.sys)
+    assert r.h.events(r.c, "AnchorerChanged", receipt) == [{"logId": LOG_A, "account": x, "granted": True, "by": r.sys}]
+    assert r.fn.getRoleAdmin(anchorer_role(LOG_A)).call() == SYSTEM_ADMIN
+    assert r.fn.isAnchorer(LOG_A, x).call() and not r.fn.isAnchorer(LOG_B, x).call()
+    assert not r.fn.isApprover(LOG_A, x).call()  # anchoring is not approving
+    assert r.fn.businessRoleCount(x).call() == 1
+    # A repeated grant changes nothing and emits nothing.
+    assert r.h.events(r.c, "AnchorerChanged", r.h.send(r.fn.grantAnchorer(LOG_A, x), r.sys)) == []
+    assert r.fn.businessRoleCount(x).call() == 1
+    for sender in (r.sec, r.aud, x):
+        assert r.h.revert(r.fn.revokeAnchorer(LOG_A, x), sender)[0] == "AccessControlUnauthorizedAccount"
+    receipt = r.h.send(r.fn.revokeAnchorer(LOG_A, x), r.sys)
+    assert r.h.events(r.c, "AnchorerChanged", receipt) == [
+        {"logId": LOG_A, "account": x, "granted": False, "by": r.sys}
+    ]
+    assert not r.fn.isAnchorer(LOG_A, x).call()
+    assert r.fn.businessRoleCount(x).call() == 0
+    zero = "0x" + "00" * 20
+    assert r.h.revert(r.fn.grantAnchorer(LOG_A, zero), r.sys) == ("ZeroAddress", ())
+
+
+def test_approvers_managed_by_security_admin_only(r: Roles):
+    x = r.others[0]
+    for sender in (r.sys, r.aud, r.deployer, x):
+        assert r.h.revert(r.fn.grantApprover(LOG_A, x), sender) == (
+            "AccessControlUnauthorizedAccount", (sender, SECURITY_ADMIN),
+        )  # fmt: skip
+    receipt = r.h.send(r.fn.grantApprover(LOG_A, x), r.sec)
+    assert r.h.events(r.c, "ApproverChanged", receipt) == [{"logId": LOG_A, "account": x, "granted": True, "by": r.sec}]
+    assert r.fn.getRoleAdmin(approver_role(LOG_A)).call() == SECURITY_ADMIN
+    assert r.fn.isApprover(LOG_A, x).call() and not r.fn.isApprover(LOG_B, x).call()
+    assert not r.fn.isAnchorer(LOG_A, x).call()
+    for sender in (r.sys, r.aud, x):
+        assert r.h.revert(r.fn.revokeApprover(LOG_A, x), sender)[0] == "AccessControlUnauthorizedAccount"
+    receipt = r.h.send(r.fn.revokeApprover(LOG_A, x), r.sec)
+    assert r.h.events(r.c, "ApproverChanged", receipt)[0]["granted"] is False
+    assert not r.fn.isApprover(LOG_A, x).call()
+    zero = "0x" + "00" * 20
+    assert r.h.revert(r.fn.grantApprover(LOG_A, zero), r.sec) == ("ZeroAddress", ())
+
+
+def test_any_log_wildcard(r: Roles):
+    x, y = r.others[:2]
+    r.h.send(r.fn.grantAnchorer(ANY_LOG, x), r.sys)
+    r.h.send(r.fn.grantApprover(ANY_LOG, y), r.sec)
+    for log in (LOG_A, LOG_B, ANY_LOG, keccak(text="any other")):
+        assert r.fn.isAnchorer(log, x).call() and r.fn.isApprover(log, y).call()
+        assert not r.fn.isApprover(log, x).call() and not r.fn.isAnchorer(log, y).call()
+    r.h.send(r.fn.revokeApprover(ANY_LOG, y), r.sec)
+    assert not r.fn.isApprover(LOG_A, y).call()
+
+
+def test_officers_cannot_hold_business_roles(r: Roles):
+    officers = {r.sys: SYSTEM_ADMIN, r.sec: SECURITY_ADMIN, r.aud: AUDITOR}
+    for who, held in officers.items():
+        for log in (LOG_A, ANY_LOG):
+            assert r.h.revert(r.fn.grantAnchorer(log, who), r.sys) == (
+                "OfficerConflict", (who, held, anchorer_role(log)),
+            )  # fmt: skip
+            assert r.h.revert(r.fn.grantApprover(log, who), r.sec) == (
+                "OfficerConflict", (who, held, approver_role(log)),
+            )  # fmt: skip
+
+
+def test_business_role_holders_cannot_become_officers(r: Roles):
+    anchorer, approver = r.others[:2]
+    r.h.send(r.fn.grantAnchorer(LOG_A, anchorer), r.sys)
+    r.h.send(r.fn.grantApprover(LOG_A, approver), r.sec)
+    r.h.send(r.fn.grantApprover(LOG_B, approver), r.sec)
+    for who, count in ((anchorer, 1), (approver, 2)):
+        for role in (SYSTEM_ADMIN, SECURITY_ADMIN, AUDITOR):
+            r.h.send(r.fn.proposeOfficerChange(role, who, True), r.sys if role != SYSTEM_ADMIN else r.sec)
+            pid = r.fn.proposalCount().call()
+            assert r.h.revert(r.fn.confirmOfficerChange(pid), r.aud) == ("BusinessRoleHolder", (who, count))
+    # Once the business roles are gone, the account may become an officer.
+    r.h.send(r.fn.revokeApprover(LOG_A, approver), r.sec)
+    r.h.send(r.fn.revokeApprover(LOG_B, approver), r.sec)
+    assert r.fn.businessRoleCount(approver).call() == 0
+    r.officers_change(AUDITOR, approver, True, r.sys, r.sec)
+    assert r.fn.officerRoleOf(approver).call() == AUDITOR
