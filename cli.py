@@ -305,6 +305,44 @@ def verify_certificate_cmd(
 
 
 @app.command()
+def checks(
+    package: Annotated[Path, typer.Argument(help="Directory or ZIP with manifest.csv/json, or a BagIt bag.")],
+    fonds: Annotated[str | None, typer.Option(help="Fonds whose policy applies (default: the items' fonds).")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy file (default: node/checks/policies).")] = None,
+    clamd_socket: Annotated[
+        str | None, typer.Option(envvar="ARCHIVE_LEDGER_CLAMD_SOCKET", help="clamd socket (else clamscan).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Four-properties checks (DA/T 70-2018) of a transfer package, locally and without filing.
+
+    Exit 0: nothing blocks under the policy; 1: something blocks; 2: the package cannot be opened."""
+    from node.checks.antivirus import VirusScanner
+    from node.checks.engine import CheckConfig, check_package, default_process
+    from node.checks.package import PackageError, load_package
+    from node.checks.policy import apply, load_policy
+
+    try:
+        loaded = load_package(package)
+    except (PackageError, OSError, ValueError) as exc:
+        fail(f"cannot open package {package}: {exc}", 2)
+    with loaded as pkg:
+        config = CheckConfig(scanner=VirusScanner(clamd_socket=clamd_socket))
+        report = check_package(
+            pkg.items, package=pkg.name, manifest=pkg.facts, config=config, process=default_process(),
+            package_files=pkg.files,
+        )  # fmt: skip
+    fonds_codes = {str(i.metadata.get("fonds_code")) for i in pkg.items if i.metadata.get("fonds_code")}
+    chosen = fonds or (fonds_codes.pop() if len(fonds_codes) == 1 else None)
+    blocked = apply(report, load_policy(chosen, policy))
+    if as_json:
+        emit(dict(report.to_dict(), digest=report.digest()))
+    else:
+        typer.echo(report.to_text())
+    raise typer.Exit(1 if blocked else 0)
+
+
+@app.command()
 def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE) -> None:
     """Log sizes, last checkpoints, records waiting for anchoring, chain height."""
     from anchor.errors import LedgerError

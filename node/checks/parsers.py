@@ -1,0 +1,306 @@
+"""A real parser per allowed format: does the file open and parse completely?
+
+`parse(path, fmt)` returns a `ParseResult`; it never raises for bad content (only for a programming
+error). XML is parsed with defusedxml (no external entities, no entity expansion bombs).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import struct
+import warnings
+import wave
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+
+CHUNK = 1 << 20
+MAX_ZIP_XML_BYTES = 256 * 1024 * 1024  # refuse to inflate more XML than this from one package
+
+
+@dataclass
+class ParseResult:
+    ok: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. {"pages": 3}
+    encrypted: str | None = None  # set when the parser found the file encrypted
+
+
+def parse(path: str | Path, fmt: str | None, encoding: str | None = None) -> ParseResult:
+    parser = PARSERS.get(fmt or "")
+    if parser is None:
+        return ParseResult(False, f"no parser for format {fmt or 'unknown'}")
+    try:
+        if fmt == "txt":
+            return _parse_txt(Path(path), encoding)
+        return parser(Path(path))
+    except Exception as exc:  # any parser exception means the file does not parse
+        return ParseResult(False, f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+# -- PDF -----------------------------------------------------------------------------------------
+def _parse_pdf(path: Path) -> ParseResult:
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            enc = reader.trailer.get("/Encrypt")
+            filt = ""
+            with contextlib.suppress(Exception):
+                filt = str(enc.get_object().get("/Filter", "")) if enc is not None else ""
+            opened = False
+            with contextlib.suppress(Exception):
+                opened = bool(reader.decrypt(""))
+            how = "opens without a user password (owner password only)" if opened else "needs a password"
+            return ParseResult(
+                False, f"PDF is encrypted (/Encrypt in trailer{', ' + filt if filt else ''}); {how}",
+                encrypted=f"PDF trailer has /Encrypt{' ' + filt if filt else ''}",
+            )  # fmt: skip
+        n = len(reader.pages)
+        if n == 0:
+            return ParseResult(False, "PDF has no pages")
+        for i, page in enumerate(reader.pages):
+            box = page.mediabox
+            if float(box.width) <= 0 or float(box.height) <= 0:
+                return ParseResult(False, f"PDF page {i + 1} has an empty media box")
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()  # decodes (inflates) the page's content stream
+        version = reader.pdf_header.removeprefix("%PDF-") if reader.pdf_header else "?"
+    return ParseResult(True, f"PDF {version}, {n} page(s) readable", {"pages": n, "pdf_version": version})
+
+
+# -- images --------------------------------------------------------------------------------------
+def _parse_image(path: Path) -> ParseResult:
+    from PIL import Image, ImageSequence
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            fmt = im.format
+            size = im.size
+            frames = 0
+            for frame in ImageSequence.Iterator(im):
+                frame.load()  # full decode of every frame
+                frames += 1
+    details = {"width": size[0], "height": size[1], "frames": frames, "pages": frames}
+    return ParseResult(True, f"{fmt} {size[0]}x{size[1]} decoded ({frames} frame(s))", details)
+
+
+# -- text and XML --------------------------------------------------------------------------------
+def _parse_txt(path: Path, encoding: str | None) -> ParseResult:
+    tried = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+    last = ""
+    for enc in tried:
+        decoder = codecs.getincrementaldecoder(enc)("strict")
+        chars = 0
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    chars += len(decoder.decode(chunk))
+                chars += len(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            last = f"not valid {enc}: {exc.reason} at byte {exc.start}"
+            continue
+        return ParseResult(True, f"text decodes as {enc} ({chars} characters)", {"encoding": enc, "characters": chars})
+    return ParseResult(False, f"text does not decode: {last}")
+
+
+def _parse_xml(path: Path) -> ParseResult:
+    with path.open("rb") as f:
+        root = SafeET.parse(f).getroot()
+    return ParseResult(True, f"XML well-formed, root element {_local(root.tag)!r}", {"root": _local(root.tag)})
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+# -- ZIP-based: OFD, DOCX, XLSX ------------------------------------------------------------------
+def _zip_xml(zf: zipfile.ZipFile, names: list[str], budget: list[int]) -> None:
+    for name in names:
+        info = zf.getinfo(name)
+        budget[0] -= info.file_size
+        if budget[0] < 0:
+            raise ValueError("XML parts inflate to more than the allowed size")
+        with zf.open(info) as member:
+            try:
+                SafeET.parse(member)
+            except Exception as exc:
+                raise ValueError(f"{name}: XML not well-formed: {exc}") from exc
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    zf = zipfile.ZipFile(path)
+    bad = zf.testzip()  # reads every entry, checks CRCs
+    if bad is not None:
+        zf.close()
+        raise ValueError(f"ZIP entry {bad!r} is corrupt (CRC mismatch)")
+    return zf
+
+
+def _parse_ofd(path: Path) -> ParseResult:
+    with _open_zip(path) as zf:
+        names = zf.namelist()
+        budget = [MAX_ZIP_XML_BYTES]
+        with zf.open("OFD.xml") as f:
+            root = SafeET.parse(f).getroot()
+        if _local(root.tag) != "OFD":
+            return ParseResult(False, f"OFD.xml root element is {_local(root.tag)!r}, expected 'OFD'")
+        docroots = [(el.text or "").strip().lstrip("/") for el in root.iter() if _local(el.tag) == "DocRoot"]
+        if not docroots:
+            return ParseResult(False, "OFD.xml names no DocRoot (no document)")
+        for doc in docroots:
+            if doc not in names:
+                return ParseResult(False, f"OFD DocRoot {doc!r} is missing from the package")
+        xml_parts = [n for n in names if n.lower().endswith(".xml")]
+        _zip_xml(zf, xml_parts, budget)
+    return ParseResult(
+        True, f"OFD: {len(docroots)} document(s), {len(xml_parts)} XML part(s) well-formed",
+        {"documents": len(docroots), "xml_parts": len(xml_parts)},
+    )  # fmt: skip
+
+
+def _parse_ooxml(main_part: str, label: str) -> Callable[[Path], ParseResult]:
+    def parse_it(path: Path) -> ParseResult:
+        with _open_zip(path) as zf:
+            names = zf.namelist()
+            if main_part not in names:
+                return ParseResult(False, f"{label}: main part {main_part} is missing")
+            xml_parts = [n for n in names if n.lower().endswith((".xml", ".rels"))]
+            _zip_xml(zf, xml_parts, [MAX_ZIP_XML_BYTES])
+        return ParseResult(True, f"{label}: {len(xml_parts)} XML part(s) well-formed", {"xml_parts": len(xml_parts)})
+
+    return parse_it
+
+
+# -- audio / video -------------------------------------------------------------------------------
+def _parse_wav(path: Path) -> ParseResult:
+    with wave.open(str(path), "rb") as w:
+        channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+        if channels < 1 or rate < 1 or width < 1:
+            return ParseResult(False, f"WAV header implausible: {channels} ch, {rate} Hz, {width} bytes/sample")
+        data = w.readframes(frames)
+    expected = frames * channels * width
+    if len(data) < expected:
+        return ParseResult(False, f"WAV data chunk truncated: {len(data)} of {expected} bytes")
+    ms = frames * 1000 // rate
+    return ParseResult(
+        True, f"WAV PCM {channels} ch, {rate} Hz, {8 * width}-bit, {ms} ms",
+        {"channels": channels, "rate": rate, "bits": 8 * width, "duration_ms": ms},
+    )  # fmt: skip
+
+
+def _parse_mp4(path: Path) -> ParseResult:
+    size = path.stat().st_size
+    boxes: list[str] = []
+    with path.open("rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                return ParseResult(False, f"MP4 box header truncated at offset {pos}")
+            box_size, box_type = struct.unpack(">I4s", hdr)
+            header = 8
+            if box_size == 1:
+                ext = f.read(8)
+                if len(ext) < 8:
+                    return ParseResult(False, f"MP4 64-bit box size truncated at offset {pos}")
+                box_size = struct.unpack(">Q", ext)[0]
+                header = 16
+            elif box_size == 0:
+                box_size = size - pos
+            if box_size < header or pos + box_size > size:
+                return ParseResult(False, f"MP4 box {box_type!r} at offset {pos} has bad size {box_size}")
+            if not all(32 <= b < 127 for b in box_type):
+                return ParseResult(False, f"MP4 box type {box_type!r} at offset {pos} is not ASCII")
+            boxes.append(box_type.decode("ascii"))
+            pos += box_size
+    if not boxes or boxes[0] != "ftyp":
+        return ParseResult(False, "MP4 does not start with an ftyp box")
+    if "moov" not in boxes:
+        return ParseResult(False, f"MP4 has no moov box (boxes: {', '.join(boxes[:10])})")
+    return ParseResult(True, f"MP4 boxes: {', '.join(boxes[:10])}", {"boxes": boxes[:50]})
+
+
+_MP3_KBPS = {
+    (3, 3): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (3, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (3, 1): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (2, 3): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (2, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_KBPS[(2, 1)] = _MP3_KBPS[(2, 2)]
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mp3_frame_length(h: bytes) -> int | None:
+    if len(h) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        return None
+    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3
+    bi, ri, pad = h[2] >> 4, (h[2] >> 2) & 3, (h[2] >> 1) & 1
+    if version == 1 or layer == 0 or bi in (0, 15) or ri == 3:
+        return None
+    kbps = _MP3_KBPS[(3 if version == 3 else 2, layer)][bi]
+    rate = _MP3_RATES[version][ri]
+    if layer == 3:  # layer I
+        return (12 * kbps * 1000 // rate + pad) * 4
+    factor = 144 if (layer == 2 or version == 3) else 72
+    return factor * kbps * 1000 // rate + pad
+
+
+def _parse_mp3(path: Path) -> ParseResult:
+    with path.open("rb") as f:
+        head = f.read(10)
+        pos = 0
+        if head.startswith(b"ID3"):
+            if len(head) < 10 or any(b & 0x80 for b in head[6:10]):
+                return ParseResult(False, "ID3v2 tag header is malformed")
+            tag = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+            pos = 10 + tag + (10 if head[5] & 0x10 else 0)
+        f.seek(pos)
+        window = f.read(64 * 1024)
+    at = next((i for i in range(min(len(window), 4096)) if _mp3_frame_length(window[i : i + 4])), None)
+    if at is None:
+        return ParseResult(False, "no MPEG audio frame header after the tag")
+    frames, offset = 0, at
+    while frames < 3:
+        length = _mp3_frame_length(window[offset : offset + 4])
+        if length is None:
+            break
+        frames += 1
+        offset += length
+        if offset + 4 > len(window):
+            break
+    if frames < 2 and offset + 4 <= len(window):
+        return ParseResult(False, "MPEG frame header is not followed by another frame (not an audio stream)")
+    return ParseResult(True, f"MPEG audio frames found at offset {pos + at}", {"first_frame": pos + at})
+
+
+PARSERS: dict[str, Callable[[Path], ParseResult]] = {
+    "pdf": _parse_pdf,
+    "jpeg": _parse_image,
+    "png": _parse_image,
+    "tiff": _parse_image,
+    "txt": lambda p: _parse_txt(p, None),
+    "xml": _parse_xml,
+    "ofd": _parse_ofd,
+    "docx": _parse_ooxml("word/document.xml", "DOCX"),
+    "docm": _parse_ooxml("word/document.xml", "DOCM"),
+    "xlsx": _parse_ooxml("xl/workbook.xml", "XLSX"),
+    "xlsm": _parse_ooxml("xl/workbook.xml", "XLSM"),
+    "wav": _parse_wav,
+    "mp4": _parse_mp4,
+    "mp3": _parse_mp3,
+}
