@@ -1,29 +1,103 @@
-"""Deploying the contracts a node needs and giving its key the roles it must hold."""
+"""Deploying the contracts a node needs and giving its key the roles it must hold.
+
+`deploy_contracts` deploys, with the node key paying gas:
+  1. ArchiveRoles(system_admin, security_admin, auditor): the deployer gets no role at all;
+  2. ArchiveAnchor(roles) and 3. ReadPermits(roles);
+then the system admin (an officer key, not the node key) grants `anchorerRole(ANY_LOG)` to the
+anchoring key. On a chain that charges gas, officers with an empty balance first get a little gas
+money from the deployer, enough for a few dozen role transactions.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 
 from anchor.chain import ChainClient
 from contracts import load_artifact
 
 ANY_LOG = b"\x00" * 32
+OFFICER_ROLES = ("system_admin", "security_admin", "auditor")
+OFFICER_GAS_UNITS = 5_000_000  # gas money per officer: gas price x this (~30 role transactions)
+TEST_FUNDING_WEI = 10**18
 
 
 @dataclass(frozen=True)
 class Deployment:
-    contract_address: str
-    block_number: int
-    admin: str
+    roles: str  # ArchiveRoles
+    anchor: str  # ArchiveAnchor
+    permits: str  # ReadPermits
+    block_number: int  # block of the first deployment (ArchiveRoles): where event scans start
+
+    @property
+    def contract_address(self) -> str:
+        """The ArchiveAnchor address (the name the node's config has always used)."""
+        return self.anchor
 
 
-def deploy_archive_anchor(client: ChainClient, account: Any, *, anchorer: str | None = None) -> Deployment:
-    """Deploy ArchiveAnchor with `account` as admin and let `anchorer` (default: the same key)
-    anchor every log. Splitting the admin from the anchoring key is the production set-up."""
-    artifact = load_artifact("ArchiveAnchor")
-    address, receipt = client.deploy(account, artifact, account.address)
-    contract = client.contract(address, artifact)
-    signed = client.send(account, contract.functions.grantAnchorer(ANY_LOG, anchorer or account.address))
+def gas_price(client: ChainClient) -> int:
+    """Price per gas unit the client will pay (legacy gasPrice, or EIP-1559 maxFeePerGas)."""
+    fees = client._fees()
+    return int(fees.get("gasPrice", fees.get("maxFeePerGas", 0)))
+
+
+def deploy_contracts(
+    client: ChainClient,
+    deployer: LocalAccount,
+    *,
+    system_admin: LocalAccount,
+    security_admin: LocalAccount,
+    auditor: LocalAccount,
+    anchorer: str,
+    officer_funding_wei: int | None = None,
+) -> Deployment:
+    """Deploy ArchiveRoles, ArchiveAnchor and ReadPermits; make `anchorer` an anchorer of every log.
+
+    `deployer` pays for the deployments (the node key). `officer_funding_wei`: what an officer with a
+    zero balance receives from the deployer (default: gas price x 5,000,000; nothing on a chain whose
+    gas price is 0)."""
+    price = gas_price(client)
+    if price > 0:
+        amount = officer_funding_wei if officer_funding_wei is not None else price * OFFICER_GAS_UNITS
+        funding = [
+            client.send(deployer, {"to": officer.address, "value": amount, "gas": 21_000})
+            for officer in (system_admin, security_admin, auditor)
+            if amount > 0 and client.balance(officer.address) == 0
+        ]
+        for signed in funding:
+            client.wait_confirmed(signed.tx_hash)
+
+    roles_artifact = load_artifact("ArchiveRoles")
+    roles, receipt = client.deploy(
+        deployer, roles_artifact, system_admin.address, security_admin.address, auditor.address
+    )
+    anchor, _ = client.deploy(deployer, load_artifact("ArchiveAnchor"), roles)
+    permits, _ = client.deploy(deployer, load_artifact("ReadPermits"), roles)
+
+    contract = client.contract(roles, roles_artifact)
+    signed = client.send(system_admin, contract.functions.grantAnchorer(ANY_LOG, to_checksum_address(anchorer)))
     client.wait_confirmed(signed.tx_hash)
-    return Deployment(address, int(receipt["blockNumber"]), account.address)
+    return Deployment(roles=roles, anchor=anchor, permits=permits, block_number=int(receipt["blockNumber"]))
+
+
+def deploy_for_tests(client: ChainClient, anchorer_account: LocalAccount) -> tuple[Deployment, dict[str, LocalAccount]]:
+    """Development chains only: throwaway officer keys (funded from the dev account) and a deployment
+    paid by, and anchored by, `anchorer_account`. Returns (deployment, {role name: officer account})."""
+    officers = {role: Account.create() for role in OFFICER_ROLES}
+    for officer in officers.values():
+        client.fund_from_dev_account(officer.address, TEST_FUNDING_WEI)
+    deployment = deploy_contracts(
+        client,
+        anchorer_account,
+        system_admin=officers["system_admin"],
+        security_admin=officers["security_admin"],
+        auditor=officers["auditor"],
+        anchorer=anchorer_account.address,
+    )
+    return deployment, officers
+
+
+__all__ = ["ANY_LOG", "OFFICER_ROLES", "Deployment", "deploy_contracts", "deploy_for_tests", "gas_price"]

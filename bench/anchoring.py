@@ -31,7 +31,7 @@ from eth_account import Account
 from anchor.anchorer import Anchorer
 from anchor.chain import ChainClient
 from anchor.db import make_engine, make_session_factory, transaction
-from anchor.deploy import deploy_archive_anchor
+from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
 from anchor.models import Submission
 from anchor.profiles import load_profile
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         client = ChainClient(load_profile("test"))
         account = Account.create()
         client.fund_from_dev_account(account.address, 10**21)
-        deployment = deploy_archive_anchor(client, account)
+        deployment, _officers = deploy_for_tests(client, account)
         anchorer = MeasuringAnchorer(
-            sessions, client, account, deployment.contract_address, confirmations=1, wait_timeout_s=60
+            sessions, client, account, deployment.anchor, confirmations=1, wait_timeout_s=60
         )
         for b in batches:
             fonds = f"F{b}"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from anchor.anchorer import AnchorBusy, Anchorer
 from anchor.db import make_engine, make_session_factory, transaction
-from anchor.deploy import deploy_archive_anchor
+from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainUnavailable
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, Submission, SubmissionStatus
@@ -32,8 +32,8 @@ def env(tmp_path: Path, chain_client):  # type: ignore[no-untyped-def]
     sessions = make_session_factory(engine)
     account = Account.create()
     chain_client.fund_from_dev_account(account.address, 10**20)
-    deployment = deploy_archive_anchor(chain_client, account)
-    yield sessions, chain_client, account, deployment.contract_address
+    deployment, _officers = deploy_for_tests(chain_client, account)
+    yield sessions, chain_client, account, deployment.anchor
     engine.dispose()
 
 

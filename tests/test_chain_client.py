@@ -16,6 +16,7 @@ from eth_utils import keccak
 from ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
 
 from anchor.chain import ChainClient, NonceManager, SignedTx, Web3ChainReader, connect, decode_revert
+from anchor.deploy import deploy_for_tests
 from anchor.errors import (
     ChainError,
     ChainUnavailable,
@@ -100,11 +101,9 @@ def tacct(tclient):
 def tanchor(tclient, tacct):
     if ARTIFACT is None:
         pytest.skip("contracts/build/ArchiveAnchor.json missing")
-    address, receipt = tclient.deploy(tacct, ARTIFACT, tacct.address)
-    assert receipt["status"] == 1 and tclient.get_code(address)
-    contract = tclient.contract(address, ARTIFACT)
-    tclient.wait_confirmed(tclient.send(tacct, contract.functions.grantAnchorer(LOG, tacct.address)).tx_hash)
-    return contract
+    deployment, _officers = deploy_for_tests(tclient, tacct)  # tacct anchors every log
+    assert tclient.get_code(deployment.anchor)
+    return tclient.contract(deployment.anchor, ARTIFACT)
 
 
 def test_wrong_chain_id_is_refused(tester_w3):
@@ -306,9 +305,8 @@ def test_ganache_concurrent_sends_get_distinct_consecutive_nonces(gclient, gacct
 @pytest.mark.ganache
 @needs_artifact
 def test_ganache_deploy_anchor_and_decode_revert(gclient, gacct):
-    address, _ = gclient.deploy(gacct, ARTIFACT, gacct.address)
-    contract = gclient.contract(address, ARTIFACT)
-    gclient.send(gacct, contract.functions.grantAnchorer(LOG, gacct.address))
+    deployment, _officers = deploy_for_tests(gclient, gacct)
+    contract = gclient.contract(deployment.anchor, ARTIFACT)
     signed = gclient.prepare(gacct, contract.functions.anchor(LOG, 5, ROOT, []))
     gclient.broadcast(signed)
     receipt = gclient.wait_confirmed(signed.tx_hash)

@@ -9,6 +9,7 @@ from ganache_fixture import free_port
 
 from anchor import devchain
 from anchor.chain import ChainClient
+from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainError, ProfileError
 from anchor.profiles import GanacheSettings, load_profile
 
@@ -73,9 +74,9 @@ def test_start_deploy_stop_start_keeps_state(data_dir, profile):
     dev0 = client.w3.eth.accounts[0]
     acct = Account.create()
     client.fund_from_dev_account(acct.address, 10**19)
-    address, _ = client.deploy(acct, ARTIFACT, acct.address)
+    deployment, _officers = deploy_for_tests(client, acct)
+    address = deployment.anchor
     contract = client.contract(address, ARTIFACT)
-    client.send(acct, contract.functions.grantAnchorer(LOG, acct.address))
     client.wait_confirmed(client.send(acct, contract.functions.anchor(LOG, 2, ROOT, [])).tx_hash)
     code, block, balance = client.get_code(address), client.block_number(), client.balance(acct.address)
 
