@@ -18,7 +18,8 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
-from node.api import anchoring, items, proofs
+from node.api import anchoring, auth, items, proofs, users
+from node.api import audit as audit_api
 from node.api.deps import error_response
 from node.context import NodeContext
 from node.errors import NodeError
@@ -64,7 +65,8 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.state.ctx = ctx
 
     @app.exception_handler(NodeError)
-    async def _node_error(_req: Request, exc: NodeError) -> JSONResponse:
+    async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
+        req.state.error_reason = exc.reason  # for the audit event of a refused request
         return error_response(exc.status_code, exc.reason, str(exc))
 
     @app.exception_handler(LedgerError)
@@ -86,6 +88,8 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
             s.execute(select(1))
         return {"status": "ok", "chain": ctx.chain_status(), "contract": settings.contract_address or None}
 
-    for router in (items.router, proofs.router, anchoring.router):
+    for router in (items.router, proofs.router, anchoring.router, auth.router, users.router, audit_api.router):
         app.include_router(router)
+    # Every state-changing request and every content access becomes an audit event (node/audit.py).
+    app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
     return app

@@ -38,3 +38,8 @@ class Conflict(NodeError):
 class Unauthorized(NodeError):
     status_code = 401
     reason = "unauthorized"
+
+
+class Forbidden(NodeError):
+    status_code = 403
+    reason = "forbidden"

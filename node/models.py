@@ -47,3 +47,90 @@ class ApiKey(Base):
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    actions: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of actions (node/roles.py)
+    fonds: Mapped[str | None] = mapped_column(Text)  # JSON list of fonds codes; NULL: every fonds
+    created_by: Mapped[str | None] = mapped_column(String(32))  # user id; NULL: made by `init`
+
+
+# -- users, roles, tokens, audit (issue 3) ---------------------------------------------------------
+
+
+class User(Base):
+    """A person: argon2id password hash, and (for officers and approvers) an encrypted chain key."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    chain_address: Mapped[str | None] = mapped_column(String(42))
+    chain_keystore: Mapped[str | None] = mapped_column(Text)  # Web3 Secret Storage JSON, scrypt(password)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    granted_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuthToken(Base):
+    """A login session: only the SHA-256 of the bearer token is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OfficerProposal(Base):
+    """An officer role change proposed by one officer, applied when another officer confirms it."""
+
+    __tablename__ = "officer_proposals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    target_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(8))  # "grant" | "revoke"
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING | CONFIRMED | CANCELLED
+    proposed_by: Mapped[str] = mapped_column(String(32))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_by: Mapped[str | None] = mapped_column(String(32))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One audit event, hash-chained: hash = SHA-256(prev_hash || RFC 8785 bytes of the event).
+
+    `log_fonds`/`leaf_index` locate its `audit.event` record in the Merkle log (NULL leaf_index:
+    not sealed into the log yet, see node/audit.py)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    time: Mapped[str] = mapped_column(String(32), index=True)
+    principal_kind: Mapped[str | None] = mapped_column(String(16))
+    principal_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    principal_name: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(16))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+    fonds: Mapped[str | None] = mapped_column(String(64))
+    log_fonds: Mapped[str] = mapped_column(String(80))
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

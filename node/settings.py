@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
     max_metadata_bytes: int = Field(default=64 * 1024, gt=0)
     keystore_password_env: str = "ARCHIVE_LEDGER_KEYSTORE_PASSWORD"
+    token_ttl_s: float = Field(default=8 * 3600.0, gt=0)  # lifetime of a login token
+    chain_key_scrypt_n: int | None = None  # scrypt cost of people's chain keystores (None: eth-account's 2**18)
+    roles_address: str = ""  # ArchiveRoles
+    permits_address: str = ""  # ReadPermits
 
     @classmethod
     def settings_customise_sources(
@@ -72,6 +76,14 @@ class Settings(BaseSettings):
     @property
     def api_key_file(self) -> Path:
         return self.secrets_dir / "api-key"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.secrets_dir / "pseudonym.key"
+
+    @property
+    def officers_dir(self) -> Path:
+        return self.secrets_dir / "officers"
 
 
 def load_settings(data_dir: Path | str, **overrides: Any) -> Settings:

@@ -26,6 +26,8 @@ def node_data(tmp_path: Path, chain_client, monkeypatch: pytest.MonkeyPatch) -> 
     from node.bootstrap import initialise
 
     monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
+    # People's chain keystores with a cheap scrypt (the officers' at init; eth-account's default takes ~1 s).
+    monkeypatch.setenv("ARCHIVE_LEDGER_CHAIN_KEY_SCRYPT_N", "1024")
     data = tmp_path / "data"
     initialise(data, profile_name="test", client=chain_client)
     return data

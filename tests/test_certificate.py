@@ -215,3 +215,15 @@ def test_load_rejects_missing_and_garbage(tmp_path) -> None:
     path.chmod(0o600)
     with pytest.raises(CertificateError, match="seed"):
         cert_mod.load_signing_key(path)
+
+
+def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key) -> None:
+    permit = {"permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32}
+    cert = cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "node", extra={"permit": permit})
+    assert cert_mod.verify_certificate(cert)["permit"] == permit
+    forged = copy.deepcopy(cert)
+    forged["payload"]["permit"]["approver"] = "0x" + "66" * 20
+    with pytest.raises(CertificateError):
+        cert_mod.verify_certificate(forged)
+    with pytest.raises(CertificateError):
+        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "node", extra={"outcome": "authentic"})

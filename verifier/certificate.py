@@ -41,8 +41,13 @@ def issue_certificate(
     signing_key: nacl.signing.SigningKey,
     issued_at: datetime,
     issuer: str,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> dict:
-    """Sign the result, a summary of the bundle it is about, the time and the issuer."""
+    """Sign the result, a summary of the bundle it is about, the time and the issuer.
+
+    `extra` adds sections to the payload, covered by the same signature (e.g. `"permit"`: the read
+    permit a loan certificate is about); they may not replace a section of the verification."""
     if not isinstance(issuer, str) or not issuer:
         raise CertificateError("issuer must be a non-empty string")
     source = bundle if isinstance(bundle, dict) else {}
@@ -53,6 +58,10 @@ def issue_certificate(
             "issued_at": format_time(issued_at),
             "issuer": issuer,
         }
+        for key, value in (extra or {}).items():
+            if key in payload:
+                raise CertificateError(f"extra section {key!r} would replace a section of the certificate")
+            payload[key] = value
         message = canonical_bytes(payload)
     except RecordError as exc:
         raise CertificateError(f"cannot issue certificate: {exc}") from exc

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, Log, Submission
-from node.api.deps import get_ctx, require_api_key
+from node.api.deps import get_ctx, require
 from node.context import NodeContext
 
-router = APIRouter(dependencies=[Depends(require_api_key)])
+router = APIRouter()
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
@@ -31,7 +31,7 @@ def checkpoint_view(cp: Checkpoint, log: Log, sub: Submission | None) -> dict[st
     }
 
 
-@router.get("/checkpoints", tags=["anchoring"])
+@router.get("/checkpoints", tags=["anchoring"], dependencies=[Depends(require("status:read"))])
 def list_checkpoints(
     ctx: Ctx, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
@@ -43,13 +43,13 @@ def list_checkpoints(
         return {"checkpoints": [checkpoint_view(cp, log, sub) for cp, log, sub in rows]}
 
 
-@router.post("/anchor", tags=["anchoring"])
+@router.post("/anchor", tags=["anchoring"], dependencies=[Depends(require("anchor:run"))])
 def anchor_now(ctx: Ctx) -> dict[str, Any]:
     """Checkpoint every log with new records now and wait for confirmation."""
     return ctx.anchor_now(wait=True).to_dict()
 
 
-@router.get("/status", tags=["node"])
+@router.get("/status", tags=["node"], dependencies=[Depends(require("status:read"))])
 def status(ctx: Ctx) -> dict[str, Any]:
     settings = ctx.settings
     with ctx.reader() as s:

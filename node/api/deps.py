@@ -1,14 +1,18 @@
-"""Dependencies shared by the routers: the node context and who is calling."""
+"""Dependencies shared by the routers: the node context and who is calling (docs/design.md, "Principals")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from node import users
 from node.context import NodeContext
-from node.errors import Unauthorized
+from node.errors import Forbidden, Unauthorized
 
 
 def get_ctx(request: Request) -> NodeContext:
@@ -21,11 +25,22 @@ def error_response(status: int, reason: str, detail: str) -> JSONResponse:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an integrator's API key (users and roles come with the lending workflow)."""
+    """Who is calling: a logged-in user (token `alt_...`) or an integrator's API key (`alk_...`).
 
-    kind: str
+    `fonds` None means every fonds; API keys may be limited to a list."""
+
+    kind: str  # "user" | "api_key"
+    id: str
     name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
     actions: frozenset[str] = field(default_factory=frozenset)
+    fonds: frozenset[str] | None = None
+
+    def may(self, action: str) -> bool:
+        return action in self.actions
+
+    def covers(self, fonds: str) -> bool:
+        return self.fonds is None or fonds in self.fonds
 
 
 def bearer_token(request: Request) -> str:
@@ -33,8 +48,77 @@ def bearer_token(request: Request) -> str:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
 
 
-def require_api_key(request: Request) -> Principal:
-    key = bearer_token(request)
-    if not key or not get_ctx(request).api_key_valid(key):
-        raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
-    return Principal(kind="api_key", name="integrator")
+def resolve_principal(ctx: NodeContext, credential: str) -> Principal:
+    """The principal behind a bearer credential; Unauthorized (with a reason) if none."""
+    if not credential:
+        raise Unauthorized("log in or give an API key (Authorization: Bearer <token or key>)")
+    with ctx.reader() as s:
+        if credential.startswith(users.TOKEN_PREFIX):
+            user = users.resolve_token(s, credential)
+            roles = users.roles_of(s, user.id)
+            return Principal("user", user.id, user.username, roles, users.actions_of(roles), None)
+        row = users.resolve_api_key(s, credential)
+        return Principal(
+            "api_key", str(row.id), row.name, frozenset(), users.api_key_actions(row), users.api_key_fonds(row)
+        )
+
+
+def current_principal(request: Request) -> Principal:
+    """401 `unauthorized` (or a more precise reason) unless a valid token or API key is given."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal = resolve_principal(get_ctx(request), bearer_token(request))
+    request.state.principal = principal
+    return principal
+
+
+def require(action: str) -> Callable[..., Principal]:
+    """A dependency: the caller must hold `action` (403 `forbidden` otherwise)."""
+
+    def dependency(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.may(action):
+            raise Forbidden(f"{principal.kind} {principal.name!r} may not {action}")
+        return principal
+
+    dependency.action = action  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{action.replace(':', '_')}"
+    return dependency
+
+
+def check_fonds(principal: Principal, fonds: str) -> None:
+    if not principal.covers(fonds):
+        raise Forbidden(
+            f"{principal.kind} {principal.name!r} is not allowed on fonds {fonds!r}", reason="fonds_forbidden"
+        )
+
+
+def route_actions(route: Any) -> list[str]:
+    """The actions a route requires, read from its `require(...)` dependencies (router-level ones too)."""
+    if not isinstance(route, APIRoute):
+        return []
+    found: list[str] = []
+    declared = (route.openapi_extra or {}).get("x-action")  # checked in the handler (e.g. node/access.py)
+    if declared:
+        found.append(declared)
+
+    def walk(dependant: Any) -> None:
+        for dep in dependant.dependencies:
+            action = getattr(dep.call, "action", None)
+            if action is not None and action not in found:
+                found.append(action)
+            walk(dep)
+
+    walk(route.dependant)
+    return found
+
+
+def route_authenticated(route: Any) -> bool:
+    """Whether a route needs a principal at all (any `current_principal` dependency)."""
+    if not isinstance(route, APIRoute):
+        return False
+
+    def walk(dependant: Any) -> bool:
+        return any(dep.call is current_principal or walk(dep) for dep in dependant.dependencies)
+
+    return walk(route.dependant)

@@ -11,13 +11,15 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from anchor.models import Log
-from node.api.deps import error_response, get_ctx, require_api_key
+from node import audit
+from node.access import authorize_content
+from node.api.deps import Principal, check_fonds, current_principal, error_response, get_ctx, require
 from node.context import NodeContext
 from node.errors import NotFound
 from node.ingest import file_item, find_duplicate, receive_upload
 from node.models import Item
 
-router = APIRouter(tags=["items"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["items"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
@@ -50,7 +52,9 @@ def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
 
 
 @router.post("/items", status_code=201)
-async def create_item(request: Request, ctx: Ctx) -> JSONResponse:
+async def create_item(
+    request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
+) -> JSONResponse:
     """Multipart upload: part `file` (the bytes) and part `metadata` (JSON). Streamed, never held in
     memory; a resent file (same fonds, bytes and source_path) returns the existing item with 200."""
     settings = ctx.settings
@@ -65,14 +69,23 @@ async def create_item(request: Request, ctx: Ctx) -> JSONResponse:
         max_metadata=settings.max_metadata_bytes,
     )
 
+    check_fonds(principal, upload.metadata.fonds)
+    source_ip = request.client.host if request.client else None
+
     def persist() -> tuple[int, dict[str, Any]]:
         digest = upload.blob.commit()
         with ctx.sessions() as s, s.begin():
             dup = find_duplicate(s, upload.metadata, digest)
-            if dup is not None:
-                return 200, {**item_view(dup, s.get(Log, dup.log_pk)), "duplicate": True}
-            item = file_item(s, upload.metadata, digest, upload.blob.size, upload.filename)
-            return 201, {**item_view(item, s.get(Log, item.log_pk)), "duplicate": False}
+            item = dup or file_item(s, upload.metadata, digest, upload.blob.size, upload.filename)
+            # The audit event commits with the item (node/audit.py).
+            audit.record_event(
+                s, principal, "items:ingest", f"/items/{item.id}", "ok", source_ip,
+                {"method": "POST", "route": "/items", "status": 200 if dup else 201, "duplicate": dup is not None,
+                 "content_sha256": digest},
+                item.fonds_code, default_fonds=settings.default_fonds,
+            )  # fmt: skip
+            request.state.audit_recorded = True
+            return (200 if dup else 201), {**item_view(item, s.get(Log, item.log_pk)), "duplicate": dup is not None}
 
     try:
         status, body = await run_in_threadpool(persist)
@@ -85,6 +98,7 @@ async def create_item(request: Request, ctx: Ctx) -> JSONResponse:
 @router.get("/items")
 def list_items(
     ctx: Ctx,
+    principal: Annotated[Principal, Depends(require("items:read"))],
     fonds: str | None = None,
     category: str | None = None,
     year: int | None = None,
@@ -100,6 +114,8 @@ def list_items(
     ):  # fmt: skip
         if value is not None:
             query = query.where(column == value)
+    if principal.fonds is not None:
+        query = query.where(Item.fonds_code.in_(sorted(principal.fonds)))
     with ctx.reader() as s:
         total = s.scalar(select(func.count()).select_from(query.subquery()))
         rows = s.scalars(query.order_by(Item.created_at, Item.id).limit(limit).offset(offset)).all()
@@ -107,14 +123,20 @@ def list_items(
 
 
 @router.get("/items/{item_id}")
-def get_item(item_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_item(item_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))]) -> dict[str, Any]:
     item, log = load_item(ctx, item_id)
+    check_fonds(principal, item.fonds_code)
     return item_view(item, log)
 
 
-@router.get("/items/{item_id}/content")
-def get_content(item_id: str, ctx: Ctx) -> FileResponse:
+@router.get("/items/{item_id}/content", openapi_extra={"x-action": "items:content"})
+def get_content(
+    item_id: str, request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]
+) -> FileResponse:
+    """The stored bytes. Who may: node/access.py (items:content, or a borrower's valid permit)."""
     item, _ = load_item(ctx, item_id)
+    request.state.audit_fonds = item.fonds_code
+    authorize_content(ctx, principal, item)
     path = ctx.blobs.path_for(item.content_sha256)
     if not path.exists():
         raise NotFound(f"the stored file of item {item_id} is missing", reason="blob_missing")

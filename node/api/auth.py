@@ -1,0 +1,81 @@
+"""Login, logout, who am I, own password."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from node import users
+from node.api.audit import audited
+from node.api.deps import Principal, bearer_token, current_principal, get_ctx
+from node.context import NodeContext
+from node.errors import Forbidden
+
+router = APIRouter(tags=["auth"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+Me = Annotated[Principal, Depends(current_principal)]
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    old_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+def principal_view(principal: Principal) -> dict[str, Any]:
+    return {
+        "kind": principal.kind, "id": principal.id, "name": principal.name, "roles": sorted(principal.roles),
+        "actions": sorted(principal.actions), "fonds": sorted(principal.fonds) if principal.fonds is not None else None,
+    }  # fmt: skip
+
+
+@router.post("/auth/login")
+def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` / `account_disabled`."""
+    request.state.audit_details = {"username": body.username}
+    with ctx.sessions() as s, s.begin():
+        session = users.login(s, body.username, body.password, ttl_s=ctx.settings.token_ttl_s)
+        roles = users.roles_of(s, session.user.id)
+        principal = Principal("user", session.user.id, session.user.username, roles, users.actions_of(roles))
+        view = users.user_view(s, session.user)
+    # A second short transaction for the event: the token row must exist even if the trail is busy.
+    request.state.principal = principal
+    with audited(ctx, request, principal, "auth:login", "/auth/login", {"username": body.username}):
+        pass
+    return {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": view}
+
+
+@router.post("/auth/logout")
+def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
+    """Revoke the token this request carries (API keys are revoked through /api-keys)."""
+    if principal.kind != "user":
+        raise Forbidden("logout ends a login session; API keys are revoked by the system admin", reason="not_a_session")
+    with audited(ctx, request, principal, "auth:logout", "/auth/logout") as s:
+        users.logout(s, bearer_token(request))
+    return {"logged_out": True}
+
+
+@router.get("/me")
+def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
+    answer = principal_view(principal)
+    if principal.kind == "user":
+        with ctx.reader() as s:
+            answer["user"] = users.user_view(s, users.get_user(s, principal.id))
+    return answer
+
+
+@router.post("/me/password")
+def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
+    """A user changes their own password (their chain key is re-encrypted); every session ends."""
+    if principal.kind != "user":
+        raise Forbidden("API keys have no password", reason="not_a_user")
+    with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}") as s:
+        user = users.get_user(s, principal.id)
+        users.set_password(s, user, body.new_password, old_password=body.old_password)
+    return {"changed": True}

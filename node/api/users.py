@@ -1,0 +1,178 @@
+"""Accounts (system admin), roles (security admin), officer role changes (two officers), API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from node import users
+from node.api.audit import audited
+from node.api.deps import Principal, current_principal, get_ctx, require
+from node.context import NodeContext
+from node.errors import Forbidden
+from node.models import ApiKey, OfficerProposal, User
+from node.roles import OFFICERS
+
+router = APIRouter(tags=["users"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+Manager = Annotated[Principal, Depends(require("users:manage"))]
+Reader = Annotated[Principal, Depends(require("users:read"))]
+Granter = Annotated[Principal, Depends(require("roles:grant"))]
+Anyone = Annotated[Principal, Depends(current_principal)]
+OFFICER_ONLY = {"x-roles": sorted(r.value for r in OFFICERS)}  # checked by node/roles.py in the handler
+
+
+class NewUser(BaseModel):
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(max_length=1024)
+    display_name: str = Field(default="", max_length=200)
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class RoleGrant(BaseModel):
+    role: str
+
+
+class OfficerChangeRequest(BaseModel):
+    user: str = Field(description="user id or username")
+    role: str
+    change: Literal["grant", "revoke"] = "grant"
+
+
+class NewApiKey(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    actions: list[str] = Field(min_length=1)
+    fonds: list[str] | None = None
+
+
+def _user_principal(principal: Principal) -> Principal:
+    if principal.kind != "user":
+        raise Forbidden("only a person (logged in) may do this, not an API key", reason="not_a_user")
+    return principal
+
+
+# -- accounts ------------------------------------------------------------------------------------
+@router.get("/users")
+def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return {"users": [users.user_view(s, u) for u in s.scalars(select(User).order_by(User.username))]}
+
+
+@router.post("/users", status_code=201)
+def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """A new account without roles (the security admin grants them)."""
+    with audited(ctx, request, principal, "users:manage", "/users", {"op": "create", "username": body.username}) as s:
+        user = users.create_user(s, body.username, body.password, display_name=body.display_name,
+                                 created_by=principal.id)  # fmt: skip
+        return users.user_view(s, user)
+
+
+@router.get("/users/{ref}")
+def get_user(ref: str, ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return users.user_view(s, users.find_user(s, ref))
+
+
+@router.post("/users/{ref}/password")
+def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """The system admin resets a password; the user's sessions end. (A chain key stays encrypted under
+    the old password: only the user's own change, POST /me/password, re-encrypts it.)"""
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "password_reset"}) as s:
+        user = users.find_user(s, ref)
+        users.set_password(s, user, body.password)
+        return {"reset": True, "user": user.id}
+
+
+@router.post("/users/{ref}/disable")
+def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "disable"}) as s:
+        user = users.find_user(s, ref)
+        users.disable_user(s, user, actor_id=principal.id)
+        return users.user_view(s, user)
+
+
+@router.post("/users/{ref}/enable")
+def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "enable"}) as s:
+        user = users.find_user(s, ref)
+        users.enable_user(s, user)
+        return users.user_view(s, user)
+
+
+# -- business roles ----------------------------------------------------------------------------------
+@router.post("/users/{ref}/roles")
+def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+    """The security admin grants a business role to another account."""
+    _user_principal(principal)
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
+        user = users.find_user(s, ref)
+        roles = users.change_business_role(s, principal, user, body.role, grant=True)
+        return {"user": user.id, "roles": roles}
+
+
+@router.delete("/users/{ref}/roles/{role}")
+def revoke_role(ref: str, role: str, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+    _user_principal(principal)
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "revoke", "role": role}) as s:
+        user = users.find_user(s, ref)
+        roles = users.change_business_role(s, principal, user, role, grant=False)
+        return {"user": user.id, "roles": roles}
+
+
+# -- officer roles: proposal + confirmation by two different officers --------------------------------
+@router.get("/officer-proposals")
+def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str, Any]:
+    with ctx.reader() as s:
+        query = select(OfficerProposal).order_by(OfficerProposal.proposed_at)
+        if status:
+            query = query.where(OfficerProposal.status == status.upper())
+        return {"proposals": [users.proposal_view(p) for p in s.scalars(query)]}
+
+
+@router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY)
+def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    """An officer proposes to grant or revoke an officer role of another account."""
+    _user_principal(principal)
+    details = {"op": "propose", "role": body.role, "change": body.change, "user": body.user}
+    with audited(ctx, request, principal, "officers:propose", "/officer-proposals", details) as s:
+        user = users.find_user(s, body.user)
+        proposal = users.propose_officer_change(s, principal, user, body.role, grant=body.change == "grant")
+        return users.proposal_view(proposal)
+
+
+@router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY)
+def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    """Another officer confirms; the change applies at once."""
+    _user_principal(principal)
+    target = f"/officer-proposals/{proposal_id}"
+    with audited(ctx, request, principal, "officers:confirm", target, {"op": "confirm"}) as s:
+        proposal = users.confirm_officer_change(s, principal, proposal_id)
+        return {**users.proposal_view(proposal), "roles": sorted(users.roles_of(s, proposal.target_user_id))}
+
+
+# -- API keys ----------------------------------------------------------------------------------------
+@router.get("/api-keys")
+def list_api_keys(ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return {"api_keys": [users.api_key_view(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]}
+
+
+@router.post("/api-keys", status_code=201)
+def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """A key for an integrator, with an explicit action list and optional fonds list; shown once."""
+    details = {"op": "create_api_key", "name": body.name, "actions": sorted(body.actions), "fonds": body.fonds}
+    with audited(ctx, request, principal, "users:manage", "/api-keys", details) as s:
+        row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id)
+        return {**users.api_key_view(row), "key": key}
+
+
+@router.delete("/api-keys/{key_id}")
+def revoke_api_key(key_id: int, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
+        return users.api_key_view(users.revoke_api_key(s, key_id))

@@ -1,0 +1,236 @@
+"""Read permits on chain: the check made on every content fetch, and the node's relay of grants and
+revocations to `ReadPermits`.
+
+The check (`PermitCache.check`) asks the chain `isValid(permitId, now)`, with a cache keyed by
+(permitId, block number): an answer is reused only while the chain head is still the block it was
+read at, so each fetch costs one `eth_blockNumber` and a revocation is seen at most one block late
+(in practice at the first fetch after the revoking block is mined). Expiry and not-before are also
+checked locally against the permit's own times, so a permit ends at `expiresAt` even when the chain
+head does not move (a dev chain mines only on transactions) and without any transaction at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from anchor.errors import ChainUnavailable, LedgerError
+
+
+@dataclass(frozen=True)
+class PermitData:
+    """The EIP-712 `Permit` struct (what the approver signs and the contract stores)."""
+
+    log_id: bytes
+    item_key: bytes
+    grantee: bytes
+    not_before: int
+    expires_at: int
+    loan_id: bytes
+
+    def as_tuple(self) -> tuple[bytes, bytes, bytes, int, int, bytes]:
+        return (self.log_id, self.item_key, self.grantee, self.not_before, self.expires_at, self.loan_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "log_id": self.log_id.hex(),
+            "item_key": self.item_key.hex(),
+            "grantee": self.grantee.hex(),
+            "not_before": self.not_before,
+            "expires_at": self.expires_at,
+            "loan_id": self.loan_id.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A transaction the node relayed and saw confirmed."""
+
+    tx_hash: str
+    block_number: int
+
+
+class PermitLedger(Protocol):
+    """What the node needs of the ReadPermits contract (real: `ChainPermits`; tests: a fake)."""
+
+    def block_number(self) -> int: ...
+
+    def is_valid(self, permit_id: bytes, at: int, block: int | str = "latest") -> bool: ...
+
+    def permit_id(self, permit: PermitData) -> bytes: ...
+
+    def sign_permit(self, account: Any, permit: PermitData) -> bytes: ...
+
+    def sign_revoke(self, account: Any, permit_id: bytes) -> bytes: ...
+
+    def grant_many(self, grants: Sequence[tuple[PermitData, bytes]]) -> list[Relayed]: ...
+
+    def revoke(self, permit_id: bytes, signature: bytes) -> Relayed: ...
+
+    def get_permit(self, permit_id: bytes) -> dict[str, Any]: ...
+
+
+class PermitCheckFailed(LedgerError):
+    """The chain could not answer the permit check (fail closed: access is refused)."""
+
+
+@dataclass(frozen=True)
+class PermitCheck:
+    allowed: bool
+    reason: str  # "valid", "not_yet_valid", "expired", "revoked_or_invalid", "chain_unavailable"
+    block: int | None
+    cached: bool
+
+
+class PermitCache:
+    """`isValid` answers cached per (permitId, block number), bounded in size.
+
+    `check` makes exactly one `eth_blockNumber` call per fetch (plus one `isValid` call when the head
+    moved or the permit was not asked about at this head). Thread-safe."""
+
+    def __init__(
+        self,
+        ledger: PermitLedger,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.max_entries = max_entries
+        self._answers: OrderedDict[bytes, tuple[int, bool]] = OrderedDict()  # permitId -> (block, valid)
+        self._lock = threading.Lock()
+        self.chain_calls = 0  # isValid calls made (for tests and the benchmark)
+
+    def check(self, permit_id: bytes, not_before: int, expires_at: int, *, now: float | None = None) -> PermitCheck:
+        now = self.clock() if now is None else now
+        if now >= expires_at:  # local: expiry needs neither a transaction nor a new block
+            return PermitCheck(False, "expired", None, False)
+        if now < not_before:
+            return PermitCheck(False, "not_yet_valid", None, False)
+        try:
+            head = self.ledger.block_number()
+        except ChainUnavailable:
+            return PermitCheck(False, "chain_unavailable", None, False)
+        with self._lock:
+            hit = self._answers.get(permit_id)
+            if hit is not None and hit[0] == head:
+                self._answers.move_to_end(permit_id)
+                return PermitCheck(hit[1], "valid" if hit[1] else "revoked_or_invalid", head, True)
+        try:
+            valid = bool(self.ledger.is_valid(permit_id, int(now), head))
+        except ChainUnavailable:
+            return PermitCheck(False, "chain_unavailable", head, False)
+        with self._lock:
+            self.chain_calls += 1
+            self._answers[permit_id] = (head, valid)
+            self._answers.move_to_end(permit_id)
+            while len(self._answers) > self.max_entries:
+                self._answers.popitem(last=False)
+        return PermitCheck(valid, "valid" if valid else "revoked_or_invalid", head, False)
+
+    def forget(self, permit_id: bytes) -> None:
+        """Drop a cached answer (the node calls it after relaying a revocation itself)."""
+        with self._lock:
+            self._answers.pop(permit_id, None)
+
+
+class ChainPermits:
+    """`PermitLedger` over the node's chain client: reads with web3, signs EIP-712 with
+    anchor.eip712, relays with the node's anchoring account (any sender may relay)."""
+
+    def __init__(self, client: Any, relay_account: Any, address: str, *, confirmations: int | None = None) -> None:
+        from contracts import load_artifact
+
+        self.client = client
+        self.account = relay_account
+        self.address = address
+        self.artifact = load_artifact("ReadPermits")
+        self.contract = client.contract(address, self.artifact)
+        self.confirmations = confirmations
+
+    # -- typed data ---------------------------------------------------------------------------------
+    def _eip712(self) -> Any:
+        from anchor import eip712
+
+        return eip712
+
+    def _typed_permit(self, permit: PermitData) -> Any:
+        return self._eip712().Permit(*permit.as_tuple())
+
+    def permit_id(self, permit: PermitData) -> bytes:
+        return bytes(self._eip712().permit_id(self._typed_permit(permit)))
+
+    def sign_permit(self, account: Any, permit: PermitData) -> bytes:
+        return bytes(
+            self._eip712().sign_permit(account, self._typed_permit(permit), self.client.chain_id, self.address)
+        )
+
+    def sign_revoke(self, account: Any, permit_id: bytes) -> bytes:
+        return bytes(self._eip712().sign_revoke(account, permit_id, self.client.chain_id, self.address))
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def block_number(self) -> int:
+        return self.client.block_number()
+
+    def is_valid(self, permit_id: bytes, at: int, block: int | str = "latest") -> bool:
+        return bool(self.client.call(self.contract.functions.isValid(permit_id, int(at)), block))
+
+    def get_permit(self, permit_id: bytes) -> dict[str, Any]:
+        return permit_view(self.client.call(self.contract.functions.getPermit(permit_id)), self.artifact)
+
+    # -- relay ------------------------------------------------------------------------------------------
+    def grant_many(self, grants: Sequence[tuple[PermitData, bytes]]) -> list[Relayed]:
+        """Send every grant, then wait for all: the transactions share blocks where the chain allows."""
+        sent = [self.client.send(self.account, self.contract.functions.grant(p.as_tuple(), sig)) for p, sig in grants]
+        out = []
+        for signed in sent:
+            rcpt = self.client.wait_confirmed(signed.tx_hash, self.confirmations, abi=self.artifact["abi"])
+            out.append(Relayed(signed.tx_hash, int(rcpt["blockNumber"])))
+        return out
+
+    def revoke(self, permit_id: bytes, signature: bytes) -> Relayed:
+        signed = self.client.send(self.account, self.contract.functions.revoke(permit_id, signature))
+        rcpt = self.client.wait_confirmed(signed.tx_hash, self.confirmations, abi=self.artifact["abi"])
+        return Relayed(signed.tx_hash, int(rcpt["blockNumber"]))
+
+
+def permit_view(raw: Any, artifact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`getPermit` output as JSON-friendly data, using the ABI's output names when it has them."""
+    names: list[str] = []
+    if artifact:
+        fn = next((x for x in artifact["abi"] if x.get("type") == "function" and x.get("name") == "getPermit"), None)
+        if fn and len(fn["outputs"]) == 1 and fn["outputs"][0].get("components"):
+            names = [c["name"] for c in fn["outputs"][0]["components"]]
+        elif fn:
+            names = [o.get("name") or f"field{i}" for i, o in enumerate(fn["outputs"])]
+    values = list(raw) if isinstance(raw, list | tuple) else [raw]
+    if len(values) == 1 and isinstance(values[0], list | tuple) and len(names) != 1:
+        values = list(values[0])
+    if len(names) != len(values):
+        names = [f"field{i}" for i in range(len(values))]
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, bytes | bytearray):
+            return "0x" + bytes(v).hex()
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    return {n: plain(v) for n, v in zip(names, values, strict=True)}
+
+
+__all__ = [
+    "ChainPermits",
+    "PermitCache",
+    "PermitCheck",
+    "PermitCheckFailed",
+    "PermitData",
+    "PermitLedger",
+    "Relayed",
+    "permit_view",
+]
