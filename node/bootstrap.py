@@ -1,22 +1,32 @@
-"""`archive-ledger init`: a data dir with keys, database, API key and deployed contracts."""
+"""`archive-ledger init`: a data dir with keys, database, officer accounts, API key and deployed contracts."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.chain import ChainClient
-from anchor.deploy import deploy_contracts
+from anchor.deploy import Deployment, deploy_contracts
 from anchor.errors import LedgerError
 from anchor.keystore import create_keystore, load_account
 from anchor.profiles import load_profile
-from node.context import add_api_key
 from node.db import migrate
+from node.roles import INIT_API_KEY_ACTIONS, Role
 from node.settings import CONFIG_FILE, load_settings, write_config
 from verifier.certificate import generate_signing_key, save_signing_key
+
+# The three officers (三员) `init` creates: username -> role. Their random passwords go to
+# secrets/officers/<username>.password (0600) for hand-over; each changes it at first login.
+OFFICER_ACCOUNTS: dict[str, Role] = {
+    "sysadmin": Role.SYSTEM_ADMIN,
+    "secadmin": Role.SECURITY_ADMIN,
+    "secauditor": Role.SECURITY_AUDITOR,
+}
 
 
 class AlreadyInitialised(LedgerError):
@@ -29,6 +39,54 @@ def write_secret(path: Path, text: str) -> None:
         fh.write(text + "\n")
 
 
+def read_secret(path: Path) -> str:
+    if path.stat().st_mode & 0o077:
+        raise LedgerError(f"{path} is readable by group/others: chmod 600 it")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def create_officers(
+    sessions: sessionmaker[Session], officers_dir: Path, *, scrypt_n: int | None = None, default_fonds: str = "Z001"
+) -> dict[str, LocalAccount]:
+    """The three officer accounts with random passwords and chain keys; returns {role: account} for
+    the deployment. Re-runnable: an existing account is unlocked with its password file."""
+    from node import audit, users
+    from node.models import UserRole
+
+    officers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(officers_dir, 0o700)
+    accounts: dict[str, LocalAccount] = {}
+    created: list[dict[str, str]] = []
+    with sessions() as s, s.begin():
+        for username, role in OFFICER_ACCOUNTS.items():
+            password_file = officers_dir / f"{username}.password"
+            if not password_file.exists():
+                write_secret(password_file, secrets.token_urlsafe(24))
+            password = read_secret(password_file)
+            user = users.by_username(s, username)
+            if user is None:
+                user = users.create_user(s, username, password, display_name=role.value.replace("_", " "))
+                s.add(UserRole(user_id=user.id, role=role.value, granted_by=None))
+                account = users.new_chain_key(user, password, scrypt_n=scrypt_n)
+                created.append({"username": username, "role": role.value, "chain_address": account.address})
+            else:
+                account = users.unlock_chain_key(user, password)
+            accounts[role.value] = account
+        if created:
+            audit.record_event(s, None, "system:init", "/users", "ok", None, {"officers": created},
+                               default_fonds=default_fonds)  # fmt: skip
+    return accounts
+
+
+def _deploy(client: ChainClient, account: LocalAccount, officers: dict[str, LocalAccount]) -> Deployment:
+    """The node key pays and anchors; the three officers' own keys hold the officer roles on chain."""
+    return deploy_contracts(
+        client, account,
+        system_admin=officers[Role.SYSTEM_ADMIN.value], security_admin=officers[Role.SECURITY_ADMIN.value],
+        auditor=officers[Role.SECURITY_AUDITOR.value], anchorer=account.address,
+    )  # fmt: skip
+
+
 def initialise(
     data_dir: Path,
     *,
@@ -38,6 +96,9 @@ def initialise(
     client: ChainClient | None = None,
 ) -> dict[str, Any]:
     """Idempotent up to the config file: a half-finished init (e.g. chain down) can be re-run."""
+    from anchor.db import make_engine, make_session_factory
+    from node import users
+
     data_dir = Path(data_dir).resolve()
     if (data_dir / CONFIG_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} is already initialised (remove it to start afresh)")
@@ -45,7 +106,7 @@ def initialise(
     if rpc_url:
         profile = profile.replace(rpc_url=rpc_url)
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(data_dir, chain_profile=profile_name)
+    settings = load_settings(data_dir, chain_profile=profile_name, default_fonds=default_fonds)
     settings.secrets_dir.mkdir(mode=0o700, exist_ok=True)
 
     if not settings.keystore_path.exists():
@@ -59,27 +120,31 @@ def initialise(
     )
     if not settings.verifier_key_path.exists():
         save_signing_key(generate_signing_key(), settings.verifier_key_path)
+    if not settings.pseudonym_key_path.exists():
+        users.create_pseudonym_key(settings.pseudonym_key_path)
 
     migrate(settings.db_url)
-    if not settings.api_key_file.exists():
-        from anchor.db import make_engine, make_session_factory
-
-        engine = make_engine(settings.db_url)
-        write_secret(settings.api_key_file, add_api_key(make_session_factory(engine), "integrator (init)"))
+    engine = make_engine(settings.db_url)
+    try:
+        sessions = make_session_factory(engine)
+        officers = create_officers(
+            sessions, settings.officers_dir, scrypt_n=settings.chain_key_scrypt_n, default_fonds=default_fonds
+        )
+        if not settings.api_key_file.exists():
+            with sessions() as s, s.begin():
+                _row, key = users.create_api_key(
+                    s, "integrator (init)", INIT_API_KEY_ACTIONS, None, allowed=INIT_API_KEY_ACTIONS
+                )
+                write_secret(settings.api_key_file, key)
+    finally:
         engine.dispose()
 
     client = client or ChainClient(profile)
-    if profile.fund_from_dev_account and client.balance(account.address) == 0:
-        client.fund_from_dev_account(account.address, profile.fund_amount_wei)
-    # Officer keys: throwaway for now (the officer accounts with their own keystores replace them).
-    deployment = deploy_contracts(
-        client,
-        account,
-        system_admin=Account.create(),
-        security_admin=Account.create(),
-        auditor=Account.create(),
-        anchorer=account.address,
-    )
+    if profile.fund_from_dev_account:  # dev chains: the node key and the officers get gas money
+        for address in (account.address, *(officer.address for officer in officers.values())):
+            if client.balance(address) == 0:
+                client.fund_from_dev_account(address, profile.fund_amount_wei)
+    deployment = _deploy(client, account, officers)
 
     config: dict[str, Any] = {
         "chain_profile": profile_name,
@@ -104,4 +169,12 @@ def initialise(
         "anchor_account": account.address,
         "api_key_file": str(settings.api_key_file),
         "verifier_public_key": load_signing_key(settings.verifier_key_path).verify_key.encode().hex(),
+        "officers": {
+            username: {
+                "role": role.value,
+                "chain_address": officers[role.value].address,
+                "password_file": str(settings.officers_dir / f"{username}.password"),
+            }
+            for username, role in OFFICER_ACCOUNTS.items()
+        },
     }
