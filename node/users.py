@@ -147,7 +147,7 @@ def set_password(session: Session, user: User, new_password: str, *, old_passwor
     new_hash = hash_password(new_password)
     if old_password is not None:
         if not verify_password(user.password_hash, old_password):
-            raise Unauthorized("the current password is wrong", reason="bad_credentials")
+            raise InvalidInput("the current password is wrong", reason="wrong_current_password")
         if user.chain_keystore:
             account = unlock_chain_key(user, old_password)
             user.chain_keystore = json.dumps(Account.encrypt(account.key, new_password, kdf="scrypt"))

@@ -54,3 +54,41 @@ def api(node_ctx, node_data: Path):  # type: ignore[no-untyped-def]
     with TestClient(create_app(node_ctx, scheduler=False)) as client:
         client.headers["Authorization"] = f"Bearer {key}"
         yield client
+
+
+PEOPLE_PASSWORD = "correct horse battery staple"
+BUSINESS_USERS = ("archivist", "borrower", "approver", "auditor")  # username = role
+OFFICER_USERS = {"system_admin": "sysadmin", "security_admin": "secadmin", "security_auditor": "secauditor"}
+
+
+class People:
+    """One logged-in user per role (tokens), the officers made by init, and the init API key."""
+
+    def __init__(self, tokens: dict[str, str], ids: dict[str, str], passwords: dict[str, str], init_key: str) -> None:
+        self.tokens, self.ids, self.passwords, self.init_key = tokens, ids, passwords, init_key
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture
+def people(api, node_ctx, node_data: Path) -> People:  # type: ignore[no-untyped-def]
+    from node import users
+    from node.models import UserRole
+
+    passwords: dict[str, str] = {}
+    with node_ctx.sessions() as s, s.begin():
+        for role in BUSINESS_USERS:
+            user = users.create_user(s, role, PEOPLE_PASSWORD)
+            s.add(UserRole(user_id=user.id, role=role))
+            passwords[role] = PEOPLE_PASSWORD
+    for role, username in OFFICER_USERS.items():
+        passwords[role] = (node_data / "secrets" / "officers" / f"{username}.password").read_text().strip()
+    tokens, ids = {}, {}
+    for role in (*BUSINESS_USERS, *OFFICER_USERS):
+        username = OFFICER_USERS.get(role, role)
+        r = api.post("/auth/login", json={"username": username, "password": passwords[role]})
+        assert r.status_code == 200, r.text
+        tokens[role], ids[role] = r.json()["token"], r.json()["user"]["id"]
+    init_key = (node_data / "secrets" / "api-key").read_text().strip()
+    return People(tokens, ids, passwords, init_key)

@@ -51,7 +51,7 @@ def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     return {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": view}
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", openapi_extra={"x-principal": "user"})
 def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """Revoke the token this request carries (API keys are revoked through /api-keys)."""
     if principal.kind != "user":
@@ -70,7 +70,7 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
     return answer
 
 
-@router.post("/me/password")
+@router.post("/me/password", openapi_extra={"x-principal": "user"})
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends."""
     if principal.kind != "user":

@@ -122,3 +122,19 @@ def route_authenticated(route: Any) -> bool:
         return any(dep.call is current_principal or walk(dep) for dep in dependant.dependencies)
 
     return walk(route.dependant)
+
+
+def all_routes(app: Any) -> list[APIRoute]:
+    """Every API route of an app, also those of included routers (FastAPI includes them lazily, so
+    `app.routes` lists the routers, not their routes). Routers here are included without a prefix."""
+    found: list[APIRoute] = []
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(app.router.routes)
+    return found

@@ -57,6 +57,13 @@ def _user_principal(principal: Principal) -> Principal:
     return principal
 
 
+def _officer(principal: Principal) -> Principal:
+    """Officer role changes are made by officers (node/roles.py checks the details)."""
+    if not principal.roles & {r.value for r in OFFICERS}:
+        raise Forbidden("only an officer proposes or confirms an officer role change", reason="not_an_officer")
+    return _user_principal(principal)
+
+
 # -- accounts ------------------------------------------------------------------------------------
 @router.get("/users")
 def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
@@ -138,7 +145,7 @@ def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str,
 @router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY)
 def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """An officer proposes to grant or revoke an officer role of another account."""
-    _user_principal(principal)
+    _officer(principal)
     details = {"op": "propose", "role": body.role, "change": body.change, "user": body.user}
     with audited(ctx, request, principal, "officers:propose", "/officer-proposals", details) as s:
         user = users.find_user(s, body.user)
@@ -149,7 +156,7 @@ def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ct
 @router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY)
 def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """Another officer confirms; the change applies at once."""
-    _user_principal(principal)
+    _officer(principal)
     target = f"/officer-proposals/{proposal_id}"
     with audited(ctx, request, principal, "officers:confirm", target, {"op": "confirm"}) as s:
         proposal = users.confirm_officer_change(s, principal, proposal_id)
