@@ -21,7 +21,9 @@ from contracts import load_artifact
 
 ANY_LOG = b"\x00" * 32
 OFFICER_ROLES = ("system_admin", "security_admin", "auditor")
-OFFICER_GAS_UNITS = 5_000_000  # gas money per officer: gas price x this (~30 role transactions)
+# Gas money per officer: gas price x this. Generous on purpose: some nodes (eth-tester) refuse even to
+# estimate gas for a sender that cannot afford the block gas limit (30M); ~0.1 ETH at 2.75 gwei.
+OFFICER_GAS_UNITS = 40_000_000
 TEST_FUNDING_WEI = 10**18
 
 
@@ -57,7 +59,7 @@ def deploy_contracts(
     """Deploy ArchiveRoles, ArchiveAnchor and ReadPermits; make `anchorer` an anchorer of every log.
 
     `deployer` pays for the deployments (the node key). `officer_funding_wei`: what an officer with a
-    zero balance receives from the deployer (default: gas price x 5,000,000; nothing on a chain whose
+    zero balance receives from the deployer (default: gas price x 40,000,000; nothing on a chain whose
     gas price is 0)."""
     price = gas_price(client)
     if price > 0:

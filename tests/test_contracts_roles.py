@@ -398,3 +398,39 @@ def test_business_role_holders_cannot_become_officers(r: Roles):
     assert r.fn.businessRoleCount(approver).call() == 0
     r.officers_change(AUDITOR, approver, True, r.sys, r.sec)
     assert r.fn.officerRoleOf(approver).call() == AUDITOR
+
+
+# ---------------------------------------------------------------- anchor/deploy.py
+
+
+def test_deploy_contracts_wires_roles_and_funds_officers(chain_client):  # type: ignore[no-untyped-def]
+    from anchor.deploy import deploy_contracts, gas_price
+
+    node_key, sys_key, sec_key, aud_key, anchor_key = (Account.create() for _ in range(5))
+    chain_client.fund_from_dev_account(node_key.address, 10**20)
+    assert gas_price(chain_client) > 0  # eth-tester charges gas: the officers must be funded
+    d = deploy_contracts(
+        chain_client, node_key, system_admin=sys_key, security_admin=sec_key, auditor=aud_key,
+        anchorer=anchor_key.address,
+    )  # fmt: skip
+    assert d.contract_address == d.anchor and d.block_number > 0
+    roles = chain_client.contract(d.roles, load_artifact("ArchiveRoles")).functions
+    anchor = chain_client.contract(d.anchor, load_artifact("ArchiveAnchor")).functions
+    permits = chain_client.contract(d.permits, load_artifact("ReadPermits")).functions
+    assert anchor.roles().call() == permits.roles().call() == d.roles
+    expected = {sys_key: SYSTEM_ADMIN, sec_key: SECURITY_ADMIN, aud_key: AUDITOR, node_key: b"\x00" * 32}
+    for acct, role in expected.items():
+        assert roles.officerRoleOf(acct.address).call() == role
+    assert roles.isAnchorer(keccak(text="any log"), anchor_key.address).call()
+    assert not roles.isAnchorer(LOG_A, node_key.address).call()  # the deployer got nothing
+    for officer in (sys_key, sec_key, aud_key):
+        assert chain_client.balance(officer.address) > 0  # gas money from the deployer
+    # A funded officer can act at once (here the security admin names an approver).
+    sec = chain_client.send(
+        sec_key,
+        chain_client.contract(d.roles, load_artifact("ArchiveRoles")).functions.grantApprover(
+            LOG_A, anchor_key.address
+        ),
+    )
+    chain_client.wait_confirmed(sec.tx_hash)
+    assert roles.isApprover(LOG_A, anchor_key.address).call()
