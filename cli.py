@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -367,6 +368,229 @@ def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
     if data["anchoring"]["last_error"]:
         anchoring = data["anchoring"]
         typer.echo(f"anchoring: {anchoring['consecutive_failures']} failure(s): {anchoring['last_error']}")
+
+
+# -- people, roles and the audit trail (over HTTP) ----------------------------------------------
+users_app = typer.Typer(no_args_is_help=True, help="Accounts, roles, officer changes, API keys.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail: verify, export (security auditor).")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", envvar="ARCHIVE_LEDGER_TOKEN_FILE",
+                 help="Login token file (default ~/.config/archive-ledger/token)."),
+]  # fmt: skip
+PASSWORD_ENV = "ARCHIVE_LEDGER_PASSWORD"
+
+
+def _session(node: str, key_file: Path, token_file: Path | None):  # type: ignore[no-untyped-def]
+    """A client with the API key file if it exists, else the token of `archive-ledger login`."""
+    from node.client import NodeClient, read_credential
+
+    return NodeClient(node, read_credential(key_file if key_file.exists() else None, token_file))
+
+
+def _password(prompt: str, password_file: Path | None, *, confirm: bool = False) -> str:
+    if password_file is not None:
+        return password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+
+def _http(node: str, key_file: Path, token_file: Path | None, method: str, url: str, **kwargs: Any) -> Any:
+    from anchor.errors import LedgerError
+
+    try:
+        with _session(node, key_file, token_file) as client:
+            return client.call_json(method, url, **kwargs)
+    except LedgerError as exc:
+        fail(str(exc))
+
+
+PasswordFile = Annotated[
+    Path | None, typer.Option(help="Read the password from this file (else $ARCHIVE_LEDGER_PASSWORD or a prompt).")
+]
+
+
+@app.command()
+def login(
+    username: str,
+    node: NodeUrl = DEFAULT_NODE,
+    token_file: TokenFile = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Log in; the bearer token goes to a 0600 file that the other commands use."""
+    from anchor.errors import LedgerError
+    from node.client import NodeClient, default_token_file, save_token
+
+    password = _password("password", password_file)
+    try:
+        with NodeClient(node, None) as client:
+            answer = client.call_json("POST", "/auth/login", json={"username": username, "password": password})
+    except LedgerError as exc:
+        fail(str(exc))
+    path = token_file or default_token_file()
+    save_token(path, answer["token"])
+    roles = ", ".join(answer["user"]["roles"]) or "no roles"
+    typer.echo(f"logged in as {username} ({roles}) until {answer['expires_at']}; token in {path}")
+
+
+@app.command()
+def logout(node: NodeUrl = DEFAULT_NODE, token_file: TokenFile = None) -> None:
+    """End the login session and remove the token file."""
+    from node.client import NodeClient, default_token_file, read_credential
+
+    path = token_file or default_token_file()
+    token = read_credential(None, path)
+    if token:
+        with NodeClient(node, token) as client, contextlib.suppress(Exception):
+            client.call_json("POST", "/auth/logout")
+        path.unlink(missing_ok=True)
+    typer.echo("logged out")
+
+
+@users_app.command("list")
+def users_list(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+               token_file: TokenFile = None) -> None:  # fmt: skip
+    """Accounts with their roles (users:read)."""
+    for user in _http(node, api_key_file, token_file, "GET", "/users")["users"]:
+        flags = " (disabled)" if user["disabled"] else ""
+        typer.echo(f"{user['username']:<20} {','.join(user['roles']) or '-':<30} {user['id']}{flags}")
+
+
+@users_app.command("create")
+def users_create(
+    username: str, display_name: str = "", password_file: PasswordFile = None, node: NodeUrl = DEFAULT_NODE,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+) -> None:  # fmt: skip
+    """Create an account (system admin); roles come from the security admin (`users grant`)."""
+    password = _password(f"password for {username}", password_file, confirm=True)
+    body = {"username": username, "password": password, "display_name": display_name}
+    user = _http(node, api_key_file, token_file, "POST", "/users", json=body)
+    typer.echo(f"created {user['username']} ({user['id']})")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: Annotated[str | None, typer.Argument(help="Reset this user's password; omit: your own.")] = None,
+    password_file: PasswordFile = None, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    token_file: TokenFile = None,
+) -> None:  # fmt: skip
+    """Set a password: your own (asks the current one) or, as system admin, another user's."""
+    if username is None:
+        old = typer.prompt("current password", hide_input=True)
+        new = _password("new password", password_file, confirm=True)
+        _http(node, api_key_file, token_file, "POST", "/me/password", json={"old_password": old, "new_password": new})
+        typer.echo("password changed; log in again")
+        return
+    new = _password(f"new password for {username}", password_file, confirm=True)
+    _http(node, api_key_file, token_file, "POST", f"/users/{username}/password", json={"password": new})
+    typer.echo(f"password of {username} reset; their sessions ended")
+
+
+@users_app.command("disable")
+def users_disable(username: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+                  token_file: TokenFile = None) -> None:  # fmt: skip
+    """Disable an account (system admin): no login, its tokens stop working."""
+    _http(node, api_key_file, token_file, "POST", f"/users/{username}/disable")
+    typer.echo(f"disabled {username}")
+
+
+@users_app.command("grant")
+def users_grant(username: str, role: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+                token_file: TokenFile = None) -> None:  # fmt: skip
+    """Grant a business role (security admin)."""
+    answer = _http(node, api_key_file, token_file, "POST", f"/users/{username}/roles", json={"role": role})
+    typer.echo(f"{username}: {', '.join(answer['roles'])}")
+
+
+@users_app.command("revoke")
+def users_revoke(username: str, role: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+                 token_file: TokenFile = None) -> None:  # fmt: skip
+    """Revoke a business role (security admin)."""
+    answer = _http(node, api_key_file, token_file, "DELETE", f"/users/{username}/roles/{role}")
+    typer.echo(f"{username}: {', '.join(answer['roles']) or 'no roles'}")
+
+
+@users_app.command("propose-officer")
+def users_propose_officer(
+    username: str, role: str, revoke: Annotated[bool, typer.Option(help="Propose to take the role away.")] = False,
+    node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+) -> None:  # fmt: skip
+    """Propose an officer role change (an officer); another officer confirms it."""
+    body = {"user": username, "role": role, "change": "revoke" if revoke else "grant"}
+    answer = _http(node, api_key_file, token_file, "POST", "/officer-proposals", json=body)
+    typer.echo(f"proposal {answer['id']}: {answer['change']} {answer['role']} for {username}; needs another officer")
+
+
+@users_app.command("confirm-officer")
+def users_confirm_officer(proposal_id: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+                          token_file: TokenFile = None) -> None:  # fmt: skip
+    """Confirm another officer's proposal; the change applies at once."""
+    answer = _http(node, api_key_file, token_file, "POST", f"/officer-proposals/{proposal_id}/confirm")
+    typer.echo(f"confirmed: roles now {', '.join(answer['roles']) or 'none'}")
+
+
+@users_app.command("api-key")
+def users_api_key(
+    name: str,
+    action: Annotated[list[str], typer.Option("--action", help="An action the key may do (repeat).")],
+    fonds: Annotated[list[str] | None, typer.Option("--fonds", help="Limit to this fonds (repeat).")] = None,
+    node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+) -> None:  # fmt: skip
+    """Create an integrator API key (system admin); the key is printed once."""
+    body = {"name": name, "actions": action, "fonds": fonds or None}
+    answer = _http(node, api_key_file, token_file, "POST", "/api-keys", json=body)
+    typer.echo(answer["key"])
+
+
+@audit_app.command("verify")
+def audit_verify(
+    node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:  # fmt: skip
+    """Check the audit trail (chain of hashes, log records, anchored roots). Exit 1 on tampering."""
+    report = _http(node, api_key_file, token_file, "GET", "/audit/verify")
+    if as_json:
+        emit(report)
+    else:
+        chain = "" if report["chain_checked"] else f"; chain NOT checked: {report.get('chain_error')}"
+        typer.echo(f"{report['events']} events ({report['unsealed']} not yet in the log), {report['audit_records']} "
+                   f"audit records, {report['checkpoints_checked']} checkpoints checked{chain}")  # fmt: skip
+        for problem in report["problems"]:
+            where = ", ".join(
+                f"{k} {problem[k]}" for k in ("seq", "id", "log", "leaf_index", "tree_size") if k in problem
+            )
+            typer.secho(f"TAMPERED {problem['kind']}: {problem['message']} ({where})", fg=typer.colors.RED)
+        typer.echo("OK" if report["ok"] else "AUDIT TRAIL TAMPERED")
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@audit_app.command("export")
+def audit_export(
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (default: stdout).")] = None,
+    since: str | None = None, until: str | None = None,
+    node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+) -> None:  # fmt: skip
+    """Export the audit events (security auditor)."""
+    from anchor.errors import LedgerError
+
+    if format not in ("csv", "json"):
+        fail("--format is csv or json", 2)
+    params = {k: v for k, v in (("format", format), ("since", since), ("until", until)) if v}
+    try:
+        with _session(node, api_key_file, token_file) as client:
+            text = client.call_text("GET", "/audit/export", params=params)
+    except LedgerError as exc:
+        fail(str(exc))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
 
 
 def main() -> None:

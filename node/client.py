@@ -36,6 +36,42 @@ def read_api_key(path: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip()
 
 
+TOKEN_FILE_ENV = "ARCHIVE_LEDGER_TOKEN_FILE"
+
+
+def default_token_file() -> Path:
+    """Where `archive-ledger login` keeps the bearer token: $ARCHIVE_LEDGER_TOKEN_FILE, else
+    ~/.config/archive-ledger/token."""
+    if os.environ.get(TOKEN_FILE_ENV):
+        return Path(os.environ[TOKEN_FILE_ENV])
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "archive-ledger" / "token"
+
+
+def read_credential(key_file: Path | None, token_file: Path | None = None) -> str | None:
+    """An API key ($ARCHIVE_LEDGER_API_KEY or the key file, as before), else the token of
+    `archive-ledger login` (also only its owner may read that file)."""
+    key = read_api_key(key_file)
+    if key:
+        return key
+    token_file = token_file or default_token_file()
+    if not token_file.exists():
+        return None
+    if token_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise LedgerError(f"token file {token_file} is readable by others: run `chmod 600 {token_file}`")
+    return token_file.read_text(encoding="utf-8").strip() or None
+
+
+def save_token(path: Path, token: str) -> None:
+    """Write the login token to a 0600 file (its directory 0700), replacing an older one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 class NodeClient:
     def __init__(self, base_url: str, api_key: str | None, *, timeout: float = 300.0) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -108,6 +144,13 @@ class NodeClient:
     def verify(self, bundle: dict[str, Any], content_sha256: str | None, certificate: bool) -> dict[str, Any]:
         body = {"bundle": bundle, "content_sha256": content_sha256, "certificate": certificate}
         return self._call("POST", "/verify", json=body).json()
+
+    def call_json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Any JSON route (users, audit, ...): the parsed answer, NodeRequestError on 4xx/5xx."""
+        return self._call(method, url, **kwargs).json()
+
+    def call_text(self, method: str, url: str, **kwargs: Any) -> str:
+        return self._call(method, url, **kwargs).text
 
     def verifier_key(self) -> str:
         return self._call("GET", "/verifier/key").json()["public_key"]
