@@ -16,12 +16,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 dev_chain = typer.Typer(no_args_is_help=True, help="The persistent local ganache of the dev profile.")
 app.add_typer(dev_chain, name="dev-chain")
 
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", envvar="ARCHIVE_LEDGER_DATA_DIR", help="Node data directory.")
-]
-NodeUrl = Annotated[
-    str, typer.Option("--node", envvar="ARCHIVE_LEDGER_NODE", help="Base URL of a running node.")
-]
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="ARCHIVE_LEDGER_DATA_DIR", help="Node data directory.")]
+NodeUrl = Annotated[str, typer.Option("--node", envvar="ARCHIVE_LEDGER_NODE", help="Base URL of a running node.")]
 ApiKeyFile = Annotated[
     Path,
     typer.Option("--api-key-file", envvar="ARCHIVE_LEDGER_API_KEY_FILE",
@@ -223,9 +219,9 @@ def proof(
 def verify(
     file: Annotated[Path | None, typer.Argument(help="The file to check (omit with --sha256).")] = None,
     proof: Annotated[Path, typer.Option("--proof", help="Proof bundle JSON.")] = Path("proof.json"),
-    rpc: Annotated[
-        str, typer.Option("--rpc", envvar="ARCHIVE_LEDGER_RPC_URL", help="Chain JSON-RPC URL.")
-    ] = ("http://127.0.0.1:8545"),
+    rpc: Annotated[str, typer.Option("--rpc", envvar="ARCHIVE_LEDGER_RPC_URL", help="Chain JSON-RPC URL.")] = (
+        "http://127.0.0.1:8545"
+    ),
     sha256: Annotated[str | None, typer.Option(help="Check against this digest instead of a file.")] = None,
     confirmations: Annotated[int, typer.Option(help="Blocks required on top (incl. the tx block).")] = 1,
     chain_id: Annotated[int | None, typer.Option(help="Trusted chain id.")] = None,
@@ -269,9 +265,7 @@ def verify(
     if certificate is not None and signing_key is not None:
         from verifier.certificate import issue_certificate, load_signing_key
 
-        cert = issue_certificate(
-            result, bundle, load_signing_key(signing_key), datetime.now(UTC), issuer="cli"
-        )
+        cert = issue_certificate(result, bundle, load_signing_key(signing_key), datetime.now(UTC), issuer="cli")
         certificate.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     raise typer.Exit(result.exit_code)
 
@@ -287,21 +281,33 @@ def verify_certificate_cmd(
     from verifier.errors import VerifierError
 
     try:
-        payload = verify_certificate(
-            json.loads(cert.read_text(encoding="utf-8")), trusted_public_key=public_key
-        )
+        payload = verify_certificate(json.loads(cert.read_text(encoding="utf-8")), trusted_public_key=public_key)
     except (OSError, ValueError) as exc:
         fail(f"cannot read certificate {cert}: {exc}")
     except VerifierError as exc:
         fail(f"certificate rejected: {exc}")
     outcome = payload.get("result", payload).get("outcome", "unknown")
-    typer.echo(
-        f"signature valid (key {payload.get('public_key', public_key or 'embedded')}); outcome: {outcome}"
-    )
-    if public_key is None:
+    typer.echo(f"signature valid (key {payload.get('public_key', public_key or 'embedded')}); outcome: {outcome}")
+    permit = payload.get("permit")
+    if isinstance(permit, dict):
         typer.echo(
-            "note: no --public-key given: the signature was checked against the key in the certificate"
+            f"item record: {payload.get('bundle', {}).get('record', {}).get('item_id')} "
+            f"(content_sha256 {payload.get('bundle', {}).get('record', {}).get('content_sha256')})"
         )
+        typer.echo(
+            f"permit {permit.get('permit_id')}: approver {permit.get('approver')}, "
+            f"tx {permit.get('tx_hash')} (block {permit.get('block_number')}, chain {permit.get('chain_id')}, "
+            f"contract {permit.get('contract')})"
+        )
+        typer.echo(
+            f"  valid {permit.get('not_before_iso')} .. {permit.get('expires_at_iso')}; "
+            f"grantee {permit.get('grantee')}; loan {permit.get('loan_id')}"
+        )
+        typer.echo(
+            "  (online: `archive-ledger permit show PERMIT_ID --rpc URL --contract ADDRESS` reads it from the chain)"
+        )
+    if public_key is None:
+        typer.echo("note: no --public-key given: the signature was checked against the key in the certificate")
     raise typer.Exit({"authentic": 0, "indeterminate": 2}.get(outcome, 1))
 
 
@@ -354,9 +360,7 @@ def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
     except LedgerError as exc:
         fail(str(exc))
     chain = data["chain"]
-    typer.echo(
-        f"chain {chain['chain_id']}: " + (f"block {chain['block']}" if chain["reachable"] else "UNREACHABLE")
-    )
+    typer.echo(f"chain {chain['chain_id']}: " + (f"block {chain['block']}" if chain["reachable"] else "UNREACHABLE"))
     typer.echo(f"contract: {data['contract']}")
     for log in data["logs"]:
         last = log["last_checkpoint"]
@@ -368,6 +372,248 @@ def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
     if data["anchoring"]["last_error"]:
         anchoring = data["anchoring"]
         typer.echo(f"anchoring: {anchoring['consecutive_failures']} failure(s): {anchoring['last_error']}")
+
+
+# -- loans and permits (over HTTP, as a logged-in user; `permit show --rpc` reads the chain) --------
+loan_app = typer.Typer(no_args_is_help=True, help="Loans: request, decide, revoke, return, list, show.")
+permit_app = typer.Typer(no_args_is_help=True, help="Read permits on chain.")
+app.add_typer(loan_app, name="loan")
+app.add_typer(permit_app, name="permit")
+
+Token = Annotated[
+    str | None,
+    typer.Option("--token", envvar="ARCHIVE_LEDGER_TOKEN", help="Login token (alt_...); else the API key."),
+]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option("--password-file", help="File holding your password (else $ARCHIVE_LEDGER_PASSWORD, else asked)."),
+]
+
+
+def _loan_call(node: str, token: str | None, key_file: Path, method: str, url: str, **kwargs: Any) -> Any:
+    from anchor.errors import LedgerError
+    from node.client import NodeClient, read_api_key
+
+    try:
+        with NodeClient(node, token or read_api_key(key_file)) as client:
+            return client._call(method, url, **kwargs).json()
+    except LedgerError as exc:
+        fail(str(exc))
+
+
+def _password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"cannot read {password_file}: {exc}", 2)
+    if os.environ.get("ARCHIVE_LEDGER_PASSWORD"):
+        return os.environ["ARCHIVE_LEDGER_PASSWORD"]
+    return typer.prompt("password (unlocks your signing key for this request only)", hide_input=True)
+
+
+def _print_loan(loan: dict[str, Any]) -> None:
+    typer.echo(f"loan {loan['id']}: {loan['status']}" + (f" ({loan['reason']})" if loan.get("reason") else ""))
+    typer.echo(f"  borrower {loan['borrower_id']}; purpose: {loan['purpose']}")
+    typer.echo(f"  period {loan['not_before']} .. {loan['expires_at']}")
+    if loan.get("decided_by"):
+        typer.echo(f"  decided by {loan['decided_by']} ({loan.get('approver_address') or '-'}) at {loan['decided_at']}")
+    for item in loan["items"]:
+        line = f"  item {item['item_id']} [{item['medium']}] {item['title']}"
+        if item.get("permit_id"):
+            line += f"\n    permit {item['permit_id']} tx {item['tx_hash']}"
+        if item.get("revoke_tx_hash"):
+            line += f" revoked in tx {item['revoke_tx_hash']}"
+        typer.echo(line)
+
+
+@loan_app.command("request")
+def loan_request(
+    items: Annotated[list[str], typer.Argument(help="Item ids.")],
+    purpose: Annotated[str, typer.Option(help="Why you need the records.")],
+    days: Annotated[float | None, typer.Option(help="Length of the loan in days.")] = None,
+    until: Annotated[str | None, typer.Option(help="End of the loan (ISO 8601 with time zone).")] = None,
+    not_before: Annotated[str | None, typer.Option(help="Start (ISO 8601 with time zone); default now.")] = None,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ask for items for a purpose and a period (--days or --until)."""
+    if (days is None) == (until is None):
+        fail("give exactly one of --days or --until", 2)
+    body: dict[str, Any] = {"items": items, "purpose": purpose, "days": days, "expires_at": until,
+                            "not_before": not_before}  # fmt: skip
+    loan = _loan_call(
+        node, token, api_key_file, "POST", "/loans", json={k: v for k, v in body.items() if v is not None}
+    )
+    emit(loan) if as_json else _print_loan(loan)
+
+
+@loan_app.command("list")
+def loan_list(
+    status: Annotated[
+        str | None, typer.Option(help="REQUESTED, APPROVED, REJECTED, RETURNED, EXPIRED, REVOKED.")
+    ] = None,
+    mine: Annotated[bool, typer.Option(help="Only my own loans.")] = False,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Your loans (borrowers), or every loan (approvers, auditors, security officers)."""
+    params: dict[str, Any] = {"mine": mine} | ({"status": status} if status else {})
+    data = _loan_call(node, token, api_key_file, "GET", "/loans", params=params)
+    if as_json:
+        emit(data)
+        return
+    for loan in data["loans"]:
+        typer.echo(f"{loan['id']}  {loan['status']:<9}  {len(loan['items'])} item(s)  until {loan['expires_at']}  "
+                   f"{loan['purpose'][:60]}")  # fmt: skip
+
+
+@loan_app.command("show")
+def loan_show(
+    loan_id: str,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    loan = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}")
+    emit(loan) if as_json else _print_loan(loan)
+
+
+@loan_app.command("approve")
+def loan_approve(
+    loan_id: str,
+    password_file: PasswordFile = None,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sign the permits with your key (your password unlocks it for this request only); the node
+    relays them, waits for confirmation and issues a certificate per item."""
+    body = {"password": _password(password_file)}
+    loan = _loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/approve", json=body)
+    emit(loan) if as_json else _print_loan(loan)
+
+
+@loan_app.command("reject")
+def loan_reject(
+    loan_id: str,
+    reason: Annotated[str, typer.Option(help="Why (the borrower sees it).")],
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+) -> None:
+    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/reject", json={"reason": reason}))
+
+
+@loan_app.command("revoke")
+def loan_revoke(
+    loan_id: str,
+    reason: Annotated[str | None, typer.Option(help="Why.")] = None,
+    password_file: PasswordFile = None,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+) -> None:
+    """Approver or security admin: access ends at once; the signed revocation goes on chain."""
+    body = {"password": _password(password_file), "reason": reason}
+    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/revoke", json=body))
+
+
+@loan_app.command("return")
+def loan_return(
+    loan_id: str, node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE
+) -> None:
+    """End your loan early: the node refuses its content from now on."""
+    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/return"))
+
+
+@loan_app.command("certificates")
+def loan_certificates(
+    loan_id: str,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for <item id>.cert.json files.")] = Path("."),
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+) -> None:
+    """Download the verifier's certificate of each lent item (check them with verify-certificate)."""
+    data = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}/certificates")
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in data["certificates"]:
+        if entry["certificate"] is None:
+            typer.echo(f"item {entry['item_id']}: no certificate")
+            continue
+        path = out / f"{entry['item_id']}.cert.json"
+        path.write_text(json.dumps(entry["certificate"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {path}")
+
+
+@loan_app.command("slip")
+def loan_slip(
+    loan_id: str, node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE
+) -> None:
+    """The check-out slip of the physical records of an approved loan (box and shelf)."""
+    slip = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}/slip")
+    typer.echo(f"CHECK-OUT SLIP  loan {slip['loan_id']}  due {slip['due']}")
+    typer.echo(f"borrower {slip['borrower_id']}; approved by {slip['approved_by']} ({slip['approver_address']})")
+    for r in slip["records"]:
+        code = r.get("archival_code") or r["item_id"]
+        typer.echo(f"  box {r.get('box') or '?':<12} shelf {r.get('shelf') or '?':<12} {code}  {r['title']}")
+
+
+@permit_app.command("show")
+def permit_show(
+    permit_id: str,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="Read the chain directly at this JSON-RPC URL (no node needed).")
+    ] = None,
+    contract: Annotated[
+        str | None, typer.Option(help="ReadPermits address for --rpc (default: permits_address of --data-dir).")
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+) -> None:
+    """A permit: from the node (its record and the chain's answer), or with --rpc from the chain
+    alone: getPermit and isValid(permitId, now). Exit 0 if valid now, 1 if not."""
+    pid = permit_id.lower().removeprefix("0x")
+    if len(pid) != 64:
+        fail("a permit id is 32 bytes (64 hex characters)", 2)
+    if rpc is None:
+        data = _loan_call(node, token, api_key_file, "GET", f"/permits/{pid}")
+        emit(data)
+        raise typer.Exit(0 if data.get("chain", {}).get("valid_now") else 1)
+    from web3 import HTTPProvider, Web3
+
+    from contracts import load_artifact
+    from node.permits import permit_view
+
+    if contract is None:
+        from node.settings import load_settings
+
+        contract = load_settings(data_dir).permits_address if (data_dir / "config.toml").exists() else None
+        if not contract:
+            fail("give --contract (the ReadPermits address) or a --data-dir with permits_address", 2)
+    artifact = load_artifact("ReadPermits")
+    try:
+        w3 = Web3(HTTPProvider(rpc, request_kwargs={"timeout": 10}))
+        permits = w3.eth.contract(address=Web3.to_checksum_address(contract), abi=artifact["abi"])
+        now = int(datetime.now(UTC).timestamp())
+        block = w3.eth.get_block("latest")
+        valid = permits.functions.isValid(bytes.fromhex(pid), int(block["timestamp"])).call()
+        raw = permits.functions.getPermit(bytes.fromhex(pid)).call()
+    except Exception as exc:
+        fail(f"cannot read permit {pid} at {rpc}: {exc}")
+    view = permit_view(raw, artifact)
+    emit({"permit_id": pid, "contract": contract, "chain_id": w3.eth.chain_id, "block": block["number"],
+          "block_time": int(block["timestamp"]), "now": now, "valid_now": bool(valid), **view})  # fmt: skip
+    raise typer.Exit(0 if valid else 1)
 
 
 # -- people, roles and the audit trail (over HTTP) ----------------------------------------------

@@ -3,22 +3,46 @@ adds the borrower-with-a-valid-permit branch here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from node.errors import Forbidden
+from node.errors import Conflict, Forbidden
 from node.roles import Action
 
 if TYPE_CHECKING:
     from node.api.deps import Principal
     from node.context import NodeContext
+    from node.lending import Access
     from node.models import Item
 
 
-def authorize_content(ctx: NodeContext, principal: Principal, item: Item) -> None:
-    """Return if `principal` may fetch the bytes of `item`; raise Forbidden (403) otherwise."""
+def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, state: Any = None) -> Access | None:
+    """Return if `principal` may fetch the bytes of `item`; raise Forbidden (403) otherwise.
+
+    Holders of items:content get None. A user without it (a borrower) gets the `Access` of their
+    loan: only while a loan of theirs for this item is APPROVED and its permit is valid on chain now
+    (node/lending.py, node/permits.py). `state` (the request's) receives the loan and permit for the
+    audit event of the fetch, allowed or refused."""
     if not principal.covers(item.fonds_code):
         raise Forbidden(f"{principal.kind} {principal.name!r} is not allowed on fonds {item.fonds_code!r}",
                         reason="fonds_forbidden")  # fmt: skip
     if principal.may(Action.ITEMS_CONTENT):
-        return
+        return None
+    if principal.kind == "user":
+        from node.lending import lending_for
+
+        access = lending_for(ctx).content_access(principal, item.id)
+        if state is not None:
+            state.audit_details = {"permit_check": access.reason, "loan_id": access.loan_id,
+                                   "permit_id": access.permit_id, "block": access.block}  # fmt: skip
+        if access.allowed:
+            return access
+        if access.reason == "physical_record":
+            raise Conflict(
+                f"item {item.id} is a physical record: fetch it with the check-out slip of loan {access.loan_id} "
+                f"(GET /loans/{access.loan_id}/slip)", reason="physical_record",
+            )  # fmt: skip
+        if access.reason != "no_loan":
+            raise Forbidden(
+                f"no valid permit for item {item.id}: {access.reason.replace('_', ' ')}", reason=access.reason
+            )
     raise Forbidden(f"{principal.kind} {principal.name!r} may not read the content of item {item.id}")

@@ -18,7 +18,7 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
-from node.api import anchoring, auth, items, proofs, users
+from node.api import anchoring, auth, items, loans, proofs, users
 from node.api import audit as audit_api
 from node.api.deps import error_response
 from node.context import NodeContext
@@ -90,6 +90,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
 
     for router in (items.router, proofs.router, anchoring.router, auth.router, users.router, audit_api.router):
         app.include_router(router)
+    app.include_router(loans.router)  # lending (issue 3)
     # Every state-changing request and every content access becomes an audit event (node/audit.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchor.db import Base
@@ -50,6 +51,75 @@ class ApiKey(Base):
     actions: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of actions (node/roles.py)
     fonds: Mapped[str | None] = mapped_column(Text)  # JSON list of fonds codes; NULL: every fonds
     created_by: Mapped[str | None] = mapped_column(String(32))  # user id; NULL: made by `init`
+
+
+# -- lending (issue 3): loans, the items they cover, the permits granted on chain for them ------------
+
+
+class LoanStatus(enum.StrEnum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    RETURNED = "RETURNED"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
+class Loan(Base):
+    """A borrower's request for items, for a purpose and a period; decided by an approver."""
+
+    __tablename__ = "loans"
+    __table_args__ = (Index("ix_loans_status", "status", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    borrower_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[LoanStatus] = mapped_column(Enum(LoanStatus, native_enum=False, length=16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    approver_address: Mapped[str | None] = mapped_column(String(42))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoanItem(Base):
+    """One item of a loan; `medium` is "physical" for records lent on paper (a slip, no content)."""
+
+    __tablename__ = "loan_items"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True, index=True)
+    medium: Mapped[str] = mapped_column(String(16), default="digital")
+
+
+class PermitRow(Base):
+    """A read permit relayed to ReadPermits for one item of an approved loan, and its certificate."""
+
+    __tablename__ = "permits"
+    __table_args__ = (Index("ix_permits_loan_item", "loan_id", "item_id"),)
+
+    permit_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex, no 0x
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"))
+    log_id: Mapped[str] = mapped_column(String(64))
+    item_key: Mapped[str] = mapped_column(String(64))
+    grantee: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    signer: Mapped[str] = mapped_column(String(42))
+    signature: Mapped[str] = mapped_column(Text)
+    contract: Mapped[str] = mapped_column(String(42))
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    revoke_tx_hash: Mapped[str | None] = mapped_column(String(66))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # -- users, roles, tokens, audit (issue 3) ---------------------------------------------------------

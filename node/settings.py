@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     chain_key_scrypt_n: int | None = None  # scrypt cost of people's chain keystores (None: eth-account's 2**18)
     roles_address: str = ""  # ArchiveRoles
     permits_address: str = ""  # ReadPermits
+    loan_max_period_s: float = Field(default=90 * 86400.0, gt=0)  # longest loan a borrower may request
 
     @classmethod
     def settings_customise_sources(

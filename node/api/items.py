@@ -136,13 +136,17 @@ def get_content(
     """The stored bytes. Who may: node/access.py (items:content, or a borrower's valid permit)."""
     item, _ = load_item(ctx, item_id)
     request.state.audit_fonds = item.fonds_code
-    authorize_content(ctx, principal, item)
+    access = authorize_content(ctx, principal, item, state=request.state)
     path = ctx.blobs.path_for(item.content_sha256)
     if not path.exists():
         raise NotFound(f"the stored file of item {item_id} is missing", reason="blob_missing")
+    headers = {"X-Content-SHA256": item.content_sha256}
+    if access is not None and access.loan_id:  # a borrower: where the certificate of this loan is
+        headers |= {"X-Loan-Id": access.loan_id, "X-Permit-Id": access.permit_id or "",
+                    "Link": f'</loans/{access.loan_id}/certificates>; rel="certificate"'}  # fmt: skip
     return FileResponse(
         path,
         media_type="application/octet-stream",
         filename=item.filename or item.id,
-        headers={"X-Content-SHA256": item.content_sha256},
+        headers=headers,
     )

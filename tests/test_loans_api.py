@@ -1,0 +1,210 @@
+"""Loans over the HTTP API on the in-process chain: the real ReadPermits, real EIP-712 signatures by
+the approver's own key, certificates checked like an auditor would."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from verifier.certificate import verify_certificate
+
+PASSWORD = "correct horse battery staple 42"
+ANY_LOG = b"\x00" * 32
+
+
+@dataclass
+class People:
+    api: Any
+    ctx: Any
+    tokens: dict[str, str]
+    addresses: dict[str, str]
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def call(self, who: str, method: str, url: str, **kw: Any) -> Any:
+        return self.api.request(method, url, headers=self.as_(who), **kw)
+
+    def ingest(self, data: bytes, **extra: Any) -> str:
+        meta = {"fonds": "Z001", "title": f"doc {hashlib.sha256(data).hexdigest()[:6]}", "category": "WS",
+                "year": 2021, "retention": "30y", "extra": extra}  # fmt: skip
+        files = {"metadata": (None, json.dumps(meta).encode(), "application/json"),
+                 "file": ("d.pdf", data, "application/octet-stream")}  # fmt: skip
+        r = self.api.post("/items", files=files)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+
+def _officer_account(ctx: Any, role: str) -> Any:
+    from sqlalchemy import select
+
+    from node.models import User, UserRole
+    from node.users import unlock_chain_key
+
+    with ctx.reader() as s:
+        user = s.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role)).first()
+    password = (ctx.settings.officers_dir / f"{user.username}.password").read_text().strip()
+    return unlock_chain_key(user, password)
+
+
+@pytest.fixture
+def people(api, node_ctx) -> People:  # type: ignore[no-untyped-def]
+    from contracts import load_artifact
+    from node.models import UserRole
+    from node.users import create_user, ensure_chain_key
+
+    roles = {"alice": ["borrower"], "bob": ["borrower"], "carol": ["approver"], "dave": ["borrower", "approver"]}
+    addresses: dict[str, str] = {}
+    with node_ctx.sessions() as s, s.begin():
+        for name, rs in roles.items():
+            user = create_user(s, name, PASSWORD)
+            for r in rs:
+                s.add(UserRole(user_id=user.id, role=r))
+            if "approver" in rs:
+                addresses[name] = ensure_chain_key(user, PASSWORD, scrypt_n=2**10)
+    # The security admin makes carol and dave approvers of every log, on chain.
+    client = node_ctx.chain()
+    secadm = _officer_account(node_ctx, "security_admin")
+    contract = client.contract(node_ctx.settings.roles_address, load_artifact("ArchiveRoles"))
+    for address in addresses.values():
+        client.wait_confirmed(client.send(secadm, contract.functions.grantApprover(ANY_LOG, address)).tx_hash)
+    tokens = {}
+    for name in roles:
+        r = api.post("/auth/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        tokens[name] = r.json()["token"]
+    return People(api, node_ctx, tokens, addresses)
+
+
+def _request(p: People, who: str, items: list[str], days: float = 7) -> dict[str, Any]:
+    r = p.call(who, "POST", "/loans", json={"items": items, "purpose": "history of the port", "days": days})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_request_approve_fetch_certify_revoke(people: People) -> None:
+    p = people
+    a, b = p.ingest(b"record A" * 50), p.ingest(b"record B" * 50)
+    assert p.api.post("/anchor").status_code == 200
+    loan = _request(p, "alice", [a])
+    assert p.call("alice", "GET", f"/items/{a}/content").status_code == 403  # not approved yet
+    # carol sees the pending request and approves it with her own key
+    pending = p.call("carol", "GET", "/loans", params={"status": "requested"}).json()["loans"]
+    assert [x["id"] for x in pending] == [loan["id"]]
+    r = p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    approved = r.json()
+    assert approved["status"] == "APPROVED" and approved["approver_address"] == p.addresses["carol"]
+    permit_id = approved["items"][0]["permit_id"]
+
+    r = p.call("alice", "GET", f"/items/{a}/content")
+    assert r.status_code == 200 and r.content == b"record A" * 50
+    assert r.headers["X-Permit-Id"] == permit_id and loan["id"] in r.headers["Link"]
+    # a permit for A does not open B, nor does Alice's permit open A for Bob
+    assert p.call("alice", "GET", f"/items/{b}/content").status_code == 403
+    assert p.call("bob", "GET", f"/items/{a}/content").status_code == 403
+
+    certs = p.call("alice", "GET", f"/loans/{loan['id']}/certificates").json()["certificates"]
+    cert = certs[0]["certificate"]
+    key = p.api.get("/verifier/key").json()["public_key"]
+    payload = verify_certificate(cert, trusted_public_key=key)
+    assert payload["outcome"] == "authentic"
+    assert payload["bundle"]["record"]["item_id"] == a
+    assert payload["permit"]["permit_id"] == permit_id and payload["permit"]["approver"] == p.addresses["carol"]
+    assert payload["permit"]["tx_hash"] == approved["items"][0]["tx_hash"]
+
+    shown = p.call("alice", "GET", f"/permits/{permit_id}").json()
+    assert shown["chain"]["valid_now"] is True and shown["chain"]["permit"]["approver"] == p.addresses["carol"]
+
+    r = p.call("carol", "POST", f"/loans/{loan['id']}/revoke", json={"password": PASSWORD, "reason": "done"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "REVOKED" and r.json()["items"][0]["revoke_tx_hash"]
+    r = p.call("alice", "GET", f"/items/{a}/content")
+    assert r.status_code == 403 and r.json()["error"] == "loan_revoked"
+    assert p.call("alice", "GET", f"/permits/{permit_id}").json()["chain"]["valid_now"] is False
+
+
+def test_permit_check_follows_the_chain(people: People) -> None:
+    """A revocation made on chain without the node (e.g. by the security admin directly) ends access
+    at the first fetch after its block."""
+    from anchor import eip712
+
+    p = people
+    a = p.ingest(b"record C" * 10)
+    p.api.post("/anchor")
+    loan = _request(p, "alice", [a])
+    approved = p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD}).json()
+    assert p.call("alice", "GET", f"/items/{a}/content").status_code == 200
+    pid = bytes.fromhex(approved["items"][0]["permit_id"])
+    client, settings = p.ctx.chain(), p.ctx.settings
+    secadm = _officer_account(p.ctx, "security_admin")
+    from contracts import load_artifact
+
+    permits = client.contract(settings.permits_address, load_artifact("ReadPermits"))
+    sig = eip712.sign_revoke(secadm, pid, client.chain_id, settings.permits_address)
+    client.wait_confirmed(client.send(secadm, permits.functions.revoke(pid, sig)).tx_hash)
+    r = p.call("alice", "GET", f"/items/{a}/content")
+    assert r.status_code == 403 and r.json()["error"] == "permit_revoked_or_invalid"
+
+
+def test_separation_of_duties_and_rejection(people: People) -> None:
+    p = people
+    a = p.ingest(b"record D" * 10)
+    own = _request(p, "dave", [a])
+    r = p.call("dave", "POST", f"/loans/{own['id']}/approve", json={"password": PASSWORD})
+    assert r.status_code == 403 and r.json()["error"] == "own_request"
+    assert p.call("alice", "POST", f"/loans/{own['id']}/approve", json={"password": PASSWORD}).status_code == 403
+    assert p.call("carol", "POST", "/loans", json={"items": [a], "purpose": "x", "days": 1}).status_code == 403
+    r = p.call("carol", "POST", f"/loans/{own['id']}/reject", json={"reason": "not for this purpose"})
+    assert r.status_code == 200 and r.json()["status"] == "REJECTED"
+    assert p.call("dave", "GET", f"/loans/{own['id']}").json()["reason"] == "not for this purpose"
+    # borrowers see only their own loans
+    assert p.call("alice", "GET", f"/loans/{own['id']}").status_code == 404
+    assert p.call("alice", "GET", "/loans").json()["loans"] == []
+    # a wrong password unlocks nothing
+    other = _request(p, "alice", [a])
+    r = p.call("carol", "POST", f"/loans/{other['id']}/approve", json={"password": "wrong password 123"})
+    assert r.status_code == 401
+
+
+def test_return_ends_access_and_physical_records_get_a_slip(people: People) -> None:
+    p = people
+    scan = p.ingest(b"record E" * 10)
+    paper = p.ingest(b"record F (paper, catalogue entry)", medium="physical", box="B-17", shelf="R2-S4")
+    p.api.post("/anchor")
+    loan = _request(p, "alice", [scan, paper])
+    assert p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD}).status_code == 200
+    assert p.call("alice", "GET", f"/items/{scan}/content").status_code == 200
+    r = p.call("alice", "GET", f"/items/{paper}/content")
+    assert r.status_code == 409 and r.json()["error"] == "physical_record"
+    slip = p.call("alice", "GET", f"/loans/{loan['id']}/slip").json()
+    assert [(x["item_id"], x["box"], x["shelf"]) for x in slip["records"]] == [(paper, "B-17", "R2-S4")]
+    r = p.call("alice", "POST", f"/loans/{loan['id']}/return")
+    assert r.status_code == 200 and r.json()["status"] == "RETURNED"
+    r = p.call("alice", "GET", f"/items/{scan}/content")
+    assert r.status_code == 403 and r.json()["error"] == "loan_returned"
+
+
+def test_audit_trail_records_decisions_and_fetches(people: People, node_data: Path) -> None:
+    p = people
+    a = p.ingest(b"record G" * 10)
+    p.api.post("/anchor")
+    loan = _request(p, "alice", [a])
+    p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD})
+    p.call("alice", "GET", f"/items/{a}/content")
+    p.call("bob", "GET", f"/items/{a}/content")
+    from sqlalchemy import select
+
+    from node.models import AuditEvent
+
+    with p.ctx.reader() as s:
+        events = [(e.action, e.outcome, e.target) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    actions = [e[0] for e in events]
+    assert "loans:request" in actions and "loans:decide" in actions
+    fetches = [e for e in events if e[2] == f"/items/{a}/content"]
+    assert len(fetches) == 2 and {f[1] for f in fetches} >= {"denied"}
