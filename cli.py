@@ -382,7 +382,9 @@ app.add_typer(permit_app, name="permit")
 
 Token = Annotated[
     str | None,
-    typer.Option("--token", envvar="ARCHIVE_LEDGER_TOKEN", help="Login token (alt_...); else the API key."),
+    typer.Option(
+        "--token", envvar="ARCHIVE_LEDGER_TOKEN", help="Login token (alt_...), else login token file, else API key"
+    ),
 ]
 PasswordFile = Annotated[
     Path | None,
@@ -392,16 +394,17 @@ PasswordFile = Annotated[
 
 def _loan_call(node: str, token: str | None, key_file: Path, method: str, url: str, **kwargs: Any) -> Any:
     from anchor.errors import LedgerError
-    from node.client import NodeClient, read_api_key
+    from node.client import NodeClient, read_api_key, read_credential
 
-    try:
-        with NodeClient(node, token or read_api_key(key_file)) as client:
+    try:  # loans are for people: --token, else the login token file, else the API key
+        credential = token or read_credential(None) or read_api_key(key_file)
+        with NodeClient(node, credential) as client:
             return client._call(method, url, **kwargs).json()
     except LedgerError as exc:
         fail(str(exc))
 
 
-def _password(password_file: Path | None) -> str:
+def _loan_password(password_file: Path | None) -> str:
     if password_file is not None:
         try:
             return password_file.read_text(encoding="utf-8").strip()
@@ -495,7 +498,7 @@ def loan_approve(
 ) -> None:
     """Sign the permits with your key (your password unlocks it for this request only); the node
     relays them, waits for confirmation and issues a certificate per item."""
-    body = {"password": _password(password_file)}
+    body = {"password": _loan_password(password_file)}
     loan = _loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/approve", json=body)
     emit(loan) if as_json else _print_loan(loan)
 
@@ -521,7 +524,7 @@ def loan_revoke(
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
 ) -> None:
     """Approver or security admin: access ends at once; the signed revocation goes on chain."""
-    body = {"password": _password(password_file), "reason": reason}
+    body = {"password": _loan_password(password_file), "reason": reason}
     _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/revoke", json=body))
 
 
