@@ -392,29 +392,6 @@ PasswordFile = Annotated[
 ]
 
 
-def _loan_call(node: str, token: str | None, key_file: Path, method: str, url: str, **kwargs: Any) -> Any:
-    from anchor.errors import LedgerError
-    from node.client import NodeClient, read_api_key, read_credential
-
-    try:  # loans are for people: --token, else the login token file, else the API key
-        credential = token or read_credential(None) or read_api_key(key_file)
-        with NodeClient(node, credential) as client:
-            return client._call(method, url, **kwargs).json()
-    except LedgerError as exc:
-        fail(str(exc))
-
-
-def _loan_password(password_file: Path | None) -> str:
-    if password_file is not None:
-        try:
-            return password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            fail(f"cannot read {password_file}: {exc}", 2)
-    if os.environ.get("ARCHIVE_LEDGER_PASSWORD"):
-        return os.environ["ARCHIVE_LEDGER_PASSWORD"]
-    return typer.prompt("password (unlocks your signing key for this request only)", hide_input=True)
-
-
 def _print_loan(loan: dict[str, Any]) -> None:
     typer.echo(f"loan {loan['id']}: {loan['status']}" + (f" ({loan['reason']})" if loan.get("reason") else ""))
     typer.echo(f"  borrower {loan['borrower_id']}; purpose: {loan['purpose']}")
@@ -447,7 +424,7 @@ def loan_request(
         fail("give exactly one of --days or --until", 2)
     body: dict[str, Any] = {"items": items, "purpose": purpose, "days": days, "expires_at": until,
                             "not_before": not_before}  # fmt: skip
-    loan = _loan_call(
+    loan = _as_person(
         node, token, api_key_file, "POST", "/loans", json={k: v for k, v in body.items() if v is not None}
     )
     emit(loan) if as_json else _print_loan(loan)
@@ -466,7 +443,7 @@ def loan_list(
 ) -> None:
     """Your loans (borrowers), or every loan (approvers, auditors, security officers)."""
     params: dict[str, Any] = {"mine": mine} | ({"status": status} if status else {})
-    data = _loan_call(node, token, api_key_file, "GET", "/loans", params=params)
+    data = _as_person(node, token, api_key_file, "GET", "/loans", params=params)
     if as_json:
         emit(data)
         return
@@ -483,7 +460,7 @@ def loan_show(
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    loan = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}")
+    loan = _as_person(node, token, api_key_file, "GET", f"/loans/{loan_id}")
     emit(loan) if as_json else _print_loan(loan)
 
 
@@ -498,8 +475,8 @@ def loan_approve(
 ) -> None:
     """Sign the permits with your key (your password unlocks it for this request only); the node
     relays them, waits for confirmation and issues a certificate per item."""
-    body = {"password": _loan_password(password_file)}
-    loan = _loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/approve", json=body)
+    body = {"password": _password("password (unlocks your signing key for this request only)", password_file)}
+    loan = _as_person(node, token, api_key_file, "POST", f"/loans/{loan_id}/approve", json=body)
     emit(loan) if as_json else _print_loan(loan)
 
 
@@ -511,7 +488,7 @@ def loan_reject(
     token: Token = None,
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
 ) -> None:
-    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/reject", json={"reason": reason}))
+    _print_loan(_as_person(node, token, api_key_file, "POST", f"/loans/{loan_id}/reject", json={"reason": reason}))
 
 
 @loan_app.command("revoke")
@@ -524,8 +501,11 @@ def loan_revoke(
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
 ) -> None:
     """Approver or security admin: access ends at once; the signed revocation goes on chain."""
-    body = {"password": _loan_password(password_file), "reason": reason}
-    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/revoke", json=body))
+    body = {
+        "password": _password("password (unlocks your signing key for this request only)", password_file),
+        "reason": reason,
+    }
+    _print_loan(_as_person(node, token, api_key_file, "POST", f"/loans/{loan_id}/revoke", json=body))
 
 
 @loan_app.command("return")
@@ -533,7 +513,7 @@ def loan_return(
     loan_id: str, node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE
 ) -> None:
     """End your loan early: the node refuses its content from now on."""
-    _print_loan(_loan_call(node, token, api_key_file, "POST", f"/loans/{loan_id}/return"))
+    _print_loan(_as_person(node, token, api_key_file, "POST", f"/loans/{loan_id}/return"))
 
 
 @loan_app.command("certificates")
@@ -545,7 +525,7 @@ def loan_certificates(
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
 ) -> None:
     """Download the verifier's certificate of each lent item (check them with verify-certificate)."""
-    data = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}/certificates")
+    data = _as_person(node, token, api_key_file, "GET", f"/loans/{loan_id}/certificates")
     out.mkdir(parents=True, exist_ok=True)
     for entry in data["certificates"]:
         if entry["certificate"] is None:
@@ -561,7 +541,7 @@ def loan_slip(
     loan_id: str, node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE
 ) -> None:
     """The check-out slip of the physical records of an approved loan (box and shelf)."""
-    slip = _loan_call(node, token, api_key_file, "GET", f"/loans/{loan_id}/slip")
+    slip = _as_person(node, token, api_key_file, "GET", f"/loans/{loan_id}/slip")
     typer.echo(f"CHECK-OUT SLIP  loan {slip['loan_id']}  due {slip['due']}")
     typer.echo(f"borrower {slip['borrower_id']}; approved by {slip['approved_by']} ({slip['approver_address']})")
     for r in slip["records"]:
@@ -589,7 +569,7 @@ def permit_show(
     if len(pid) != 64:
         fail("a permit id is 32 bytes (64 hex characters)", 2)
     if rpc is None:
-        data = _loan_call(node, token, api_key_file, "GET", f"/permits/{pid}")
+        data = _as_person(node, token, api_key_file, "GET", f"/permits/{pid}")
         emit(data)
         raise typer.Exit(0 if data.get("chain", {}).get("valid_now") else 1)
     from web3 import HTTPProvider, Web3
@@ -633,26 +613,44 @@ TokenFile = Annotated[
 PASSWORD_ENV = "ARCHIVE_LEDGER_PASSWORD"
 
 
-def _session(node: str, key_file: Path, token_file: Path | None):  # type: ignore[no-untyped-def]
-    """A client with the API key file if it exists, else the token of `archive-ledger login`."""
-    from node.client import NodeClient, read_credential
+def _session(node: str, key_file: Path, token_file: Path | None, token: str | None = None):  # type: ignore[no-untyped-def]
+    """People's commands: --token, else the token of `archive-ledger login`, else the API key."""
+    from node.client import NodeClient, read_api_key, read_token
 
-    return NodeClient(node, read_credential(key_file if key_file.exists() else None, token_file))
+    credential = token or read_token(token_file) or read_api_key(key_file if key_file.exists() else None)
+    return NodeClient(node, credential)
+
+
+def _as_person(node: str, token: str | None, key_file: Path, method: str, url: str, **kwargs: Any) -> Any:
+    return _http(node, key_file, None, method, url, token=token, **kwargs)
 
 
 def _password(prompt: str, password_file: Path | None, *, confirm: bool = False) -> str:
+    """From --password-file, else $ARCHIVE_LEDGER_PASSWORD, else asked (never an argument: no shell history)."""
     if password_file is not None:
-        return password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        try:
+            return password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            fail(f"cannot read {password_file}: {exc}", 2)
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     return typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
 
 
-def _http(node: str, key_file: Path, token_file: Path | None, method: str, url: str, **kwargs: Any) -> Any:
+def _http(
+    node: str,
+    key_file: Path,
+    token_file: Path | None,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    **kwargs: Any,
+) -> Any:
     from anchor.errors import LedgerError
 
     try:
-        with _session(node, key_file, token_file) as client:
+        with _session(node, key_file, token_file, token) as client:
             return client.call_json(method, url, **kwargs)
     except LedgerError as exc:
         fail(str(exc))
@@ -749,17 +747,28 @@ def users_disable(username: str, node: NodeUrl = DEFAULT_NODE, api_key_file: Api
 
 @users_app.command("grant")
 def users_grant(username: str, role: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
-                token_file: TokenFile = None) -> None:  # fmt: skip
-    """Grant a business role (security admin)."""
-    answer = _http(node, api_key_file, token_file, "POST", f"/users/{username}/roles", json={"role": role})
-    typer.echo(f"{username}: {', '.join(answer['roles'])}")
+                token_file: TokenFile = None, password_file: PasswordFile = None) -> None:  # fmt: skip
+    """Grant a business role (security admin). `approver` is granted on chain too, signed with your key."""
+    body: dict[str, Any] = {"role": role}
+    if role == "approver":
+        body["password"] = _password("your password (signs the on-chain role change)", password_file)
+    answer = _http(node, api_key_file, token_file, "POST", f"/users/{username}/roles", json=body)
+    typer.echo(
+        f"{username}: {', '.join(answer['roles'])}"
+        + (f" (chain tx {answer['chain_tx']})" if answer.get("chain_tx") else "")
+    )
 
 
 @users_app.command("revoke")
 def users_revoke(username: str, role: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
-                 token_file: TokenFile = None) -> None:  # fmt: skip
-    """Revoke a business role (security admin)."""
-    answer = _http(node, api_key_file, token_file, "DELETE", f"/users/{username}/roles/{role}")
+                 token_file: TokenFile = None, password_file: PasswordFile = None) -> None:  # fmt: skip
+    """Revoke a business role (security admin). `approver` is revoked on chain too."""
+    body = (
+        {"password": _password("your password (signs the on-chain role change)", password_file)}
+        if role == "approver"
+        else None
+    )
+    answer = _http(node, api_key_file, token_file, "DELETE", f"/users/{username}/roles/{role}", json=body)
     typer.echo(f"{username}: {', '.join(answer['roles']) or 'no roles'}")
 
 

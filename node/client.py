@@ -47,18 +47,19 @@ def default_token_file() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "archive-ledger" / "token"
 
 
-def read_credential(key_file: Path | None, token_file: Path | None = None) -> str | None:
-    """An API key ($ARCHIVE_LEDGER_API_KEY or the key file, as before), else the token of
-    `archive-ledger login` (also only its owner may read that file)."""
-    key = read_api_key(key_file)
-    if key:
-        return key
+def read_token(token_file: Path | None = None) -> str | None:
+    """The token of `archive-ledger login` (a file only its owner may read), if there is one."""
     token_file = token_file or default_token_file()
     if not token_file.exists():
         return None
     if token_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise LedgerError(f"token file {token_file} is readable by others: run `chmod 600 {token_file}`")
     return token_file.read_text(encoding="utf-8").strip() or None
+
+
+def read_credential(key_file: Path | None, token_file: Path | None = None) -> str | None:
+    """Integrators' commands: an API key ($ARCHIVE_LEDGER_API_KEY or the key file), else a login token."""
+    return read_api_key(key_file) or read_token(token_file)
 
 
 def save_token(path: Path, token: str) -> None:

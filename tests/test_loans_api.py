@@ -54,25 +54,28 @@ def _officer_account(ctx: Any, role: str) -> Any:
 
 @pytest.fixture
 def people(api, node_ctx) -> People:  # type: ignore[no-untyped-def]
-    from contracts import load_artifact
-    from node.models import UserRole
-    from node.users import create_user, ensure_chain_key
+    """Accounts as an archive makes them: the system admin creates them, the security admin grants
+    roles; the approver role lands on chain through the node, signed with the security admin's key."""
+    from node.roles import Role
 
+    officers = {}
+    for username in ("sysadmin", "secadmin"):
+        password = (node_ctx.settings.officers_dir / f"{username}.password").read_text().strip()
+        r = api.post("/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        officers[username] = ({"Authorization": f"Bearer {r.json()['token']}"}, password)
     roles = {"alice": ["borrower"], "bob": ["borrower"], "carol": ["approver"], "dave": ["borrower", "approver"]}
     addresses: dict[str, str] = {}
-    with node_ctx.sessions() as s, s.begin():
-        for name, rs in roles.items():
-            user = create_user(s, name, PASSWORD)
-            for r in rs:
-                s.add(UserRole(user_id=user.id, role=r))
-            if "approver" in rs:
-                addresses[name] = ensure_chain_key(user, PASSWORD, scrypt_n=2**10)
-    # The security admin makes carol and dave approvers of every log, on chain.
-    client = node_ctx.chain()
-    secadm = _officer_account(node_ctx, "security_admin")
-    contract = client.contract(node_ctx.settings.roles_address, load_artifact("ArchiveRoles"))
-    for address in addresses.values():
-        client.wait_confirmed(client.send(secadm, contract.functions.grantApprover(ANY_LOG, address)).tx_hash)
+    for name, rs in roles.items():
+        r = api.post("/users", json={"username": name, "password": PASSWORD}, headers=officers["sysadmin"][0])
+        assert r.status_code == 201, r.text
+        for role in rs:
+            body = {"role": role, "password": officers["secadmin"][1]}
+            r = api.post(f"/users/{name}/roles", json=body, headers=officers["secadmin"][0])
+            assert r.status_code == 200, r.text
+            assert (r.json()["chain_tx"] is not None) == (role == Role.APPROVER)
+        if "approver" in rs:
+            addresses[name] = api.get(f"/users/{name}", headers=officers["secadmin"][0]).json()["chain_address"]
     tokens = {}
     for name in roles:
         r = api.post("/auth/login", json={"username": name, "password": PASSWORD})

@@ -18,10 +18,11 @@ import pytest
 from e2e_support import NodeServer, clean_env, describe, init_node, run_cli
 from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
+from node.settings import load_settings
+
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
 
 PASSWORD = "a long enough password 2027"
-ANY_LOG = b"\x00" * 32
 
 
 @dataclass
@@ -55,37 +56,28 @@ class Lending:
         return json.loads(r.stdout)
 
 
-def _setup_people(data: Path, rpc_url: str) -> dict[str, str]:
-    """Borrowers and an approver (with a chain key), straight in the node's database, and the approver
-    role on chain granted by the security admin officer (as the security admin would)."""
-    from sqlalchemy import select
-
-    from anchor.chain import ChainClient
-    from anchor.db import make_engine, make_session_factory
-    from anchor.profiles import load_profile
-    from contracts import load_artifact
-    from node.models import User, UserRole
-    from node.settings import load_settings
-    from node.users import create_user, ensure_chain_key, unlock_chain_key
-
-    settings = load_settings(data)
-    engine = make_engine(settings.db_url)
-    sessions = make_session_factory(engine)
-    roles = {"alice": "borrower", "bob": "borrower", "carol": "approver"}
-    with sessions() as s, s.begin():
-        for name, role in roles.items():
-            user = create_user(s, name, PASSWORD)
-            s.add(UserRole(user_id=user.id, role=role))
-            if role == "approver":
-                carol = ensure_chain_key(user, PASSWORD, scrypt_n=2**12)
-        secadm = s.scalars(select(User).join(UserRole).where(UserRole.role == "security_admin")).one()
-        password = (settings.officers_dir / f"{secadm.username}.password").read_text().strip()
-        officer = unlock_chain_key(secadm, password)
-    engine.dispose()
-    client = ChainClient(load_profile("dev").replace(rpc_url=rpc_url))
-    roles_contract = client.contract(settings.roles_address, load_artifact("ArchiveRoles"))
-    client.wait_confirmed(client.send(officer, roles_contract.functions.grantApprover(ANY_LOG, carol)).tx_hash)
-    return {"permits_address": settings.permits_address}
+def _setup_people(server: NodeServer, data: Path, env: dict[str, str], tmp: Path) -> None:
+    """Accounts made as an archive makes them, on the CLI: the system admin creates them, the security
+    admin grants roles; `users grant carol approver` also grants the role on chain, signed with the
+    security admin's own key."""
+    officers = data / "secrets" / "officers"
+    tokens = {}
+    for officer in ("sysadmin", "secadmin"):
+        tokens[officer] = tmp / f"{officer}.token"
+        r = run_cli("login", officer, "--node", server.url, "--password-file", officers / f"{officer}.password",
+                    "--token-file", tokens[officer], env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+    people_password = tmp / "people.password"
+    people_password.write_text(PASSWORD + "\n")
+    people_password.chmod(0o600)
+    for name, role in {"alice": "borrower", "bob": "borrower", "carol": "approver"}.items():
+        r = run_cli("users", "create", name, "--password-file", people_password, "--node", server.url,
+                    "--token-file", tokens["sysadmin"], env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+        r = run_cli("users", "grant", name, role, "--password-file", officers / "secadmin.password",
+                    "--node", server.url, "--token-file", tokens["secadmin"], env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+        assert ("chain tx" in r.stdout) == (role == "approver"), describe(r)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +86,10 @@ def lending(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = clean_env(tmp)
     data = tmp / "node"
     init_node(data, ganache_url, env)
-    info = _setup_people(data, ganache_url)
     server = NodeServer(data, env, tmp / "server.log").start()
     try:
+        _setup_people(server, data, env, tmp)
+        permits_address = load_settings(data).permits_address
         api = server.client()
         contents = {name: f"record {name} of the port authority\n".encode() * 40 for name in "ABCDE"}
         items = {}
@@ -115,7 +108,7 @@ def lending(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         password_file = tmp / "carol.password"
         password_file.write_text(PASSWORD + "\n")
         password_file.chmod(0o600)
-        yield Lending(server, env, tmp, ganache_url, tokens, items, contents, info["permits_address"], password_file)
+        yield Lending(server, env, tmp, ganache_url, tokens, items, contents, permits_address, password_file)
     finally:
         server.stop()
         print(f"--- server log tail ({server.log_path})\n{server.log_tail()}")

@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from anchor.roles_chain import set_approver
 from node import users
 from node.api.audit import audited
 from node.api.deps import Principal, current_principal, get_ctx, require
 from node.context import NodeContext
-from node.errors import Forbidden
+from node.errors import Conflict, Forbidden, InvalidInput
 from node.models import ApiKey, OfficerProposal, User
 from node.roles import OFFICERS
 
@@ -37,6 +39,14 @@ class PasswordReset(BaseModel):
 
 class RoleGrant(BaseModel):
     role: str
+    password: str | None = Field(
+        default=None, max_length=1024,
+        description="Your own password: the approver role is also changed on chain, signed with your key.",
+    )  # fmt: skip
+
+
+class RoleRevoke(BaseModel):
+    password: str | None = Field(default=None, max_length=1024)
 
 
 class OfficerChangeRequest(BaseModel):
@@ -77,6 +87,9 @@ def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -
     with audited(ctx, request, principal, "users:manage", "/users", {"op": "create", "username": body.username}) as s:
         user = users.create_user(s, body.username, body.password, display_name=body.display_name,
                                  created_by=principal.id)  # fmt: skip
+        # Every account gets a chain key under its own password, so an approver role can be granted on
+        # chain later without ever handling the person's key in clear.
+        users.new_chain_key(user, body.password, scrypt_n=ctx.settings.chain_key_scrypt_n)
         return users.user_view(s, user)
 
 
@@ -115,21 +128,44 @@ def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dic
 # -- business roles ----------------------------------------------------------------------------------
 @router.post("/users/{ref}/roles")
 def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
-    """The security admin grants a business role to another account."""
+    """The security admin grants a business role to another account. The approver role is granted on
+    chain too (ArchiveRoles.grantApprover, signed with the security admin's key: give `password`)."""
     _user_principal(principal)
     with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, body.role, grant=True)
-        return {"user": user.id, "roles": roles}
+        tx = _approver_on_chain(ctx, s, principal, user, body.role, body.password, grant=True)
+        return {"user": user.id, "roles": roles, "chain_tx": tx}
 
 
 @router.delete("/users/{ref}/roles/{role}")
-def revoke_role(ref: str, role: str, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+def revoke_role(
+    ref: str, role: str, request: Request, ctx: Ctx, principal: Granter, body: RoleRevoke | None = None
+) -> dict[str, Any]:
     _user_principal(principal)
     with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "revoke", "role": role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, role, grant=False)
-        return {"user": user.id, "roles": roles}
+        tx = _approver_on_chain(ctx, s, principal, user, role, body.password if body else None, grant=False)
+        return {"user": user.id, "roles": roles, "chain_tx": tx}
+
+
+def _approver_on_chain(
+    ctx: NodeContext, s: Session, principal: Principal, user: User, role: str, password: str | None, *, grant: bool
+) -> str | None:
+    """Mirror the approver role on chain inside the node's transaction: if the chain refuses or is
+    down, the node's role change rolls back with it."""
+    if role != "approver":
+        return None
+    if not password:
+        raise InvalidInput(
+            "the approver role is changed on chain too, signed with your key: give your password",
+            reason="password_required",
+        )
+    if not user.chain_address:
+        raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
+    officer = users.unlock_chain_key(s.get(User, principal.id), password)  # type: ignore[arg-type]
+    return set_approver(ctx.chain(), ctx.settings.roles_address, officer, user.chain_address, grant=grant)
 
 
 # -- officer roles: proposal + confirmation by two different officers --------------------------------
