@@ -204,3 +204,61 @@ class AuditEvent(Base):
     leaf_index: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- filing of transfer packages (issue 4): packages, item check reports, reference-code counters ---
+
+
+class Package(Base):
+    """A transfer package received for filing, with its four-properties check report.
+
+    `digest` identifies the package's content (node/filing.py: SHA-256 of the canonical manifest of
+    what was received); `filed_digest` is set only when it was FILED, and is unique: a package is
+    never filed twice, while a REJECTED one may be sent again (corrected or not) and checked again."""
+
+    __tablename__ = "packages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    filed_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # FILED | REJECTED
+    item_count: Mapped[int] = mapped_column(Integer)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    report_json: Mapped[str] = mapped_column(Text)
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ItemCheck(Base):
+    """The check report of a filed item; its SHA-256 is `checks_sha256` in the item's ledger record."""
+
+    __tablename__ = "item_checks"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("packages.id"), index=True)
+    report_json: Mapped[str] = mapped_column(Text)
+    report_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class DedupeKey(Base):
+    """Duplicate-check keys of filed items (document number, title+date per fonds), by SHA-256 of the key."""
+
+    __tablename__ = "item_dedupe_keys"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+
+
+class RefcodeCounter(Base):
+    """The highest item number issued in one numbering scope of a reference-code rule (never goes down)."""
+
+    __tablename__ = "refcode_counters"
+
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)  # JSON list of the rule's scope values
+    fonds_code: Mapped[str] = mapped_column(String(64), index=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
