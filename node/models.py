@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchor.db import Base
@@ -262,3 +262,143 @@ class RefcodeCounter(Base):
     fonds_code: Mapped[str] = mapped_column(String(64), index=True)
     last_number: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- arrangement (件/卷/盒), metadata versions, long-term preservation checks (issue 4) ---------------
+
+
+class Box(Base):
+    """A box (盒): holds items and volumes of one fonds; where it stands in the storeroom."""
+
+    __tablename__ = "boxes"
+    __table_args__ = (UniqueConstraint("fonds_code", "code", name="uq_boxes_fonds_code"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fonds_code: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(128))
+    storeroom: Mapped[str] = mapped_column(String(200), default="")
+    shelf: Mapped[str] = mapped_column(String(100), default="")
+    position: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Volume(Base):
+    """A volume (卷): items of one fonds arranged together; it may sit in a box."""
+
+    __tablename__ = "volumes"
+    __table_args__ = (Index("ix_volumes_arrangement", "fonds_code", "category", "year"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fonds_code: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    year: Mapped[int] = mapped_column(Integer)
+    retention: Mapped[str] = mapped_column(String(16))
+    archival_code: Mapped[str | None] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    box_id: Mapped[str | None] = mapped_column(ForeignKey("boxes.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ItemPlacement(Base):
+    """Where an item is arranged now: its volume and/or box (no row: not arranged yet)."""
+
+    __tablename__ = "item_placements"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    volume_id: Mapped[str | None] = mapped_column(ForeignKey("volumes.id"), index=True)
+    box_id: Mapped[str | None] = mapped_column(ForeignKey("boxes.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArrangementRecord(Base):
+    """One `item.arranged` / `volume.arranged` record of the log: the arrangement object whose digest
+    is the record's metadata_sha256, so the arrangement history is provable."""
+
+    __tablename__ = "arrangement_records"
+    __table_args__ = (Index("ix_arrangement_records_subject", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # "item" | "volume"
+    subject_id: Mapped[str] = mapped_column(String(32))
+    fonds_code: Mapped[str] = mapped_column(String(64))
+    arrangement_json: Mapped[str] = mapped_column(Text)
+    metadata_sha256: Mapped[str] = mapped_column(String(64))
+    leaf_index: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ItemVersion(Base):
+    """A version of an item's metadata: 1 is the ingest record's, later ones `item.metadata_updated`
+    records. Each version's record stays in the log and provable; nothing is overwritten."""
+
+    __tablename__ = "item_versions"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record_type: Mapped[str] = mapped_column(String(64))
+    metadata_json: Mapped[str] = mapped_column(Text)
+    metadata_sha256: Mapped[str] = mapped_column(String(64))
+    leaf_index: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PreservationRun(Base):
+    """One pass of the long-term preservation checks; its report's digest is a `preservation.run` record."""
+
+    __tablename__ = "preservation_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # "schedule" | "manual"
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    items_checked: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_checked: Mapped[int] = mapped_column(BigInteger, default=0)
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    cycle_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    report_json: Mapped[str] = mapped_column(Text, default="{}")
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class PreservationAlert(Base):
+    """A difference found by a preservation run (hash, record, usability), open until resolved."""
+
+    __tablename__ = "preservation_alerts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("preservation_runs.id"), index=True)
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("items.id"), index=True)
+    fonds_code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    expected: Mapped[str | None] = mapped_column(String(200))
+    actual: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PreservationItem(Base):
+    """The last preservation check of an item: the baseline a usability change is measured against."""
+
+    __tablename__ = "preservation_items"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    content_ok: Mapped[bool] = mapped_column(Boolean)
+    format: Mapped[str | None] = mapped_column(String(32))
+    usable: Mapped[bool | None] = mapped_column(Boolean)  # None: no parser for the format
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class PreservationState(Base):
+    """Named values of the preservation job (the resumable cursor: the last item id checked)."""
+
+    __tablename__ = "preservation_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
