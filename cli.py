@@ -349,6 +349,50 @@ def checks(
     raise typer.Exit(1 if blocked else 0)
 
 
+@app.command("file")
+def file_cmd(
+    package: Annotated[Path, typer.Argument(help="Directory (zipped on the fly) or ZIP with a manifest; or a bag.")],
+    node: NodeUrl = DEFAULT_NODE,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the node's answer as JSON.")] = False,
+) -> None:
+    """File a transfer package on the node (POST /packages): checked as a whole, all items or none.
+
+    Exit 0: filed (or filed before: the same package is not filed twice); 1: rejected by the checks
+    (nothing filed); 2: the package could not be sent or opened."""
+    import tempfile
+
+    from node.client import NodeClient, NodeRequestError, read_credential, zip_directory
+    from node.filing import report_from_dict
+
+    try:
+        client = NodeClient(node, read_credential(api_key_file))
+    except Exception as exc:  # e.g. an API key file readable by others
+        fail(str(exc), 2)
+    with client, tempfile.TemporaryDirectory(prefix="archive-ledger-file-") as tmp:
+        try:
+            if package.is_dir():
+                upload = zip_directory(package, Path(tmp) / f"{package.name}.zip")
+            elif package.is_file():
+                upload = package
+            else:
+                fail(f"no package at {package}", 2)
+            answer = client.file_package(upload, name=upload.name)
+        except NodeRequestError as exc:
+            fail(str(exc), 2)
+        except OSError as exc:
+            fail(f"cannot read package {package}: {exc}", 2)
+    if as_json:
+        emit(answer)
+    else:
+        typer.echo(report_from_dict(answer["report"]).to_text())
+        again = " (sent before: not filed again)" if answer.get("duplicate") else ""
+        typer.echo(f"package {answer['id']}: {answer['status']}{again}")
+        for item in answer.get("items") or []:
+            typer.echo(f"  filed {item['id']}  {item['archival_code'] or '-'}  {item['source_path']}")
+    raise typer.Exit(0 if answer["status"] == "FILED" else 1)
+
+
 @app.command()
 def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE) -> None:
     """Log sizes, last checkpoints, records waiting for anchoring, chain height."""

@@ -112,6 +112,35 @@ class NodeClient:
         }
         return self._call("POST", "/items", files=files).json()
 
+    def file_package(self, zip_path: Path, name: str | None = None) -> dict[str, Any]:
+        """POST /packages with the ZIP streamed from disk. A package rejected by the checks (422
+        `package_rejected`) is an answer, not an error: its body is returned with status REJECTED."""
+        try:
+            with zip_path.open("rb") as fh:
+                response = self.http.post(
+                    "/packages", content=_chunks(fh), params={"name": name} if name else None,
+                    headers={"Content-Type": "application/zip"},
+                )  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise NodeRequestError(f"cannot reach the node at {self.base_url}: {exc}") from exc
+        if response.status_code == 422:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if body.get("error") == "package_rejected":
+                return body
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                reason, detail = body.get("error"), body.get("detail", response.text)
+            except ValueError:
+                reason, detail = None, response.text
+            raise NodeRequestError(
+                f"node answered {response.status_code}: {detail}", status=response.status_code, reason=reason
+            )
+        return response.json()
+
     def find_items(self, **filters: Any) -> dict[str, Any]:
         return self._call("GET", "/items", params={k: v for k, v in filters.items() if v is not None}).json()
 
@@ -155,3 +184,19 @@ class NodeClient:
 
     def verifier_key(self) -> str:
         return self._call("GET", "/verifier/key").json()["public_key"]
+
+
+def _chunks(fh: BinaryIO, size: int = 1 << 20) -> Any:
+    while chunk := fh.read(size):
+        yield chunk
+
+
+def zip_directory(directory: Path, target: Path) -> Path:
+    """Zip a package directory (stored, not compressed: archival formats are compressed already)."""
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                zf.write(path, path.relative_to(directory).as_posix())
+    return target

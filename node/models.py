@@ -223,6 +223,7 @@ class Package(Base):
     filed_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16))  # FILED | REJECTED
+    fonds: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the fonds codes of its items
     item_count: Mapped[int] = mapped_column(Integer)
     total_bytes: Mapped[int] = mapped_column(BigInteger)
     report_json: Mapped[str] = mapped_column(Text)

@@ -34,12 +34,17 @@ RECORD_FIELDS = (
     "time",
     "nonce",
 )
+# Optional: present only when the record carries it. checks_sha256 = SHA-256 of the RFC 8785 bytes of
+# the item's four-properties check report at filing (node/checks/model.py ItemReport.digest()).
+OPTIONAL_FIELDS = ("checks_sha256",)
 
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _HEX_LENGTHS = {"item_id": 32, "content_sha256": 64, "metadata_sha256": 64, "nonce": 32}
+_OPTIONAL_HEX_LENGTHS = {"checks_sha256": 64}
 
 __all__ = [
+    "OPTIONAL_FIELDS",
     "RECORD_FIELDS",
     "canonical_bytes",
     "format_time",
@@ -97,8 +102,10 @@ def new_record(
     metadata_sha256: str,
     time: datetime,
     nonce: bytes | None = None,
+    checks_sha256: str | None = None,
 ) -> dict:
-    """Build and validate a v1 record; the nonce is 16 fresh random bytes unless given."""
+    """Build and validate a v1 record; the nonce is 16 fresh random bytes unless given.
+    `checks_sha256` (the digest of the item's check report) is included only when given."""
     if nonce is None:
         nonce = os.urandom(16)
     if not isinstance(nonce, bytes) or len(nonce) != 16:
@@ -114,6 +121,8 @@ def new_record(
         "time": format_time(time),
         "nonce": nonce.hex(),
     }
+    if checks_sha256 is not None:
+        record["checks_sha256"] = checks_sha256
     validate_record(record)
     return record
 
@@ -125,7 +134,7 @@ def validate_record(record: Any) -> None:
     missing = [f for f in RECORD_FIELDS if f not in record]
     if missing:
         raise RecordError(f"record is missing field(s): {', '.join(missing)}")
-    extra = sorted(str(k) for k in record if k not in RECORD_FIELDS)
+    extra = sorted(str(k) for k in record if k not in RECORD_FIELDS and k not in OPTIONAL_FIELDS)
     if extra:
         raise RecordError(f"record has unexpected field(s): {', '.join(extra)}")
     v = record["v"]
@@ -138,6 +147,9 @@ def validate_record(record: Any) -> None:
         raise RecordError(f"record.type must be a dotted lower-case name, got {record['type']!r}")
     for name, length in _HEX_LENGTHS.items():
         _check_hex(name, record[name], length)
+    for name, length in _OPTIONAL_HEX_LENGTHS.items():
+        if name in record:
+            _check_hex(name, record[name], length)
     size = record["size"]
     if not _is_int(size) or not 0 <= size <= MAX_SAFE_INT:
         raise RecordError(f"record.size must be an integer in [0, 2**53 - 1], got {size!r}")

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("filed_digest", sa.String(length=64), nullable=True),
         sa.Column("name", sa.String(length=500), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("fonds", sa.Text(), nullable=False),
         sa.Column("item_count", sa.Integer(), nullable=False),
         sa.Column("total_bytes", sa.BigInteger(), nullable=False),
         sa.Column("report_json", sa.Text(), nullable=False),

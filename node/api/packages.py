@@ -1,0 +1,259 @@
+"""Transfer packages (issue 4): POST /packages files a ZIP (checked as a whole, all items or none),
+GET /packages[/{id}] the package reports, GET /items/{id}/checks an item's check report."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from node.api.audit import audited
+from node.api.deps import Principal, check_fonds, get_ctx, require
+from node.checks.engine import CheckConfig
+from node.checks.package import PackageError
+from node.context import NodeContext
+from node.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
+from node.filing import FILED, Filer, package_items, package_view, report_from_dict
+from node.models import Item, ItemCheck, Package
+
+router = APIRouter(tags=["packages"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+ZIP_TYPES = (b"application/zip", b"application/x-zip-compressed", b"application/octet-stream")
+
+
+async def receive_package(request: Request, target: Path, max_bytes: int) -> str | None:
+    """Stream the body into `target`: a raw ZIP (Content-Type application/zip) or a multipart form
+    whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    written = 0
+    with target.open("wb") as out:
+
+        def write(data: bytes | memoryview) -> None:
+            nonlocal written
+            written += len(data)
+            if written > max_bytes:
+                raise UploadTooLarge(f"package exceeds the node's upload limit of {max_bytes} bytes")
+            out.write(data)
+
+        if ctype in ZIP_TYPES:
+            async for chunk in request.stream():
+                write(chunk)
+            return None
+        if ctype != b"multipart/form-data" or b"boundary" not in params:
+            raise InvalidInput(
+                "send the package as a ZIP (Content-Type: application/zip) or as multipart/form-data with a "
+                "part 'file'", reason="not_a_package",
+            )  # fmt: skip
+        return await _multipart(request.stream(), params[b"boundary"], write)
+
+
+async def _multipart(body: AsyncIterator[bytes], boundary: bytes, write: Any) -> str | None:
+    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None, "filename": None, "seen": 0}
+    errors: list[Exception] = []
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].lower()] = state["value"]
+        state["field"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        name = opts.get(b"name", b"").decode("utf-8", "replace")
+        state["part"] = name if name in ("file", "package") and not state["seen"] else None
+        if state["part"]:
+            state["seen"] += 1
+            if b"filename" in opts:
+                state["filename"] = opts[b"filename"].decode("utf-8", "replace")
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["part"] and not errors:
+            try:
+                write(memoryview(data)[start:end])
+            except UploadTooLarge as exc:
+                errors.append(exc)
+
+    def on_part_begin() -> None:
+        state["headers"] = {}
+
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+            "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        },  # type: ignore[arg-type]
+    )  # fmt: skip
+    try:
+        async for chunk in body:
+            parser.write(chunk)
+            if errors:
+                raise errors[0]
+        parser.finalize()
+    except (UploadTooLarge, InvalidInput):
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"malformed multipart body: {exc}", reason="malformed_multipart") from exc
+    if not state["seen"]:
+        raise InvalidInput("missing form part 'file' (the package ZIP)", reason="missing_part")
+    return state["filename"]
+
+
+PAUSE_ENV = "ARCHIVE_LEDGER_FILING_TEST_PAUSE"  # tests only: "stage=seconds,..." (blob, transaction, commit)
+
+
+def _pause_hook() -> Any:
+    """A hook that sleeps at named filing stages, so a crash test can SIGKILL a real server there."""
+    spec = os.environ.get(PAUSE_ENV, "")
+    pauses = {k.strip(): float(v) for k, _, v in (p.partition("=") for p in spec.split(",") if "=" in p)}
+    if not pauses:
+        return None
+
+    def hook(stage: str) -> None:
+        if stage in pauses:
+            time.sleep(pauses[stage])
+
+    return hook
+
+
+def filer_for(request: Request, ctx: NodeContext) -> Filer:
+    """Tests may set app.state.filing_config (a CheckConfig), filing_policy_file and filing_hook."""
+    state = request.app.state
+    return Filer(
+        ctx.sessions, ctx.blobs, reader=ctx.reader, config=getattr(state, "filing_config", None) or CheckConfig(),
+        policy_file=getattr(state, "filing_policy_file", None),
+        hook=getattr(state, "filing_hook", None) or _pause_hook(),
+    )  # fmt: skip
+
+
+def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
+    with ctx.reader() as s:
+        row = s.get(Package, package_id)
+        assert row is not None
+        body = {**package_view(row), "duplicate": duplicate, "items": package_items(s, row.id)}
+    if row.status == FILED:
+        return JSONResponse(status_code=200 if duplicate else 201, content=body)
+    blocking = body["report"].get("blocking") or []
+    detail = f"package rejected by the four-properties checks: {len(blocking)} blocking result(s); nothing was filed"
+    return JSONResponse(status_code=422, content={"error": "package_rejected", "detail": detail, **body})
+
+
+@router.post("/packages", status_code=201)
+async def file_package(
+    request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
+    name: str | None = None,
+) -> JSONResponse:  # fmt: skip
+    """A transfer package as a ZIP (directory or BagIt bag inside, with manifest.csv/json): checked,
+    then filed atomically. 201 filed, 200 the same package was filed before (the original is
+    answered), 422 `package_rejected` (the report says why; nothing filed) or `package_unreadable`."""
+    settings = ctx.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
+        raise UploadTooLarge(f"package exceeds the node's upload limit of {settings.max_upload_bytes} bytes")
+    fd, tmp_name = tempfile.mkstemp(dir=ctx.blobs.tmp_dir, prefix="upload-package-", suffix=".zip")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        filename = await receive_package(request, tmp, settings.max_upload_bytes)
+        filer = filer_for(request, ctx)
+        who = f"{principal.kind}:{principal.name}"
+        where = request.client.host if request.client else None
+
+        def transaction(package_id: str, details: dict[str, Any]):  # type: ignore[no-untyped-def]
+            return audited(ctx, request, principal, "items:ingest", f"/packages/{package_id}", details,
+                           fonds=next(iter(fonds_seen), None))  # fmt: skip
+
+        fonds_seen: list[str] = []
+
+        def allowed(fonds: str) -> None:
+            check_fonds(principal, fonds)
+            fonds_seen.append(fonds)
+
+        def run() -> Any:
+            try:
+                return filer.file(tmp, who=who, where=where, name=name or filename or "package.zip",
+                                  transaction=transaction, fonds_allowed=allowed)  # fmt: skip
+            except PackageError as exc:
+                raise InvalidInput(f"the package cannot be opened: {exc}", reason="package_unreadable") from exc
+
+        outcome = await run_in_threadpool(run)
+        request.state.audit_details = {"package_id": outcome.package_id, "duplicate": outcome.duplicate}
+        return _answer(ctx, outcome.package_id, outcome.duplicate)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Package:
+    with ctx.reader() as s:
+        row = s.get(Package, package_id)
+        if row is None:
+            raise NotFound(f"no package {package_id}", reason="package_not_found")
+        for fonds in json.loads(row.fonds or "[]"):
+            check_fonds(principal, fonds)
+        return row
+
+
+@router.get("/packages")
+def list_packages(
+    ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:  # fmt: skip
+    query = select(Package)
+    if status is not None:
+        query = query.where(Package.status == status.upper())
+    with ctx.reader() as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        rows = s.scalars(query.order_by(Package.created_at.desc(), Package.id).limit(limit).offset(offset)).all()
+        visible = [r for r in rows if principal.fonds is None or set(json.loads(r.fonds or "[]")) <= principal.fonds]
+        return {"total": total, "packages": [package_view(r, with_report=False) for r in visible]}
+
+
+@router.get("/packages/{package_id}")
+def get_package(
+    package_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))],
+    format: str = "json",
+) -> Response:  # fmt: skip
+    """The package and its report; `?format=text` the readable report."""
+    row = _load_package(ctx, principal, package_id)
+    if format == "text":
+        report = report_from_dict(json.loads(row.report_json))
+        head = f"package {row.id}: {row.status} ({row.name}, digest {row.digest})\n"
+        return PlainTextResponse(head + report.to_text() + "\n")
+    with ctx.reader() as s:
+        return JSONResponse({**package_view(row), "items": package_items(s, row.id)})
+
+
+@router.get("/items/{item_id}/checks")
+def get_item_checks(
+    item_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], format: str = "json"
+) -> Response:
+    """The item's four-properties check report at filing; `digest` is `checks_sha256` in its record."""
+    with ctx.reader() as s:
+        item = s.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}", reason="item_not_found")
+        if not principal.covers(item.fonds_code):
+            raise Forbidden(f"{principal.kind} {principal.name!r} is not allowed on fonds {item.fonds_code!r}",
+                            reason="fonds_forbidden")  # fmt: skip
+        row = s.get(ItemCheck, item_id)
+        if row is None:
+            raise NotFound(f"item {item_id} was not filed through a package: it has no check report",
+                           reason="no_check_report")  # fmt: skip
+        report = json.loads(row.report_json)
+        if format == "text":
+            return PlainTextResponse(report_from_dict({"package": "", "items": [report]}).items[0].to_text() + "\n")
+        return JSONResponse({"item_id": item_id, "package_id": row.package_id, "digest": row.report_sha256,
+                             "report": report})  # fmt: skip
