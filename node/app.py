@@ -18,11 +18,12 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
-from node.api import anchoring, auth, items, loans, proofs, users
+from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, users
 from node.api import audit as audit_api
 from node.api.deps import error_response
 from node.context import NodeContext
 from node.errors import NodeError
+from node.preservation import preserver_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
                 ctx.anchor_job, "interval", seconds=settings.anchor_interval_s, next_run_time=datetime.now(UTC),
                 max_instances=1, coalesce=True, id="anchor",
             )  # fmt: skip
+        if scheduler and settings.preservation_enabled:
+            # Long-term preservation checks (node/preservation.py): first pass one interval after start.
+            sched = sched or BackgroundScheduler(daemon=True)
+            sched.add_job(
+                preserver_for(ctx).job, "interval", seconds=settings.preservation_interval_s, max_instances=1,
+                coalesce=True, id="preservation",
+            )  # fmt: skip
+        if sched is not None:
             sched.start()
         try:
             yield
@@ -91,6 +100,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     for router in (items.router, proofs.router, anchoring.router, auth.router, users.router, audit_api.router):
         app.include_router(router)
     app.include_router(loans.router)  # lending (issue 3)
+    app.include_router(arrangement.router)  # volumes, boxes, moves, metadata versions (issue 4)
+    app.include_router(preservation.router)  # long-term preservation checks (issue 4)
+    app.include_router(packages.router)  # transfer packages and check reports (issue 4)
     # Every state-changing request and every content access becomes an audit event (node/audit.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
     return app

@@ -218,7 +218,9 @@ class Lending:
         not_before: datetime | None = None,
         *,
         audit: AuditHook | None = None,
+        volume: str | None = None,
     ) -> dict[str, Any]:
+        """`volume`: a whole volume (卷), expanded to the items arranged in it (added to `item_ids`)."""
         try:
             if LOANS_REQUEST not in actor.actions:
                 raise Forbidden("only borrowers request loans")
@@ -226,6 +228,8 @@ class Lending:
             start = as_utc(not_before) if not_before else now
             end = as_utc(expires_at)
             ids = list(dict.fromkeys(item_ids))
+            if volume is not None:
+                ids = list(dict.fromkeys([*ids, *self._volume_items(volume)]))
             if not ids:
                 raise InvalidInput("a loan needs at least one item", reason="no_items")
             if len(ids) > MAX_ITEMS_PER_LOAN:
@@ -257,12 +261,23 @@ class Lending:
                 if audit:
                     fonds = sorted({i.fonds_code for i in items.values()})
                     audit(s, LOANS_REQUEST, f"loan:{loan_id}", "ok",
-                          {"items": ids, "purpose": loan.purpose, "expires_at": end.isoformat()},
+                          {"items": ids, "purpose": loan.purpose, "expires_at": end.isoformat(),
+                           **({"volume": volume} if volume else {})},
                           fonds[0] if len(fonds) == 1 else None)  # fmt: skip
                 return self.view(s, loan)
         except NodeError as exc:
             self._audit_denied(audit, LOANS_REQUEST, "loan:new", exc)
             raise
+
+    def _volume_items(self, volume_id: str) -> list[str]:
+        from node.arrangement import get_volume, volume_item_ids
+
+        with self.reader() as s:
+            get_volume(s, volume_id)  # 404 volume_not_found
+            ids = volume_item_ids(s, volume_id)
+        if not ids:
+            raise InvalidInput(f"volume {volume_id} holds no items", reason="empty_volume")
+        return ids
 
     # -- reading ---------------------------------------------------------------------------------------------
     def list(self, actor: Actor, *, status: str | None = None, mine: bool = False, limit: int = 100,

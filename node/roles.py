@@ -25,6 +25,7 @@ class Role(enum.StrEnum):
 
 class Action(enum.StrEnum):
     ITEMS_INGEST = "items:ingest"
+    ITEMS_ARRANGE = "items:arrange"  # volumes, boxes, moves, metadata edits after filing
     ANCHOR_RUN = "anchor:run"
     ITEMS_READ = "items:read"
     ITEMS_CONTENT = "items:content"
@@ -46,6 +47,7 @@ A, R = Action, Role
 # The table of docs/design.md, row by row (action -> roles holding it).
 _TABLE: dict[Action, frozenset[Role]] = {
     A.ITEMS_INGEST: frozenset({R.ARCHIVIST}),
+    A.ITEMS_ARRANGE: frozenset({R.ARCHIVIST}),
     A.ANCHOR_RUN: frozenset({R.ARCHIVIST}),
     A.ITEMS_READ: frozenset({R.ARCHIVIST, R.BORROWER, R.APPROVER, R.AUDITOR, R.SECURITY_ADMIN, R.SECURITY_AUDITOR}),
     A.ITEMS_CONTENT: frozenset({R.ARCHIVIST}),

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     roles_address: str = ""  # ArchiveRoles
     permits_address: str = ""  # ReadPermits
     loan_max_period_s: float = Field(default=90 * 86400.0, gt=0)  # longest loan a borrower may request
+    # Long-term preservation checks (node/preservation.py): a scheduled pass re-hashes blobs at a bounded rate.
+    preservation_enabled: bool = True
+    preservation_interval_s: float = Field(default=86400.0, gt=0)  # first scheduled pass one interval after start
+    preservation_rate_mb_s: float = Field(default=50.0, gt=0)  # bytes read for hashing and parsing, MB/s
+    preservation_max_run_s: float = Field(default=3600.0, gt=0)  # a pass stops here; the next resumes at the cursor
 
     @classmethod
     def settings_customise_sources(

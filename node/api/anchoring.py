@@ -11,6 +11,7 @@ from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, Log, Submission
 from node.api.deps import get_ctx, require
 from node.context import NodeContext
+from node.preservation import existing_preserver, status_section
 
 router = APIRouter()
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -73,6 +74,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
                     "last_checkpoint": checkpoint_view(last[0], log, last[1]) if last else None,
                 }
             )
+        preservation = status_section(s, existing_preserver(ctx), settings)  # long-term checks, open alerts
     return {
         "logs": logs,
         "chain": ctx.chain_status(),
@@ -83,4 +85,5 @@ def status(ctx: Ctx) -> dict[str, Any]:
             "consecutive_failures": ctx.schedule.failures,
             "last_error": ctx.schedule.last_error,
         },
+        "preservation": preservation,
     }

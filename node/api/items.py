@@ -17,7 +17,7 @@ from node.api.deps import Principal, check_fonds, current_principal, error_respo
 from node.context import NodeContext
 from node.errors import NotFound
 from node.ingest import file_item, find_duplicate, receive_upload
-from node.models import Item
+from node.models import Item, ItemPlacement
 
 router = APIRouter(tags=["items"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -104,6 +104,8 @@ def list_items(
     year: int | None = None,
     content_sha256: str | None = None,
     source_path: str | None = None,
+    volume: str | None = None,  # items arranged in this volume (node/arrangement.py)
+    box: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -114,6 +116,10 @@ def list_items(
     ):  # fmt: skip
         if value is not None:
             query = query.where(column == value)
+    if volume is not None or box is not None:
+        query = query.join(ItemPlacement, ItemPlacement.item_id == Item.id)
+        query = query.where(ItemPlacement.volume_id == volume) if volume is not None else query
+        query = query.where(ItemPlacement.box_id == box) if box is not None else query
     if principal.fonds is not None:
         query = query.where(Item.fonds_code.in_(sorted(principal.fonds)))
     with ctx.reader() as s:

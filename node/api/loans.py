@@ -57,7 +57,8 @@ def _user(principal: Principal) -> Principal:
 
 
 class LoanRequest(BaseModel):
-    items: list[str] = Field(min_length=1, max_length=500)
+    items: list[str] = Field(default_factory=list, max_length=500)
+    volume: str | None = Field(default=None, min_length=1, max_length=32)  # a whole volume (卷): all its items
     purpose: str = Field(min_length=1, max_length=2000)
     not_before: datetime | None = None
     expires_at: datetime | None = None
@@ -65,6 +66,8 @@ class LoanRequest(BaseModel):
 
     @model_validator(mode="after")
     def _period(self) -> LoanRequest:
+        if not self.items and self.volume is None:
+            raise ValueError("give items and/or a volume")
         if (self.expires_at is None) == (self.days is None):
             raise ValueError("give exactly one of expires_at or days")
         for value in (self.not_before, self.expires_at):
@@ -112,11 +115,12 @@ def _signing(ctx: NodeContext, principal: Principal, body: Signing) -> dict[str,
 def request_loan(
     body: LoanRequest, request: Request, lend: Lend, principal: Principal = Depends(require(LOANS_REQUEST))
 ) -> dict[str, Any]:
-    """A borrower asks for items (a list of item ids) for a purpose and a period."""
+    """A borrower asks for items (a list of item ids) and/or a whole volume, for a purpose and a period."""
     _user(principal)
     start = body.not_before or datetime.now(UTC)
     end = body.expires_at or start + timedelta(days=body.days or 0)
-    return lend.request(principal, body.items, body.purpose, end, body.not_before, audit=audit_hook(request, principal))
+    return lend.request(principal, body.items, body.purpose, end, body.not_before, audit=audit_hook(request, principal),
+                        volume=body.volume)  # fmt: skip
 
 
 @router.get("/loans", openapi_extra=ANY_LOAN_READER)
