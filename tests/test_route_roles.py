@@ -100,6 +100,8 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("POST", "/users/{ref}/roles")] == {"security_admin"}
     assert seen[("POST", "/items")] == {"archivist", "init_key"}
     assert seen[("POST", "/anchor")] == {"archivist", "init_key"}
+    assert seen[("POST", "/packages")] == {"archivist", "init_key"}
+    assert seen[("GET", "/items/{item_id}/checks")] == set(CALLERS) - {"anonymous", "system_admin"}
     assert seen[("GET", "/users")] == {"system_admin", "security_admin", "security_auditor"}
     assert seen[("GET", "/status")] == set(CALLERS) - {"anonymous", "borrower"}
     assert seen[("POST", "/officer-proposals")] == {"system_admin", "security_admin", "security_auditor"}
