@@ -416,6 +416,26 @@ def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
     if data["anchoring"]["last_error"]:
         anchoring = data["anchoring"]
         typer.echo(f"anchoring: {anchoring['consecutive_failures']} failure(s): {anchoring['last_error']}")
+    _print_preservation(data.get("preservation"))
+
+
+def _print_preservation(pres: dict[str, Any] | None) -> None:
+    """The preservation part of `status`: last pass and open alerts (DA/T 70 long-term checks)."""
+    if not pres:
+        return
+    last = pres.get("last_run")
+    line = "preservation: " + ("enabled" if pres["enabled"] else "disabled")
+    if last:
+        line += (f"; last pass {last['finished_at']}: {last['items_checked']} item(s) checked, "
+                 f"{last['items_with_differences']} with differences")  # fmt: skip
+    typer.echo(line)
+    if pres.get("last_error"):
+        typer.echo(f"preservation: last pass failed: {pres['last_error']}")
+    if pres.get("open_alerts"):
+        typer.secho(f"ALERTS: {pres['open_alerts']} open preservation alert(s)", fg=typer.colors.RED)
+        for alert in pres.get("alerts", []):
+            where = f"item {alert['item_id']}" if alert["item_id"] else f"log {alert['fonds']}"
+            typer.echo(f"  [{alert['kind']}] {where} (fonds {alert['fonds']}): {alert['message']}")
 
 
 # -- loans and permits (over HTTP, as a logged-in user; `permit show --rpc` reads the chain) --------
@@ -453,8 +473,9 @@ def _print_loan(loan: dict[str, Any]) -> None:
 
 @loan_app.command("request")
 def loan_request(
-    items: Annotated[list[str], typer.Argument(help="Item ids.")],
     purpose: Annotated[str, typer.Option(help="Why you need the records.")],
+    items: Annotated[list[str] | None, typer.Argument(help="Item ids.")] = None,
+    volume: Annotated[str | None, typer.Option(help="A whole volume (卷): all the items arranged in it.")] = None,
     days: Annotated[float | None, typer.Option(help="Length of the loan in days.")] = None,
     until: Annotated[str | None, typer.Option(help="End of the loan (ISO 8601 with time zone).")] = None,
     not_before: Annotated[str | None, typer.Option(help="Start (ISO 8601 with time zone); default now.")] = None,
@@ -466,8 +487,10 @@ def loan_request(
     """Ask for items for a purpose and a period (--days or --until)."""
     if (days is None) == (until is None):
         fail("give exactly one of --days or --until", 2)
-    body: dict[str, Any] = {"items": items, "purpose": purpose, "days": days, "expires_at": until,
-                            "not_before": not_before}  # fmt: skip
+    if not items and volume is None:
+        fail("give item ids and/or --volume", 2)
+    body: dict[str, Any] = {"items": items or None, "volume": volume, "purpose": purpose, "days": days,
+                            "expires_at": until, "not_before": not_before}  # fmt: skip
     loan = _as_person(
         node, token, api_key_file, "POST", "/loans", json={k: v for k, v in body.items() if v is not None}
     )
@@ -893,6 +916,212 @@ def audit_export(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}")
+
+
+# -- arrangement (件/卷/盒), metadata edits, preservation checks (over HTTP, as a logged-in archivist) ---
+volumes_app = typer.Typer(no_args_is_help=True, help="Volumes (卷): create, list, show.")
+boxes_app = typer.Typer(no_args_is_help=True, help="Boxes (盒) and their storeroom locations: create, list.")
+items_app = typer.Typer(no_args_is_help=True, help="Items: move into a volume or box, edit metadata (new version).")
+preservation_app = typer.Typer(no_args_is_help=True, help="Long-term preservation checks: run a pass, list alerts.")
+app.add_typer(volumes_app, name="volumes")
+app.add_typer(boxes_app, name="boxes")
+app.add_typer(items_app, name="items")
+app.add_typer(preservation_app, name="preservation")
+AsJson = Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")]
+
+
+def _print_volume(v: dict[str, Any]) -> None:
+    box = v.get("box")
+    where = f" in box {box['code']} ({box['storeroom']} {box['shelf']} {box['position']})".rstrip() if box else ""
+    typer.echo(f"{v['id']}  {v['archival_code'] or '-'}  {v['fonds']}/{v['category']}/{v['year']}/{v['retention']}  "
+               f"{v['title']}  [{v['item_count']} item(s)]{where}")  # fmt: skip
+
+
+@volumes_app.command("create")
+def volumes_create(
+    title: Annotated[str, typer.Argument(help="Title of the volume (案卷题名).")],
+    category: Annotated[str, typer.Option(help="Category (门类), e.g. WS.")],
+    year: Annotated[int, typer.Option(help="Year.")],
+    retention: Annotated[str, typer.Option(help="permanent (永久, Y), 30y, 10y.")],
+    fonds: Annotated[str, typer.Option(help="Fonds code.")] = "Z001",
+    code: Annotated[str | None, typer.Option("--code", help="Archival reference code of the volume.")] = None,
+    box: Annotated[str | None, typer.Option(help="Box id.")] = None,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Create a volume; it is a `volume.arranged` record in the fonds' log."""
+    body = {"fonds": fonds, "category": category, "year": year, "retention": retention, "title": title,
+            "archival_code": code, "box": box}  # fmt: skip
+    v = _as_person(node, token, api_key_file, "POST", "/volumes", json={k: x for k, x in body.items() if x is not None})
+    emit(v) if as_json else _print_volume(v)
+
+
+@volumes_app.command("list")
+def volumes_list(
+    fonds: Annotated[str | None, typer.Option(help="Fonds code.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category (门类).")] = None,
+    year: Annotated[int | None, typer.Option(help="Year.")] = None,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    params = {k: v for k, v in (("fonds", fonds), ("category", category), ("year", year)) if v is not None}
+    data = _as_person(node, token, api_key_file, "GET", "/volumes", params=params)
+    if as_json:
+        emit(data)
+        return
+    for v in data["volumes"]:
+        _print_volume(v)
+    typer.echo(f"{data['total']} volume(s)")
+
+
+@volumes_app.command("show")
+def volumes_show(
+    volume_id: str, node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """A volume and its items (in archival-code order)."""
+    data = _as_person(node, token, api_key_file, "GET", f"/volumes/{volume_id}/items")
+    if as_json:
+        emit(data)
+        return
+    _print_volume(data["volume"])
+    for item in data["items"]:
+        typer.echo(f"  {item['id']}  {item['archival_code'] or '-'}  {item['title']}")
+
+
+@boxes_app.command("create")
+def boxes_create(
+    code: Annotated[str, typer.Argument(help="Box code (盒号), unique in the fonds.")],
+    fonds: Annotated[str, typer.Option(help="Fonds code.")] = "Z001",
+    storeroom: Annotated[str, typer.Option(help="Storeroom (库房).")] = "",
+    shelf: Annotated[str, typer.Option(help="Shelf (架).")] = "",
+    position: Annotated[str, typer.Option(help="Position on the shelf.")] = "",
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    body = {"fonds": fonds, "code": code, "storeroom": storeroom, "shelf": shelf, "position": position}
+    b = _as_person(node, token, api_key_file, "POST", "/boxes", json=body)
+    emit(b) if as_json else typer.echo(f"box {b['code']} ({b['id']}) in {b['storeroom']} {b['shelf']} {b['position']}")
+
+
+@boxes_app.command("list")
+def boxes_list(
+    fonds: Annotated[str | None, typer.Option(help="Fonds code.")] = None,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    data = _as_person(node, token, api_key_file, "GET", "/boxes", params={"fonds": fonds} if fonds else {})
+    if as_json:
+        emit(data)
+        return
+    for b in data["boxes"]:
+        typer.echo(f"{b['id']}  {b['fonds']}  {b['code']}  {b['storeroom']} {b['shelf']} {b['position']}".rstrip())
+    typer.echo(f"{data['total']} box(es)")
+
+
+@items_app.command("move")
+def items_move(
+    item_id: str,
+    volume: Annotated[str | None, typer.Option(help="Volume id ('none': out of its volume).")] = None,
+    box: Annotated[str | None, typer.Option(help="Box id ('none': out of its box).")] = None,
+    force: Annotated[bool, typer.Option(help="Into a volume of another category, year or retention.")] = False,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Place an item in a volume and/or a box: an `item.arranged` record in the fonds' log."""
+    if volume is None and box is None:
+        fail("give --volume and/or --box", 2)
+    body: dict[str, Any] = {"force": force}
+    for key, value in (("volume", volume), ("box", box)):
+        if value is not None:
+            body[key] = None if value.lower() == "none" else value
+    data = _as_person(node, token, api_key_file, "POST", f"/items/{item_id}/move", json=body)
+    if as_json:
+        emit(data)
+        return
+    where = f"volume {data['volume_code'] or data['volume_id'] or '-'}, box {data['box_code'] or '-'}"
+    typer.echo(f"item {item_id}: {where}" + (f" (record {data['leaf_index']})" if data["changed"] else " (unchanged)"))
+
+
+def _parse_value(text: str) -> Any:
+    """--set values: JSON literals (numbers, true/false, null) as such, anything else as text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) or value is None else text
+
+
+@items_app.command("edit")
+def items_edit(
+    item_id: str,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value (extra.key=value); repeatable.")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Key to remove; repeatable.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the metadata changes.")] = None,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """A new metadata version (an `item.metadata_updated` record); the earlier records stay provable."""
+    changes: dict[str, Any] = {}
+    for pair in set_ or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--set takes key=value, not {pair!r}", 2)
+        changes[key.strip()] = _parse_value(value)
+    if not changes and not unset:
+        fail("give --set and/or --unset", 2)
+    body = {"set": changes, "unset": unset or [], "reason": reason}
+    data = _as_person(node, token, api_key_file, "PATCH", f"/items/{item_id}/metadata", json=body)
+    if as_json:
+        emit(data)
+    elif data["changed"]:
+        typer.echo(f"item {item_id}: metadata version {data['version']} (record {data['leaf_index']}, "
+                   f"metadata_sha256 {data['metadata_sha256']})")  # fmt: skip
+    else:
+        typer.echo(f"item {item_id}: unchanged (version {data['version']})")
+
+
+@preservation_app.command("run")
+def preservation_run(
+    from_start: Annotated[bool, typer.Option(help="Start at the first item, not at the cursor.")] = False,
+    max_items: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """One pass now. Exit 0: no new alert; 1: new alerts."""
+    body: dict[str, Any] = {"from_start": from_start}
+    if max_items is not None:
+        body["max_items"] = max_items
+    data = _as_person(node, token, api_key_file, "POST", "/preservation/run", json=body)
+    if as_json:
+        emit(data)
+    else:
+        typer.echo(f"pass {data['run_id']}: {data['items_checked']} item(s), {data['bytes_checked']} bytes checked, "
+                   f"{data['items_with_differences']} with differences"
+                   + ("; cycle complete" if data["cycle_complete"] else "; resumes at the cursor"))  # fmt: skip
+        for alert in data["new_alerts"]:
+            typer.secho(f"ALERT [{alert['kind']}] item {alert['item_id']}: {alert['message']}", fg=typer.colors.RED)
+    raise typer.Exit(1 if data["new_alerts"] else 0)
+
+
+@preservation_app.command("alerts")
+def preservation_alerts(
+    all_: Annotated[bool, typer.Option("--all", help="Resolved alerts too.")] = False,
+    node: NodeUrl = DEFAULT_NODE, token: Token = None, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """Open alerts (exit 1 if any)."""
+    alerts = _as_person(node, token, api_key_file, "GET", "/preservation/alerts", params={"all": all_})["alerts"]
+    if as_json:
+        emit(alerts)
+    else:
+        for a in alerts:
+            state = f"resolved {a['resolved_at']}" if a["resolved_at"] else "OPEN"
+            typer.echo(f"{a['created_at']}  {state}  [{a['kind']}] item {a['item_id'] or '-'} (fonds {a['fonds']}): "
+                       f"{a['message']}")  # fmt: skip
+        if not alerts:
+            typer.echo("no open alerts")
+    raise typer.Exit(1 if any(a["resolved_at"] is None for a in alerts) else 0)
 
 
 def main() -> None:
