@@ -131,3 +131,38 @@ def test_cursor_resumes_a_pass(api) -> None:  # type: ignore[no-untyped-def]
     assert second["items_checked"] == 3 and second["cycle_complete"]
     assert api.get("/status").json()["preservation"]["cursor"] is None
     assert run(api)["items_checked"] == 5  # a new cycle
+
+
+def test_the_scheduled_job_is_registered_and_runs_a_pass(node_ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    import node.app as node_app
+    from node.models import PreservationRun
+    from node.preservation import preserver_for
+
+    jobs: list[dict[str, Any]] = []
+
+    class FakeScheduler:
+        def __init__(self, **_kw: Any) -> None:
+            pass
+
+        def add_job(self, func: Any, trigger: str, **kw: Any) -> None:
+            jobs.append({"func": func, "trigger": trigger, **kw})
+
+        def start(self) -> None:
+            pass
+
+        def shutdown(self, wait: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
+    node_ctx.settings = node_ctx.settings.model_copy(update={"anchor_enabled": False, "preservation_interval_s": 600.0})
+    with TestClient(node_app.create_app(node_ctx, scheduler=True)):
+        pass
+    (job,) = jobs
+    assert job["id"] == "preservation" and job["trigger"] == "interval" and job["seconds"] == 600.0
+    assert "next_run_time" not in job  # the first pass comes one interval after start
+    job["func"]()  # what the scheduler calls: one pass, recorded as scheduled
+    with node_ctx.reader() as s:
+        assert s.scalars(select(PreservationRun.trigger)).all() == ["schedule"]
+    assert preserver_for(node_ctx).last_error is None
