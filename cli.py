@@ -74,6 +74,7 @@ def serve(
 
     from node.app import create_app
     from node.context import NodeContext
+    from node.db import migrate
     from node.settings import load_settings
 
     if not (data_dir / "config.toml").exists():
@@ -81,6 +82,7 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = load_settings(data_dir, **overrides)
     try:
+        migrate(settings.db_url)  # an upgraded node brings its schema up to date before serving
         ctx = NodeContext.build(settings)
     except Exception as exc:
         fail(str(exc))
@@ -328,6 +330,7 @@ def checks(
     from node.checks.engine import CheckConfig, check_package, default_process
     from node.checks.package import PackageError, load_package
     from node.checks.policy import apply, load_policy
+    from node.filing import assign_codes, scope_text
 
     try:
         loaded = load_package(package)
@@ -335,9 +338,12 @@ def checks(
         fail(f"cannot open package {package}: {exc}", 2)
     with loaded as pkg:
         config = CheckConfig(scanner=VirusScanner(clamd_socket=clamd_socket))
+        # As filing does: items without a number get the next of their scope (here counted from the
+        # rule's start, as in an empty archive; the node continues its own counters).
+        expected = assign_codes(pkg.items, config, counters={})
         report = check_package(
             pkg.items, package=pkg.name, manifest=pkg.facts, config=config, process=default_process(),
-            package_files=pkg.files,
+            package_files=pkg.files, expected_start=lambda scope: expected.get(scope_text(scope), 1),
         )  # fmt: skip
     fonds_codes = {str(i.metadata.get("fonds_code")) for i in pkg.items if i.metadata.get("fonds_code")}
     chosen = fonds or (fonds_codes.pop() if len(fonds_codes) == 1 else None)

@@ -93,3 +93,25 @@ def test_serve_refuses_uninitialised_dir(tmp_path: Path) -> None:
 def test_init_twice_is_refused(node_data: Path) -> None:
     result = runner.invoke(app, ["init", "--data-dir", str(node_data), "--profile", "test"])
     assert result.exit_code == 1 and "already initialised" in result.output
+
+
+def test_serve_brings_an_old_database_up_to_date(node_data: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An upgraded node migrates its database before serving (init is not run again)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from node.db import alembic_config
+    from node.settings import load_settings
+
+    url = load_settings(node_data).db_url
+    command.downgrade(alembic_config(url), "0001")
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: None)
+    result = runner.invoke(app, ["serve", "--data-dir", str(node_data)])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    engine.dispose()
+    assert current == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
