@@ -100,6 +100,17 @@ class Permit:
             "loanId": self.loan_id,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON view (hex without 0x), as the node's API shows it."""
+        return {
+            "log_id": self.log_id.hex(),
+            "item_key": self.item_key.hex(),
+            "grantee": self.grantee.hex(),
+            "not_before": self.not_before,
+            "expires_at": self.expires_at,
+            "loan_id": self.loan_id.hex(),
+        }
+
     @classmethod
     def from_tuple(cls, t: Any) -> Permit:
         """From the contract's return value (`getPermit(...)[0]`)."""

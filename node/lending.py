@@ -48,11 +48,12 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from anchor.eip712 import Permit
 from anchor.errors import LedgerError
 from anchor.models import Log, LogEntry
 from node.errors import Conflict, Forbidden, InvalidInput, NodeError, NotFound
 from node.models import Item, Loan, LoanItem, LoanStatus, PermitRow
-from node.permits import PermitCache, PermitData, PermitLedger, Relayed
+from node.permits import PermitCache, PermitLedger, Relayed
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class Lending:
             return self.view(s, loan)
 
     # -- approval ---------------------------------------------------------------------------------------
-    def permits_to_sign(self, loan_id: str) -> list[tuple[str, PermitData]]:
+    def permits_to_sign(self, loan_id: str) -> list[tuple[str, Permit]]:
         """(item id, Permit) for every item of the loan, from the loan as requested."""
         with self.reader() as s:
             loan = self._load(s, loan_id)
@@ -324,7 +325,7 @@ class Lending:
             grantee = self.pseudonym(loan.borrower_id)
             nb, exp = int(as_utc(loan.not_before).timestamp()), int(as_utc(loan.expires_at).timestamp())
             return [
-                (item.id, PermitData(bytes(log_id), bytes(leaf), grantee, nb, exp, loan_id_bytes32(loan_id)))
+                (item.id, Permit(bytes(log_id), bytes(leaf), grantee, nb, exp, loan_id_bytes32(loan_id)))
                 for item, log_id, leaf in rows
             ]
 
@@ -376,7 +377,7 @@ class Lending:
                 raise InvalidInput("give the approver's password or one signature per item", reason="no_signature")
             to_sign = self.permits_to_sign(loan_id)
             ledger = self.ledger()
-            grants: list[tuple[str, PermitData, bytes]] = []
+            grants: list[tuple[str, Permit, bytes]] = []
             for iid, permit in to_sign:
                 if account is not None:
                     sig = ledger.sign_permit(account, permit)
@@ -428,7 +429,7 @@ class Lending:
             self._audit_denied(audit, LOANS_DECIDE, target, exc)
             raise
 
-    def _permit_summary(self, pid: str, permit: PermitData, tx: Relayed, signer: str) -> dict[str, Any]:
+    def _permit_summary(self, pid: str, permit: Permit, tx: Relayed, signer: str) -> dict[str, Any]:
         return {
             "permit_id": pid,
             "chain_id": self.chain_id,

@@ -18,32 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from anchor import eip712
+from anchor.eip712 import Permit
 from anchor.errors import ChainUnavailable, LedgerError
-
-
-@dataclass(frozen=True)
-class PermitData:
-    """The EIP-712 `Permit` struct (what the approver signs and the contract stores)."""
-
-    log_id: bytes
-    item_key: bytes
-    grantee: bytes
-    not_before: int
-    expires_at: int
-    loan_id: bytes
-
-    def as_tuple(self) -> tuple[bytes, bytes, bytes, int, int, bytes]:
-        return (self.log_id, self.item_key, self.grantee, self.not_before, self.expires_at, self.loan_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "log_id": self.log_id.hex(),
-            "item_key": self.item_key.hex(),
-            "grantee": self.grantee.hex(),
-            "not_before": self.not_before,
-            "expires_at": self.expires_at,
-            "loan_id": self.loan_id.hex(),
-        }
 
 
 @dataclass(frozen=True)
@@ -61,13 +38,13 @@ class PermitLedger(Protocol):
 
     def is_valid(self, permit_id: bytes, at: int, block: int | str = "latest") -> bool: ...
 
-    def permit_id(self, permit: PermitData) -> bytes: ...
+    def permit_id(self, permit: Permit) -> bytes: ...
 
-    def sign_permit(self, account: Any, permit: PermitData) -> bytes: ...
+    def sign_permit(self, account: Any, permit: Permit) -> bytes: ...
 
     def sign_revoke(self, account: Any, permit_id: bytes) -> bytes: ...
 
-    def grant_many(self, grants: Sequence[tuple[PermitData, bytes]]) -> list[Relayed]: ...
+    def grant_many(self, grants: Sequence[tuple[Permit, bytes]]) -> list[Relayed]: ...
 
     def revoke(self, permit_id: bytes, signature: bytes) -> Relayed: ...
 
@@ -154,24 +131,14 @@ class ChainPermits:
         self.confirmations = confirmations
 
     # -- typed data ---------------------------------------------------------------------------------
-    def _eip712(self) -> Any:
-        from anchor import eip712
+    def permit_id(self, permit: Permit) -> bytes:
+        return bytes(eip712.permit_id(permit))
 
-        return eip712
-
-    def _typed_permit(self, permit: PermitData) -> Any:
-        return self._eip712().Permit(*permit.as_tuple())
-
-    def permit_id(self, permit: PermitData) -> bytes:
-        return bytes(self._eip712().permit_id(self._typed_permit(permit)))
-
-    def sign_permit(self, account: Any, permit: PermitData) -> bytes:
-        return bytes(
-            self._eip712().sign_permit(account, self._typed_permit(permit), self.client.chain_id, self.address)
-        )
+    def sign_permit(self, account: Any, permit: Permit) -> bytes:
+        return bytes(eip712.sign_permit(account, permit, self.client.chain_id, self.address))
 
     def sign_revoke(self, account: Any, permit_id: bytes) -> bytes:
-        return bytes(self._eip712().sign_revoke(account, permit_id, self.client.chain_id, self.address))
+        return bytes(eip712.sign_revoke(account, permit_id, self.client.chain_id, self.address))
 
     # -- reads ------------------------------------------------------------------------------------------
     def block_number(self) -> int:
@@ -184,7 +151,7 @@ class ChainPermits:
         return permit_view(self.client.call(self.contract.functions.getPermit(permit_id)), self.artifact)
 
     # -- relay ------------------------------------------------------------------------------------------
-    def grant_many(self, grants: Sequence[tuple[PermitData, bytes]]) -> list[Relayed]:
+    def grant_many(self, grants: Sequence[tuple[Permit, bytes]]) -> list[Relayed]:
         """Send every grant, then wait for all: the transactions share blocks where the chain allows."""
         sent = [self.client.send(self.account, self.contract.functions.grant(p.as_tuple(), sig)) for p, sig in grants]
         out = []
@@ -229,7 +196,6 @@ __all__ = [
     "PermitCache",
     "PermitCheck",
     "PermitCheckFailed",
-    "PermitData",
     "PermitLedger",
     "Relayed",
     "permit_view",

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from anchor.eip712 import Permit
 from anchor.errors import ChainUnavailable
-from node.permits import PermitData, Relayed
+from node.permits import Relayed
 
 
 @dataclass
@@ -16,7 +17,7 @@ class FakePermits:
     """Mimics the contract: grant is a no-op for an identical permit; isValid(permitId, at)."""
 
     block: int = 1
-    permits: dict[bytes, PermitData] = field(default_factory=dict)
+    permits: dict[bytes, Permit] = field(default_factory=dict)
     revoked: set[bytes] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=lambda: {"block_number": 0, "is_valid": 0})
     down: bool = False
@@ -31,10 +32,10 @@ class FakePermits:
         self.calls["block_number"] += 1
         return self.block
 
-    def permit_id(self, permit: PermitData) -> bytes:
+    def permit_id(self, permit: Permit) -> bytes:
         return hashlib.sha256(repr(permit.as_tuple()).encode()).digest()
 
-    def sign_permit(self, account: Any, permit: PermitData) -> bytes:
+    def sign_permit(self, account: Any, permit: Permit) -> bytes:
         return hashlib.sha256(b"sig" + account.address.encode() + self.permit_id(permit)).digest() * 2 + b"\x1b"
 
     def sign_revoke(self, account: Any, permit_id: bytes) -> bytes:
@@ -47,7 +48,7 @@ class FakePermits:
         p = self.permits.get(permit_id)
         return p is not None and permit_id not in self.revoked and p.not_before <= at < p.expires_at
 
-    def grant_many(self, grants: Sequence[tuple[PermitData, bytes]]) -> list[Relayed]:
+    def grant_many(self, grants: Sequence[tuple[Permit, bytes]]) -> list[Relayed]:
         if self.down:
             raise ChainUnavailable("fake chain is down")
         out = []

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from lending_fakes import FakePermits
 
-from node.permits import PermitCache, PermitData
+from anchor.eip712 import Permit
+from node.permits import PermitCache
 
 NOW = 1_800_000_000
 
 
 def granted(chain: FakePermits, *, not_before: int = NOW - 10, expires_at: int = NOW + 3600) -> bytes:
-    permit = PermitData(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, not_before, expires_at, b"\x04" * 32)
+    permit = Permit(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, not_before, expires_at, b"\x04" * 32)
     chain.grant_many([(permit, b"sig")])
     return chain.permit_id(permit)
 
