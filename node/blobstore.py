@@ -38,10 +38,6 @@ class BlobWriter:
         self._hash.update(chunk)
         self._file.write(chunk)
 
-    def write_many(self, chunks: list[memoryview]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
-
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()

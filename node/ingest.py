@@ -15,15 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from anchor.log import MerkleLog
 from node.blobstore import BlobStore, BlobWriter
 from node.errors import InvalidInput, UploadTooLarge
 from node.models import Item
 from verifier.records import metadata_digest, new_record
-
-WRITE_BATCH_BYTES = 1 << 20
 
 RETENTION_ALIASES = {
     "permanent": "permanent", "y": "permanent", "永久": "permanent",
@@ -116,7 +113,6 @@ async def receive_upload(
     metadata = bytearray()
     seen: dict[str, Any] = {"file": False, "metadata": False, "filename": None}
     errors: list[Exception] = []
-    pending: list[memoryview] = []
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state["field"] += data[start:end]
@@ -144,9 +140,10 @@ async def receive_upload(
         if errors:
             return
         if state["part"] == "file":
-            # A view of immutable bytes costs no copy; anything mutable is copied before it is queued.
-            view = memoryview(data if isinstance(data, bytes) else bytes(data))
-            pending.append(view[start:end])
+            try:
+                writer.write(memoryview(data)[start:end])
+            except UploadTooLarge as exc:
+                errors.append(exc)
         elif state["part"] == "metadata":
             metadata.extend(data[start:end])
             if len(metadata) > max_metadata:
@@ -168,24 +165,14 @@ async def receive_upload(
             "on_part_data": on_part_data,
         },  # type: ignore[arg-type]
     )
-    async def flush(at_least: int) -> None:
-        # Hash and write in a worker thread (hashlib and file writes release the GIL), so the event
-        # loop keeps receiving this and other uploads meanwhile; batches keep the hops few.
-        if sum(len(b) for b in pending) >= at_least:
-            batch = pending[:]
-            pending.clear()
-            await run_in_threadpool(writer.write_many, batch)
-
     try:
         async for chunk in body:
             parser.write(chunk)
             if errors:
                 raise errors[0]
-            await flush(WRITE_BATCH_BYTES)
         parser.finalize()
         if errors:
             raise errors[0]
-        await flush(0)
         if not seen["file"] or not seen["metadata"]:
             missing = [n for n in ("file", "metadata") if not seen[n]]
             raise InvalidInput(f"missing form part(s): {', '.join(missing)}", reason="missing_part")
