@@ -119,7 +119,7 @@ def normalise(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def bad_characters(text: str, multiline: bool = False) -> list[str]:
-    """Refused characters as 'U+XXXX NAME' (control, format/invisible, private-use, surrogate,
+    """Refused characters as 'U+hhhh NAME' (control, format/invisible, private-use, surrogate,
     unassigned, noncharacters, U+FFFD). Tab and newline are allowed in multi-line text."""
     bad: list[str] = []
     for ch in text:
