@@ -27,7 +27,9 @@ def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, sta
                         reason="fonds_forbidden")  # fmt: skip
     if principal.may(Action.ITEMS_CONTENT):
         return None
-    if principal.kind == "user":
+    # The permit branch is for borrowers only, checked at every fetch: an account whose borrower role
+    # was revoked (or that became an officer, e.g. the system admin) keeps no access through old loans.
+    if principal.kind == "user" and principal.may(Action.LOANS_REQUEST):
         from node.lending import lending_for
 
         access = lending_for(ctx).content_access(principal, item.id)

@@ -21,6 +21,7 @@ from anchor.log import LogNotFound
 from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, users
 from node.api import audit as audit_api
 from node.api.deps import error_response
+from node.api.limits import JsonBodyLimit
 from node.context import NodeContext
 from node.errors import NodeError
 from node.preservation import preserver_for
@@ -103,6 +104,8 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(arrangement.router)  # volumes, boxes, moves, metadata versions (issue 4)
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
+    # JSON bodies are capped (node/api/limits.py); inside the audit middleware, so a refusal is an event.
+    app.add_middleware(JsonBodyLimit)
     # Every state-changing request and every content access becomes an audit event (node/audit.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
     return app

@@ -87,6 +87,15 @@ def _deploy(client: ChainClient, account: LocalAccount, officers: dict[str, Loca
     )  # fmt: skip
 
 
+def _restrict_sqlite_file(db_url: str) -> None:
+    """The database holds password hashes, login token hashes and people's encrypted chain keystores:
+    owner only (0600). SQLite creates its -wal/-shm files with the database file's mode."""
+    if db_url.startswith("sqlite:///"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        if path.exists():
+            os.chmod(path, 0o600)
+
+
 def initialise(
     data_dir: Path,
     *,
@@ -124,6 +133,7 @@ def initialise(
         users.create_pseudonym_key(settings.pseudonym_key_path)
 
     migrate(settings.db_url)
+    _restrict_sqlite_file(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
         sessions = make_session_factory(engine)

@@ -66,6 +66,7 @@ LOANS_REQUEST = "loans:request"
 LOANS_DECIDE = "loans:decide"
 LOANS_REVOKE = "loans:revoke"
 LOANS_READ = "loans:read"
+ROLES_GRANT = "roles:grant"  # held by the security admin only (node/roles.py)
 
 
 class ChainRelayFailed(NodeError):
@@ -507,6 +508,11 @@ class Lending:
                 loan = self._load(s, loan_id)
                 now = self.now()
                 status = effective_status(loan, now)
+                # As on chain (ReadPermits.revoke): the loan's own approver or a security admin (the one
+                # holder of roles:grant), never another approver; checked before the node ends access.
+                if ROLES_GRANT not in actor.actions and loan.decided_by != _uid(actor):
+                    raise Forbidden(f"only the approver of loan {loan_id} or a security admin revokes it",
+                                    reason="not_loan_approver")  # fmt: skip
                 if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED):
                     raise Conflict(f"loan {loan_id} is {status.value}: nothing to revoke", reason="invalid_state")
                 if status == LoanStatus.APPROVED:

@@ -78,4 +78,4 @@ class Who:
 
 BORROWER = frozenset({"loans:request", "items:read"})
 APPROVER = frozenset({"loans:decide", "loans:revoke", "loans:read", "items:read"})
-SECURITY_ADMIN = frozenset({"loans:revoke", "loans:read", "items:read"})
+SECURITY_ADMIN = frozenset({"loans:revoke", "loans:read", "items:read", "roles:grant"})  # as node/roles.py
