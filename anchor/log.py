@@ -6,11 +6,12 @@ rows and any root or proof is folded from O(log n) stored hashes fetched in one 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from anchor import proofs
@@ -18,7 +19,7 @@ from anchor.errors import LedgerError
 from anchor.models import Log, LogEntry, MerkleNode
 from anchor.proofs import NodeId
 from verifier.merkle import EMPTY_ROOT, leaf_hash, node_hash
-from verifier.records import canonical_bytes, log_id_for_fonds, record_leaf_hash
+from verifier.records import canonical_bytes, log_id_for_fonds
 
 
 class LogNotFound(LedgerError):
@@ -69,32 +70,25 @@ class MerkleLog:
     # -- append -----------------------------------------------------------------------------
     def append(self, fonds_code: str, record: Mapping[str, object]) -> AppendedLeaf:
         """Append one record; its leaf and every subtree it completes are written in this session."""
-        log = self.get_or_create(fonds_code)
-        data = canonical_bytes(record)
-        leaf = record_leaf_hash(record)
-        index = log.size
-        self.session.add(
-            LogEntry(
-                log_pk=log.id,
-                index=index,
-                record=data.decode("utf-8"),
-                leaf_hash=leaf,
-                type=str(record.get("type", "")),
-                item_id=record.get("item_id") if isinstance(record.get("item_id"), str) else None,
-            )
-        )
-        self._add_nodes(log.id, index, leaf)
-        log.size = index + 1
+        leaf = self.append_to(self.get_or_create(fonds_code), [record])[0]
         self.session.flush()
-        return AppendedLeaf(log.log_id, index, leaf)
+        return leaf
 
     def append_many(self, fonds_code: str, records: Iterable[Mapping[str, object]]) -> list[AppendedLeaf]:
-        """Append records in order, as many `append` calls would, writing the same rows.
+        """Append records in order, as many `append` calls would, writing the same rows."""
+        leaves = self.append_to(self.get_or_create(fonds_code), records)
+        self.session.flush()
+        return leaves
+
+    def append_to(self, log: Log, records: Iterable[Mapping[str, object]]) -> list[AppendedLeaf]:
+        """Append records to a log row already fetched with `get_or_create` (locked) in this session.
 
         The subtree hashes a batch needs from storage are the perfect cover of the current tree,
-        fetched in one query; the rest are computed in memory and all rows go in two bulk INSERTs.
+        fetched in one query; the rest are computed in memory and all rows go in two bulk INSERTs
+        (Core, on the session's connection: no ORM unit of work on the hot ingest path). The new
+        `log.size` is left to the caller's next flush (or the commit), so one flush covers it and the
+        caller's own rows.
         """
-        log = self.get_or_create(fonds_code)
         start = log.size
         known: dict[NodeId, bytes] = self._fetch(log.id, proofs.cover(0, start)) if start else {}
         entries: list[dict[str, object]] = []
@@ -121,20 +115,11 @@ class MerkleLog:
             out.append(AppendedLeaf(log.log_id, index, leaf))
         if not out:
             return out
-        self.session.execute(insert(LogEntry), entries)
-        self.session.execute(insert(MerkleNode), nodes)
+        conn = self.session.connection()
+        conn.execute(_INSERT_ENTRY, entries)
+        conn.execute(_INSERT_NODE, nodes)
         log.size = start + len(out)
-        self.session.flush()
         return out
-
-    def _add_nodes(self, log_pk: int, index: int, leaf: bytes) -> None:
-        levels = _trailing_ones(index)
-        siblings = self._fetch(log_pk, [NodeId(lvl, (index >> lvl) - 1) for lvl in range(levels)])
-        current = leaf
-        self.session.add(MerkleNode(log_pk=log_pk, level=0, index=index, hash=current))
-        for lvl in range(levels):
-            current = node_hash(siblings[NodeId(lvl, (index >> lvl) - 1)], current)
-            self.session.add(MerkleNode(log_pk=log_pk, level=lvl + 1, index=index >> (lvl + 1), hash=current))
 
     # -- reading ----------------------------------------------------------------------------
     def entry(self, log: Log, index: int) -> LogEntry:
@@ -189,21 +174,37 @@ class MerkleLog:
             # One primary-key lookup per id: each OR branch names the whole key (log_pk, level, index).
             # A row-value `(level, index) IN (...)` or a shared `log_pk = ?` outside the OR makes
             # SQLite scan every node of the log instead, so a proof took O(n).
-            rows = self.session.execute(
-                select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                    or_(
-                        *(
-                            and_(MerkleNode.log_pk == log_pk, MerkleNode.level == level, MerkleNode.index.in_(indexes))
-                            for level, indexes in by_level.items()
-                        )
-                    )
-                )
-            )
+            # The statement depends only on how many levels are asked for: built once per count, with
+            # bound parameters, so a fetch does not rebuild and re-key the SQL expression every time.
+            params: dict[str, object] = {"log_pk": log_pk}
+            for k, (level, indexes) in enumerate(by_level.items()):
+                params[f"l{k}"], params[f"i{k}"] = level, indexes
+            rows = self.session.execute(_fetch_statement(len(by_level)), params)
             found.update({NodeId(level, index): h for level, index, h in rows})
         missing = [n for n in wanted if n not in found]
         if missing:
             raise TreeSizeError(f"log storage lacks subtree hashes {missing[:3]}: database damaged?")
         return found
+
+
+_INSERT_ENTRY = insert(LogEntry.__table__)
+_INSERT_NODE = insert(MerkleNode.__table__)
+
+
+@functools.cache
+def _fetch_statement(levels: int):  # type: ignore[no-untyped-def]
+    return select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+        or_(
+            *(
+                and_(
+                    MerkleNode.log_pk == bindparam("log_pk"),
+                    MerkleNode.level == bindparam(f"l{k}"),
+                    MerkleNode.index.in_(bindparam(f"i{k}", expanding=True)),
+                )
+                for k in range(levels)
+            )
+        )
+    )
 
 
 def _trailing_ones(n: int) -> int:

@@ -84,10 +84,12 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _record_for(row: AuditEvent) -> dict[str, Any]:
+def _record_for(row: AuditEvent, canonical: bytes | None = None) -> dict[str, Any]:
+    """The event's log record; `canonical`: the event body's RFC 8785 bytes if already at hand."""
+    digest = hashlib.sha256(canonical).hexdigest() if canonical is not None else event_digest(event_body(row))
     return new_record(
         type=AUDIT_RECORD_TYPE, fonds=row.log_fonds, item_id=row.id, content_sha256=row.hash, size=0,
-        metadata_sha256=event_digest(event_body(row)),
+        metadata_sha256=digest,
         time=datetime.strptime(row.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
     )  # fmt: skip
 
@@ -107,7 +109,10 @@ def record_event(
     """Append one event to the chain (and to its audit log) in the caller's transaction."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-    last = session.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1).with_for_update())
+    # Only the chain head's seq and hash are needed: a two-column row, not an ORM object.
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1).with_for_update()
+    ).first()
     row = AuditEvent(
         id=uuid.uuid4().hex, seq=(last.seq + 1) if last else 1, time=_now(),
         principal_kind=principal.kind if principal else None, principal_id=principal.id if principal else None,
@@ -115,23 +120,47 @@ def record_event(
         source_ip=source_ip, details_json=json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str),
         fonds=fonds, log_fonds=audit_log_code(fonds or default_fonds), prev_hash=last.hash if last else ZERO_HASH,
     )  # fmt: skip
-    row.hash = event_hash(row.prev_hash, event_body(row))
+    canonical = canonical_bytes(event_body(row))  # = event_hash / event_digest, serialised once
+    row.hash = hashlib.sha256(bytes.fromhex(row.prev_hash) + canonical).hexdigest()
+    if action in LAZY_ACTIONS:
+        session.add(row)
+        session.flush()
+        return row
+    # Sealed at once, as `seal` would after inserting it: the log's pending (lazy) events first, in chain
+    # order, then this one; the row is inserted with its leaf_index instead of inserted and then updated.
+    merkle = MerkleLog(session)
+    log = merkle.get_or_create(row.log_fonds)
+    pending = _pending(session, row.log_fonds, log)
+    records = [*map(_record_for, pending), _record_for(row, canonical)]
+    leaves = merkle.append_to(log, records)
+    for earlier, leaf in zip([*pending, row], leaves, strict=True):
+        earlier.leaf_index = leaf.index
     session.add(row)
     session.flush()
-    if action not in LAZY_ACTIONS:
-        seal(session, row.log_fonds)
     return row
+
+
+def _pending(session: Session, log_fonds: str, log: Log | None = None) -> list[AuditEvent]:
+    """The events of an audit log not sealed into it yet, in chain order.
+
+    Given the log (fetched in this transaction), only events after the one its last record seals are
+    looked at: sealing always takes every pending event of the log, in chain order, so none can precede
+    it. That is a range on the `seq` index instead of a scan of every event (~80 ms at 340,000 events)."""
+    query = select(AuditEvent).where(AuditEvent.log_fonds == log_fonds, AuditEvent.leaf_index.is_(None))
+    if log is not None and log.size:
+        last_sealed = (
+            select(AuditEvent.seq)
+            .join(LogEntry, LogEntry.item_id == AuditEvent.id)
+            .where(LogEntry.log_pk == log.id, LogEntry.index == log.size - 1)
+            .scalar_subquery()
+        )
+        query = query.where(AuditEvent.seq > last_sealed)
+    return list(session.scalars(query.order_by(AuditEvent.seq)))
 
 
 def seal(session: Session, log_fonds: str) -> int:
     """Append the events of one audit log not yet in it, in chain order; returns how many."""
-    pending = list(
-        session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.log_fonds == log_fonds, AuditEvent.leaf_index.is_(None))
-            .order_by(AuditEvent.seq)
-        )
-    )
+    pending = _pending(session, log_fonds)
     if not pending:
         return 0
     leaves = MerkleLog(session).append_many(log_fonds, [_record_for(row) for row in pending])

@@ -214,8 +214,9 @@ def file_item(
         metadata_sha256=metadata_digest(archival),
         time=datetime.now(UTC),
     )
-    leaf = MerkleLog(session).append(meta.fonds, record)
-    log = MerkleLog(session).by_fonds(meta.fonds)
+    merkle = MerkleLog(session)
+    log = merkle.get_or_create(meta.fonds)  # one (locking) lookup of the log, used for the append and the row
+    (leaf,) = merkle.append_to(log, [record])
     item = Item(
         id=item_id,
         fonds_code=meta.fonds,

@@ -194,3 +194,26 @@ def test_cli_login_audit_verify_and_export(server: str, node_data: Path, node_ct
     assert r.exit_code == 0 and "secauditor" in r.output and "sysadmin" in r.output
     r = runner.invoke(app, ["users", "create", "nope", *common])  # the security auditor writes nothing
     assert r.exit_code == 1 and "403" in r.output
+
+
+def test_pending_lazy_events_are_sealed_in_chain_order(node_ctx) -> None:  # type: ignore[no-untyped-def]
+    """A lazy event (anchor:run) waits, events of other logs do not seal it, the next event of its log
+    seals it first; also after the log has records (the pending lookup starts after its last record)."""
+    from node import audit
+
+    for _ in range(2):
+        with node_ctx.sessions() as s, s.begin():
+            lazy = audit.record_event(s, None, "anchor:run", "/anchor", "ok", None, {}, "Z001")
+            other = audit.record_event(s, None, "items:ingest", "/a", "ok", None, {}, "Z002")
+            lazy2 = audit.record_event(s, None, "anchor:run", "/anchor", "ok", None, {}, "Z001")
+            assert lazy.leaf_index is None and lazy2.leaf_index is None and other.leaf_index is not None
+            sealing = audit.record_event(s, None, "items:ingest", "/b", "ok", None, {}, "Z001")
+            assert (lazy.leaf_index, lazy2.leaf_index) == (sealing.leaf_index - 2, sealing.leaf_index - 1)
+            log = MerkleLog(s).by_fonds("Z001/audit")
+            assert log.size == sealing.leaf_index + 1
+            assert [MerkleLog(s).record(log, i)["item_id"] for i in range(log.size - 3, log.size)] == [
+                lazy.id, lazy2.id, sealing.id,
+            ]  # fmt: skip
+    with node_ctx.reader() as s:
+        report = audit.verify_audit(s)
+    assert report["ok"], report
