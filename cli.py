@@ -755,6 +755,8 @@ def login(
     save_token(path, answer["token"])
     roles = ", ".join(answer["user"]["roles"]) or "no roles"
     typer.echo(f"logged in as {username} ({roles}) until {answer['expires_at']}; token in {path}")
+    if answer.get("password_change_required"):
+        typer.echo("your password was reset: change it now (`archive-ledger users passwd`); nothing else works before")
 
 
 @app.command()
@@ -807,7 +809,16 @@ def users_passwd(
         return
     new = _password(f"new password for {username}", password_file, confirm=True)
     _http(node, api_key_file, token_file, "POST", f"/users/{username}/password", json={"password": new})
-    typer.echo(f"password of {username} reset; their sessions ended")
+    typer.echo(f"password of {username} reset; their sessions ended; the security admin must confirm the reset "
+               f"(`archive-ledger users confirm-reset {username}`) before they can log in")  # fmt: skip
+
+
+@users_app.command("confirm-reset")
+def users_confirm_reset(username: str, node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+                        token_file: TokenFile = None) -> None:  # fmt: skip
+    """Confirm a password reset made by the system admin (security admin); the user must change it at login."""
+    _http(node, api_key_file, token_file, "POST", f"/users/{username}/password/confirm")
+    typer.echo(f"password reset of {username} confirmed; they must change the password at their next login")
 
 
 @users_app.command("disable")

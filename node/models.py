@@ -140,6 +140,9 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     chain_address: Mapped[str | None] = mapped_column(String(42))
     chain_keystore: Mapped[str | None] = mapped_column(Text)  # Web3 Secret Storage JSON, scrypt(password)
+    # After a reset by the system admin: "pending" (no login until the security admin confirms), then
+    # "must_change" (the user's token may only change the password); None otherwise.
+    password_reset_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class UserRole(Base):

@@ -48,6 +48,8 @@ from node.roles import (
 PASSWORD_MIN_LENGTH = 12
 TOKEN_PREFIX = "alt_"
 API_KEY_PREFIX = "alk_"
+RESET_PENDING = "pending"  # reset by the system admin, not yet confirmed by the security admin: no login
+MUST_CHANGE = "must_change"  # confirmed (or a new account so flagged): only the own password change is allowed
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.\-]{1,63}$")
 
 
@@ -110,6 +112,7 @@ def user_view(session: Session, user: User) -> dict[str, object]:
         "roles": sorted(roles_of(session, user.id)),
         "disabled": user.disabled_at is not None,
         "chain_address": user.chain_address,
+        "password_reset": user.password_reset_state,
         "created_at": aware(user.created_at).isoformat(),  # type: ignore[union-attr]
     }
 
@@ -142,18 +145,42 @@ def revoke_tokens(session: Session, user_id: str) -> None:
 
 
 def set_password(session: Session, user: User, new_password: str, *, old_password: str | None = None) -> None:
-    """Set a password. With the old password (the user's own change) the chain key is re-encrypted;
-    a reset by the system admin cannot do that, so the chain key stays under the old password."""
+    """Set a password. With the old password (the user's own change) the chain key is re-encrypted and
+    a pending reset state clears. Without it (a reset by the system admin) the account is locked for
+    login until the security admin confirms (`confirm_password_reset`); the chain key cannot be
+    re-encrypted, so it stays under the password from before the reset (and a later own change
+    leaves it there too, as it does not open with the reset password)."""
     new_hash = hash_password(new_password)
     if old_password is not None:
         if not verify_password(user.password_hash, old_password):
             raise InvalidInput("the current password is wrong", reason="wrong_current_password")
         if user.chain_keystore:
-            account = unlock_chain_key(user, old_password)
-            user.chain_keystore = json.dumps(Account.encrypt(account.key, new_password, kdf="scrypt"))
+            try:
+                account = unlock_chain_key(user, old_password)
+            except Unauthorized:  # still under the password from before a reset: leave it there
+                account = None
+            if account is not None:
+                user.chain_keystore = json.dumps(Account.encrypt(account.key, new_password, kdf="scrypt"))
+        user.password_reset_state = None
+    else:
+        user.password_reset_state = RESET_PENDING
     user.password_hash = new_hash
     user.password_changed_at = utcnow()
     revoke_tokens(session, user.id)
+    session.flush()
+
+
+def confirm_password_reset(session: Session, actor: Principalish, user: User) -> None:
+    """The security admin (roles:grant, checked by the route) confirms a reset made by the system
+    admin: the user may log in again, but must change the password first. Never for one's own account,
+    never by someone who may also reset passwords (users:manage)."""
+    if user.id == actor.id:
+        raise Forbidden("nobody confirms a password reset of their own account", reason="own_account")
+    if "users:manage" in actions_of(actor.roles):
+        raise Forbidden("the officer who may reset passwords cannot also confirm a reset", reason="same_officer")
+    if user.password_reset_state != RESET_PENDING:
+        raise Conflict(f"no password reset of {user.username} awaits confirmation", reason="no_reset_pending")
+    user.password_reset_state = MUST_CHANGE
     session.flush()
 
 
@@ -253,6 +280,11 @@ def login(session: Session, username: str, password: str, *, ttl_s: float) -> Lo
         raise Unauthorized("wrong username or password", reason="bad_credentials")
     if user.disabled_at is not None:
         raise Unauthorized(f"the account {username!r} is disabled", reason="account_disabled")
+    if user.password_reset_state == RESET_PENDING:
+        raise Unauthorized(
+            f"the password of {username!r} was reset by the system admin: the security admin must confirm the reset "
+            "before you can log in", reason="reset_not_confirmed",
+        )  # fmt: skip
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + timedelta(seconds=ttl_s)
     session.add(AuthToken(token_sha256=sha256_hex(token), user_id=user.id, expires_at=expires))
@@ -272,6 +304,8 @@ def resolve_token(session: Session, token: str) -> User:
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
         raise Unauthorized("the account is disabled", reason="account_disabled")
+    if user.password_reset_state == RESET_PENDING:  # tokens end at a reset; this is a second guard
+        raise Unauthorized("the password was reset: the security admin must confirm it", reason="reset_not_confirmed")
     return user
 
 

@@ -25,10 +25,12 @@ def test_system_admin_creates_users_without_roles(api, people: People) -> None: 
     assert {u["username"] for u in api.get("/users", headers=people.auth("security_auditor")).json()["users"]} >= {
         "li.ming", "sysadmin", "secadmin", "secauditor", "archivist",
     }  # fmt: skip
-    # A password reset ends the user's sessions; the new password works.
+    # A password reset ends the user's sessions; the new password works once the security admin confirms
+    # the reset (tests/test_password_reset.py has the whole flow).
     r = api.post("/users/archivist/password", json={"password": "a new password!"}, headers=sysadmin)
     assert r.status_code == 200
     assert api.get("/items", headers=people.auth("archivist")).status_code == 401
+    assert api.post("/users/archivist/password/confirm", headers=people.auth("security_admin")).status_code == 200
     assert api.post("/auth/login", json={"username": "archivist", "password": "a new password!"}).status_code == 200
 
 

@@ -37,18 +37,24 @@ def principal_view(principal: Principal) -> dict[str, Any]:
 
 @router.post("/auth/login")
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` / `account_disabled`."""
+    """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` / `account_disabled` /
+    `reset_not_confirmed` (a reset by the system admin awaits the security admin's confirmation)."""
     request.state.audit_details = {"username": body.username}
     with ctx.sessions() as s, s.begin():
         session = users.login(s, body.username, body.password, ttl_s=ctx.settings.token_ttl_s)
         roles = users.roles_of(s, session.user.id)
-        principal = Principal("user", session.user.id, session.user.username, roles, users.actions_of(roles))
+        must_change = session.user.password_reset_state == users.MUST_CHANGE
+        principal = Principal("user", session.user.id, session.user.username, roles, users.actions_of(roles),
+                              None, must_change)  # fmt: skip
         view = users.user_view(s, session.user)
     # A second short transaction for the event: the token row must exist even if the trail is busy.
     request.state.principal = principal
     with audited(ctx, request, principal, "auth:login", "/auth/login", {"username": body.username}):
         pass
-    return {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": view}
+    answer = {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": view}
+    if must_change:
+        answer["password_change_required"] = True  # this token may only change the password (POST /me/password)
+    return answer
 
 
 @router.post("/auth/logout", openapi_extra={"x-principal": "user"})
@@ -72,10 +78,12 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
 
 @router.post("/me/password", openapi_extra={"x-principal": "user"})
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
-    """A user changes their own password (their chain key is re-encrypted); every session ends."""
+    """A user changes their own password (their chain key is re-encrypted); every session ends. Also
+    clears `password_change_required` after a confirmed reset."""
     if principal.kind != "user":
         raise Forbidden("API keys have no password", reason="not_a_user")
-    with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}") as s:
+    details = {"op": "own_change", "after_reset": principal.must_change_password}
+    with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
         user = users.get_user(s, principal.id)
         users.set_password(s, user, body.new_password, old_password=body.old_password)
     return {"changed": True}

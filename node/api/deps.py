@@ -35,6 +35,7 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     actions: frozenset[str] = field(default_factory=frozenset)
     fonds: frozenset[str] | None = None
+    must_change_password: bool = False  # after a confirmed reset: only PASSWORD_CHANGE_ROUTES until changed
 
     def may(self, action: str) -> bool:
         return action in self.actions
@@ -56,20 +57,32 @@ def resolve_principal(ctx: NodeContext, credential: str) -> Principal:
         if credential.startswith(users.TOKEN_PREFIX):
             user = users.resolve_token(s, credential)
             roles = users.roles_of(s, user.id)
-            return Principal("user", user.id, user.username, roles, users.actions_of(roles), None)
+            must_change = user.password_reset_state == users.MUST_CHANGE
+            return Principal("user", user.id, user.username, roles, users.actions_of(roles), None, must_change)
         row = users.resolve_api_key(s, credential)
         return Principal(
             "api_key", str(row.id), row.name, frozenset(), users.api_key_actions(row), users.api_key_fonds(row)
         )
 
 
+# What a user whose password must be changed (after a confirmed reset) may still call.
+PASSWORD_CHANGE_ROUTES = frozenset({("POST", "/me/password"), ("GET", "/me"), ("POST", "/auth/logout")})
+
+
 def current_principal(request: Request) -> Principal:
-    """401 `unauthorized` (or a more precise reason) unless a valid token or API key is given."""
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    principal = resolve_principal(get_ctx(request), bearer_token(request))
-    request.state.principal = principal
+    """401 `unauthorized` (or a more precise reason) unless a valid token or API key is given;
+    403 `password_change_required` for a user who must first change their password."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = resolve_principal(get_ctx(request), bearer_token(request))
+        request.state.principal = principal
+    if principal.must_change_password:
+        template = getattr(request.scope.get("route"), "path", request.url.path)
+        if (request.method, template) not in PASSWORD_CHANGE_ROUTES:
+            raise Forbidden(
+                "your password was reset: change it first (POST /me/password, `archive-ledger users passwd`)",
+                reason="password_change_required",
+            )
     return principal
 
 

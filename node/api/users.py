@@ -31,6 +31,7 @@ class NewUser(BaseModel):
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(max_length=1024)
     display_name: str = Field(default="", max_length=200)
+    must_change_password: bool = Field(default=False, description="The user must change it at first login.")
 
 
 class PasswordReset(BaseModel):
@@ -90,6 +91,8 @@ def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -
         # Every account gets a chain key under its own password, so an approver role can be granted on
         # chain later without ever handling the person's key in clear.
         users.new_chain_key(user, body.password, scrypt_n=ctx.settings.chain_key_scrypt_n)
+        if body.must_change_password:
+            user.password_reset_state = users.MUST_CHANGE
         return users.user_view(s, user)
 
 
@@ -101,12 +104,26 @@ def get_user(ref: str, ctx: Ctx, _p: Reader) -> dict[str, Any]:
 
 @router.post("/users/{ref}/password")
 def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    """The system admin resets a password; the user's sessions end. (A chain key stays encrypted under
-    the old password: only the user's own change, POST /me/password, re-encrypts it.)"""
-    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "password_reset"}) as s:
+    """The system admin resets a password; the user's sessions end and the account is locked for login
+    until the security admin confirms the reset (POST /users/{ref}/password/confirm). (A chain key stays
+    encrypted under the old password: only the user's own change, POST /me/password, re-encrypts it.)"""
+    details = {"op": "password_reset", "state": users.RESET_PENDING}
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", details) as s:
         user = users.find_user(s, ref)
         users.set_password(s, user, body.password)
-        return {"reset": True, "user": user.id}
+        return {"reset": True, "user": user.id, "password_reset": user.password_reset_state}
+
+
+@router.post("/users/{ref}/password/confirm")
+def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+    """The security admin confirms a password reset made by the system admin: the user may log in
+    again, and must change the password at first login (403 `password_change_required` until then)."""
+    _user_principal(principal)
+    details = {"op": "password_reset_confirm", "state": users.MUST_CHANGE}
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", details) as s:
+        user = users.find_user(s, ref)
+        users.confirm_password_reset(s, principal, user)
+        return {"confirmed": True, "user": user.id, "password_reset": user.password_reset_state}
 
 
 @router.post("/users/{ref}/disable")
