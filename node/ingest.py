@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from anchor.log import MerkleLog
 from node.blobstore import BlobStore, BlobWriter
 from node.errors import InvalidInput, UploadTooLarge
 from node.models import Item
+from node.multipart import form_boundary, stream_form
 from verifier.records import metadata_digest, new_record
 
 RETENTION_ALIASES = {
@@ -102,86 +102,33 @@ async def receive_upload(
 ) -> Upload:
     """Parse multipart/form-data as it arrives: part `file` goes to a blob writer, part `metadata`
     (JSON) into a bounded buffer. Anything else, or a missing part, is refused and nothing is kept."""
-    ctype, params = parse_options_header(content_type)
-    if ctype != b"multipart/form-data" or b"boundary" not in params:
-        raise InvalidInput(
-            "expected multipart/form-data with parts 'file' and 'metadata'", reason="not_multipart"
-        )
-
-    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None}
+    boundary = form_boundary(content_type)
+    if boundary is None:
+        raise InvalidInput("expected multipart/form-data with parts 'file' and 'metadata'", reason="not_multipart")
     writer = blobs.writer(max_file)
     metadata = bytearray()
-    seen: dict[str, Any] = {"file": False, "metadata": False, "filename": None}
-    errors: list[Exception] = []
+    seen: dict[str, str | None] = {}
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
+    def add_metadata(data: memoryview) -> None:
+        metadata.extend(data)
+        if len(metadata) > max_metadata:
+            raise UploadTooLarge(f"metadata exceeds {max_metadata} bytes", reason="metadata_too_large")
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
+    def open_part(name: str, filename: str | None) -> Callable[[memoryview], None]:
+        if name not in ("file", "metadata") or name in seen:
+            raise InvalidInput(f"unexpected form part {name!r}", reason="bad_form_part")
+        seen[name] = filename
+        return writer.write if name == "file" else add_metadata
 
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        disposition, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = opts.get(b"name", b"").decode("utf-8", "replace")
-        if disposition != b"form-data" or name not in ("file", "metadata") or seen[name]:
-            errors.append(InvalidInput(f"unexpected form part {name!r}", reason="bad_form_part"))
-            state["part"] = None
-            return
-        seen[name] = True
-        state["part"] = name
-        if name == "file" and b"filename" in opts:
-            seen["filename"] = opts[b"filename"].decode("utf-8", "replace")
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if errors:
-            return
-        if state["part"] == "file":
-            try:
-                writer.write(memoryview(data)[start:end])
-            except UploadTooLarge as exc:
-                errors.append(exc)
-        elif state["part"] == "metadata":
-            metadata.extend(data[start:end])
-            if len(metadata) > max_metadata:
-                errors.append(
-                    UploadTooLarge(f"metadata exceeds {max_metadata} bytes", reason="metadata_too_large")
-                )
-
-    def on_part_begin() -> None:
-        state["headers"] = {}
-
-    parser = MultipartParser(
-        params[b"boundary"],
-        callbacks={
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-        },  # type: ignore[arg-type]
-    )
     try:
-        async for chunk in body:
-            parser.write(chunk)
-            if errors:
-                raise errors[0]
-        parser.finalize()
-        if errors:
-            raise errors[0]
-        if not seen["file"] or not seen["metadata"]:
-            missing = [n for n in ("file", "metadata") if not seen[n]]
+        await stream_form(boundary, body, open_part)
+        missing = [n for n in ("file", "metadata") if n not in seen]
+        if missing:
             raise InvalidInput(f"missing form part(s): {', '.join(missing)}", reason="missing_part")
-        return Upload(writer, parse_metadata(bytes(metadata)), seen["filename"])
-    except Exception as exc:
+        return Upload(writer, parse_metadata(bytes(metadata)), seen["file"])
+    except BaseException:
         writer.discard()
-        if isinstance(exc, InvalidInput | UploadTooLarge):
-            raise
-        raise InvalidInput(f"malformed multipart body: {exc}", reason="malformed_multipart") from exc
+        raise
 
 
 def find_duplicate(session: Session, meta: ItemMetadata, content_sha256: str) -> Item | None:

@@ -7,13 +7,12 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +24,7 @@ from node.context import NodeContext
 from node.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from node.filing import FILED, Filer, package_items, package_view, report_from_dict
 from node.models import Item, ItemCheck, Package
+from node.multipart import form_boundary, stream_form
 
 router = APIRouter(tags=["packages"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -34,7 +34,7 @@ ZIP_TYPES = (b"application/zip", b"application/x-zip-compressed", b"application/
 async def receive_package(request: Request, target: Path, max_bytes: int) -> str | None:
     """Stream the body into `target`: a raw ZIP (Content-Type application/zip) or a multipart form
     whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory."""
-    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    ctype, _ = parse_options_header(request.headers.get("content-type", ""))
     written = 0
     with target.open("wb") as out:
 
@@ -49,67 +49,24 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
             async for chunk in request.stream():
                 write(chunk)
             return None
-        if ctype != b"multipart/form-data" or b"boundary" not in params:
+        boundary = form_boundary(request.headers.get("content-type", ""))
+        if boundary is None:
             raise InvalidInput(
                 "send the package as a ZIP (Content-Type: application/zip) or as multipart/form-data with a "
                 "part 'file'", reason="not_a_package",
             )  # fmt: skip
-        return await _multipart(request.stream(), params[b"boundary"], write)
+        received: list[str | None] = []
 
+        def open_part(name: str, filename: str | None) -> Any:
+            if name not in ("file", "package") or received:
+                return None  # other form fields are ignored; the first ZIP part counts
+            received.append(filename)
+            return write
 
-async def _multipart(body: AsyncIterator[bytes], boundary: bytes, write: Any) -> str | None:
-    state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "part": None, "filename": None, "seen": 0}
-    errors: list[Exception] = []
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = opts.get(b"name", b"").decode("utf-8", "replace")
-        state["part"] = name if name in ("file", "package") and not state["seen"] else None
-        if state["part"]:
-            state["seen"] += 1
-            if b"filename" in opts:
-                state["filename"] = opts[b"filename"].decode("utf-8", "replace")
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["part"] and not errors:
-            try:
-                write(memoryview(data)[start:end])
-            except UploadTooLarge as exc:
-                errors.append(exc)
-
-    def on_part_begin() -> None:
-        state["headers"] = {}
-
-    parser = MultipartParser(
-        boundary,
-        callbacks={
-            "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-            "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        },  # type: ignore[arg-type]
-    )  # fmt: skip
-    try:
-        async for chunk in body:
-            parser.write(chunk)
-            if errors:
-                raise errors[0]
-        parser.finalize()
-    except (UploadTooLarge, InvalidInput):
-        raise
-    except Exception as exc:
-        raise InvalidInput(f"malformed multipart body: {exc}", reason="malformed_multipart") from exc
-    if not state["seen"]:
-        raise InvalidInput("missing form part 'file' (the package ZIP)", reason="missing_part")
-    return state["filename"]
+        await stream_form(boundary, request.stream(), open_part)
+        if not received:
+            raise InvalidInput("missing form part 'file' (the package ZIP)", reason="missing_part")
+        return received[0]
 
 
 PAUSE_ENV = "ARCHIVE_LEDGER_FILING_TEST_PAUSE"  # tests only: "stage=seconds,..." (blob, transaction, commit)
