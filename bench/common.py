@@ -168,3 +168,21 @@ def workdir(prefix: str, keep: bool = False) -> Iterator[Path]:
     finally:
         if not keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def update_results_section(section: str, body: str, command: str) -> Path:
+    """(Re)write one `## ...` section of bench/RESULTS.md, leaving the others as they are."""
+    results = ROOT / "bench" / "RESULTS.md"
+    new = f"{section}\n\nProduced by `{command}` (deterministic: same figures on every run).\n\n{body}\n"
+    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
+    start = text.find(section)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + new
+    else:
+        nxt = text.find("\n## ", start + len(section))
+        rest = text[nxt + 1 :] if nxt != -1 else ""
+        text = text[:start] + new + ("\n" + rest if rest else "")
+    tmp = results.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, results)
+    return results

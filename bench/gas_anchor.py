@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import random
 import sys
 from pathlib import Path
@@ -25,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import update_results_section  # noqa: E402
+
 from contracts import load_artifact  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Gas: ArchiveAnchor"
 GAS_LIMIT = 25_000_000
 
@@ -217,21 +217,6 @@ def render(rows: list[tuple[str, int, int, str]], info: dict) -> str:
     return "\n".join(lines)
 
 
-def update_results(table: str, command: str) -> None:
-    section = f"{SECTION}\n\nProduced by `{command}` (deterministic: same figures on every run).\n\n{table}\n"
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        rest = text[nxt + 1 :] if nxt != -1 else ""
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Gas used by ArchiveAnchor")
     parser.add_argument("--update-results", action="store_true", help=f"(re)write '{SECTION}' in RESULTS.md")
@@ -240,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     table = render(rows, info)
     print(table)
     if args.update_results:
-        update_results(table, ".venv/bin/python bench/gas_anchor.py --update-results")
-        print(f"\nupdated {RESULTS.relative_to(ROOT)}")
+        path = update_results_section(SECTION, table, ".venv/bin/python bench/gas_anchor.py --update-results")
+        print(f"\nupdated {path.relative_to(ROOT)}")
     return 0
 
 

@@ -73,6 +73,19 @@ def save_token(path: Path, token: str) -> None:
     os.replace(tmp, path)
 
 
+def _raise_for_status(response: httpx.Response) -> None:
+    """A 4xx/5xx answer as NodeRequestError with the node's reason and detail."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        reason, detail = body.get("error"), body.get("detail", response.text)
+    except ValueError:
+        reason, detail = None, response.text
+    status = response.status_code
+    raise NodeRequestError(f"node answered {status}: {detail}", status=status, reason=reason)
+
+
 class NodeClient:
     def __init__(self, base_url: str, api_key: str | None, *, timeout: float = 300.0) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -93,15 +106,7 @@ class NodeClient:
             response = self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise NodeRequestError(f"cannot reach the node at {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                reason, detail = body.get("error"), body.get("detail", response.text)
-            except ValueError:
-                reason, detail = None, response.text
-            raise NodeRequestError(
-                f"node answered {response.status_code}: {detail}", status=response.status_code, reason=reason
-            )
+        _raise_for_status(response)
         return response
 
     def ingest(self, stream: BinaryIO, filename: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -130,15 +135,7 @@ class NodeClient:
                 body = {}
             if body.get("error") == "package_rejected":
                 return body
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                reason, detail = body.get("error"), body.get("detail", response.text)
-            except ValueError:
-                reason, detail = None, response.text
-            raise NodeRequestError(
-                f"node answered {response.status_code}: {detail}", status=response.status_code, reason=reason
-            )
+        _raise_for_status(response)
         return response.json()
 
     def find_items(self, **filters: Any) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from anchor.log import MerkleLog
 from node.blobstore import BlobStore
 from node.checks import ENGINE_VERSION, codes, metadata
-from node.checks.engine import CheckConfig, ItemInput, check_package
+from node.checks.engine import CheckConfig, ItemInput, check_package, hash_file
 from node.checks.model import CheckResult, ItemReport, PackageReport, failed
 from node.checks.package import LoadedPackage, load_package
 from node.checks.policy import Policy, load_policy
@@ -89,22 +89,13 @@ class FilingOutcome:
 
 
 # -- the package digest ------------------------------------------------------------------------------
-def _hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
 
 def package_digest(pkg: LoadedPackage) -> tuple[str, dict[str, str]]:
     """(digest, {path: sha256 of every payload file}); see the module doc for what is digested."""
     hashes: dict[str, str] = {}
     items = []
     for item in pkg.items:
-        sha, size = _hash_file(item.path)
+        sha, size = hash_file(item.path)
         hashes[item.name] = sha
         items.append({"path": item.name, "sha256": sha, "size": size, "metadata": metadata.normalise(item.metadata)})
     base = pkg.root / "data" if pkg.kind == "bagit" else pkg.root
@@ -112,7 +103,7 @@ def package_digest(pkg: LoadedPackage) -> tuple[str, dict[str, str]]:
     for rel in sorted(pkg.files - set(hashes)):
         p = base / rel
         if p.is_file() and not p.is_symlink():
-            hashes[rel] = _hash_file(p)[0]
+            hashes[rel] = hash_file(p)[0]
             others.append({"path": rel, "sha256": hashes[rel]})
     doc = {"v": 1, "items": sorted(items, key=lambda r: r["path"]), "files": others}
     return hashlib.sha256(canonical_bytes(_json_safe(doc))).hexdigest(), hashes

@@ -44,6 +44,7 @@ from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, LogEntry, MerkleNode, utcnow
 from node import audit
 from node.blobstore import BlobStore
+from node.checks.engine import hash_file
 from node.errors import Conflict
 from node.models import Item, PreservationAlert, PreservationItem, PreservationRun, PreservationState
 from verifier.records import canonical_bytes, metadata_digest, new_record, record_leaf_hash
@@ -54,7 +55,6 @@ RUN_RECORD_TYPE = "preservation.run"
 ALERT_ACTION = "preservation:alert"
 RUN_ACTION = "preservation:run"
 CURSOR = "cursor"
-CHUNK = 1 << 20
 BATCH = 100
 TIME = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -110,18 +110,6 @@ class ItemResult:
     def summary(self) -> dict[str, Any]:
         return {"id": self.item_id, "ok": self.ok, "anchored": self.anchored, "format": self.format,
                 "usable": self.usable, "alerts": [a["kind"] for a in self.alerts]}  # fmt: skip
-
-
-def hash_file(path: Path, throttle: Throttle | None) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if throttle is not None:
-                throttle.spent(len(chunk))
-    return digest.hexdigest(), size
 
 
 def usability(path: Path) -> tuple[str | None, bool | None, str]:
@@ -182,7 +170,7 @@ class Preserver:
         if not path.exists():
             result.alert("blob_missing", f"the stored file is missing ({path.name})", expected, None)
             return result
-        digest, size = hash_file(path, throttle)
+        digest, size = hash_file(path, throttle.spent if throttle is not None else None)
         if digest != expected or size != record.get("size", item.size):
             result.alert("content_mismatch", f"the stored bytes differ from the anchored record ({size} bytes)",
                          expected, digest)  # fmt: skip

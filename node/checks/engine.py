@@ -108,7 +108,7 @@ def check_item(
 
     # authenticity: digest and electronic attributes
     try:
-        digest, size = _hash_file(item.path)
+        digest, size = hash_file(item.path)
     except OSError as exc:
         report.results.append(failed("AUTH-DIGEST", f"file cannot be read: {exc}"))
         return report
@@ -146,13 +146,16 @@ def check_item(
     return report
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path, on_chunk: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """(SHA-256 hex, size) of a file read in 1 MiB chunks; `on_chunk(n)` after each (e.g. a rate limit)."""
     h = hashlib.sha256()
     size = 0
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
     return h.hexdigest(), size
 
 
