@@ -177,12 +177,24 @@ def ingest(
 def anchor(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE) -> None:
     """Checkpoint every log with new records now, wait for confirmation, print the transaction."""
     from anchor.errors import LedgerError
+    from node.client import NodeRequestError
 
     try:
         with _client(node, api_key_file) as client:
             report = client.anchor()
+    except NodeRequestError as exc:
+        if exc.reason == "chain_unavailable":  # nothing was anchored; the records wait, safe to re-run
+            fail(f"chain unavailable, nothing anchored (records stay pending; re-run when the chain is back): {exc}")
+        fail(str(exc))
     except LedgerError as exc:
         fail(str(exc))
+    for loss in report.get("rollbacks") or []:
+        typer.secho(
+            f"CHAIN ROLLBACK: fonds {loss['fonds']}: {loss['lost_checkpoints']} confirmed checkpoint(s) "
+            f"(sizes {', '.join(map(str, loss['lost_sizes']))}) were no longer on chain ({loss['reason']}); "
+            "anchoring them again",
+            fg=typer.colors.RED, err=True,
+        )  # fmt: skip
     if report["submitted"]:
         typer.echo(f"anchored {report['submitted']['logs']} log(s) in tx {report['submitted']['tx_hash']}")
         for cp in report["checkpoints"]:
@@ -417,12 +429,28 @@ def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
         typer.echo(
             f"fonds {log['fonds']}: {log['size']} records, {log['anchored_size']} anchored, "
             f"{log['pending_records']} pending"
+            + (f" ({log['lost_checkpoints']} checkpoint(s) lost in a chain rollback)" if log.get("lost_checkpoints")
+               else "")
             + (f"; last checkpoint tx {last['tx_hash']} block {last['block_number']}" if last else "")
         )
     if data["anchoring"]["last_error"]:
         anchoring = data["anchoring"]
         typer.echo(f"anchoring: {anchoring['consecutive_failures']} failure(s): {anchoring['last_error']}")
+    _print_rollbacks(data["anchoring"])
     _print_preservation(data.get("preservation"))
+
+
+def _print_rollbacks(anchoring: dict[str, Any]) -> None:
+    """The chain-rollback part of `status`: anchors the chain lost (reorg, reset) and their repair."""
+    if not anchoring.get("chain_rollbacks"):
+        return
+    last = anchoring.get("last_rollback") or {}
+    lost = anchoring.get("lost_checkpoints") or 0
+    line = (f"CHAIN ROLLBACKS: {anchoring['chain_rollbacks']} detected; {lost} lost checkpoint(s) "
+            + ("waiting to be anchored again" if lost else "(all anchored again)"))  # fmt: skip
+    typer.secho(line, fg=typer.colors.RED if lost else typer.colors.YELLOW)
+    if last:
+        typer.echo(f"  last: fonds {last['fonds']} at {last['detected_at']}: {last['reason']}")
 
 
 def _print_preservation(pres: dict[str, Any] | None) -> None:

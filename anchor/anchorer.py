@@ -1,6 +1,12 @@
 """Anchoring, crash-safe: checkpoints go PENDING -> SUBMITTED (raw tx stored before sending) ->
 CONFIRMED, and every run first reconciles the database with the chain.
 
+Reconcile also notices a chain that forgot (a reorg deeper than the confirmations, a dev chain reset,
+validators restored from a backup): when the contract's head for a log is behind its CONFIRMED
+checkpoints, or the block that anchored the newest one has another hash now, the lost checkpoints go
+back to PENDING (a `ChainRollback` row, a warning, the `on_rollback` hook) and are anchored again at the
+same sizes, so the proofs already handed out verify again.
+
 Whatever point a process dies at (before signing, after storing the tx, after sending, before
 confirmation), the next run finds the stored transaction, resends the very same bytes if the chain
 lacks it, adopts checkpoints the contract already holds, and so ends with exactly one checkpoint on
@@ -12,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,10 +27,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from anchor.chain import ChainClient, SignedTx, decode_revert
+from anchor.chain import ChainClient, SignedTx, decode_revert, translate_errors
 from anchor.errors import ChainError, LedgerError, NonceTooLow
 from anchor.log import MerkleLog
 from anchor.models import (
+    ChainRollback,
     Checkpoint,
     CheckpointStatus,
     Lease,
@@ -56,6 +63,7 @@ class AnchorReport:
     submitted: dict[str, Any] | None = None
     confirmed: list[str] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)  # confirmed checkpoints the chain lost
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,7 +71,22 @@ class AnchorReport:
             "submitted": self.submitted,
             "confirmed": self.confirmed,
             "checkpoints": self.checkpoints,
+            "rollbacks": self.rollbacks,
         }
+
+
+def rollback_view(row: ChainRollback, fonds_code: str) -> dict[str, Any]:
+    """A detected loss as GET /status, the audit event and the anchor report show it."""
+    return {
+        "fonds": fonds_code,
+        "detected_at": row.detected_at.isoformat() if row.detected_at else None,
+        "chain_size": row.chain_size,
+        "lost_sizes": [int(x) for x in row.lost_sizes.split(",") if x],
+        "lost_checkpoints": row.lost_count,
+        "tx_hashes": [x for x in row.tx_hashes.split(",") if x],
+        "reason": row.reason,
+        "reanchored_at": row.reanchored_at.isoformat() if row.reanchored_at else None,
+    }
 
 
 def _owner_alive(owner: str) -> bool:
@@ -79,6 +102,11 @@ def _owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _hex(value: Any) -> str:
+    raw = bytes(value) if isinstance(value, bytes | bytearray) else bytes.fromhex(str(value).removeprefix("0x"))
+    return "0x" + raw.hex()
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -97,6 +125,7 @@ class Anchorer:
         *,
         confirmations: int,
         wait_timeout_s: float = 120.0,
+        on_rollback: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         from contracts import load_artifact
 
@@ -107,6 +136,7 @@ class Anchorer:
         self.contract_address = self.contract.address
         self.confirmations = confirmations
         self.wait_timeout_s = wait_timeout_s
+        self.on_rollback = on_rollback  # e.g. the node's audit event; called after the loss is recorded
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
 
     # -- the lease ----------------------------------------------------------------------------
@@ -133,7 +163,9 @@ class Anchorer:
     def run(self, *, wait: bool = True) -> AnchorReport:
         """Reconcile, submit one checkpoint per log with new records, and (if asked) confirm."""
         report = AnchorReport()
-        with self.lease():
+        # The chain client maps network failures to ChainUnavailable where it talks to the node; this
+        # is the net under it, so no raw connection error ever leaves a run (POST /anchor answers 503).
+        with translate_errors(self.client.where), self.lease():
             self.reconcile(report)
             submission_id = self.submit(report)
             if submission_id is not None and wait:
@@ -153,9 +185,98 @@ class Anchorer:
             )
         for sub in in_flight:
             self._reconcile_submission(sub.id, report)
+        lost: list[dict[str, Any]] = []
         with self.sessions() as s, s.begin():
             for log in MerkleLog(s).all_logs():
-                self._adopt_chain_head(s, log, report)
+                size, root, block = self.client.call(self.contract.functions.latest(log.log_id))
+                loss = self._detect_rollback(s, log, size, bytes(root), report)
+                if loss is not None:
+                    lost.append(loss)
+                self._adopt_chain_head(s, log, size, bytes(root), block, report)
+        if lost:
+            # Our own transactions after the lost block are gone too: take nonces from the chain again.
+            self.client.nonce_manager(self.account.address).resync()
+        for loss in lost:  # recorded (committed) first, so a failing hook never hides the loss
+            report.rollbacks.append(loss)
+            if self.on_rollback is not None:
+                try:
+                    self.on_rollback(loss)
+                except Exception:
+                    logger.exception("recording the chain rollback of fonds %s failed", loss["fonds"])
+
+    def _detect_rollback(
+        self, s: Session, log: Log, head_size: int, head_root: bytes, report: AnchorReport
+    ) -> dict[str, Any] | None:
+        """Whether the chain still holds the log's CONFIRMED checkpoints; if not, put the lost ones
+        back to PENDING (re-anchored by the next submit) and record the loss."""
+        confirmed = list(
+            s.scalars(
+                select(Checkpoint)
+                .where(Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.CONFIRMED)
+                .order_by(Checkpoint.tree_size)
+            )
+        )
+        if not confirmed:
+            return None
+        newest = confirmed[-1]
+        lost = [cp for cp in confirmed if cp.tree_size > head_size]
+        reason = ""
+        if lost:
+            reason = (
+                f"the contract's head for fonds {log.fonds_code} is at size {head_size}, behind its confirmed "
+                f"checkpoint at size {newest.tree_size}"
+            )
+        else:
+            sub = newest.submission
+            if sub is not None and sub.block_hash and sub.block_number is not None:
+                now = self.client.block_hash(sub.block_number)
+                if now != sub.block_hash:
+                    held = bytes(self.client.call(self.contract.functions.rootAt(log.log_id, newest.tree_size)))
+                    if held == newest.root:  # mined again in another block: still anchored, note where
+                        block = int(self.client.call(
+                            self.contract.functions.anchoredAtBlock(log.log_id, newest.tree_size)
+                        ))  # fmt: skip
+                        sub.block_number, sub.block_hash = block, self.client.block_hash(block)
+                        report.reconciled.append(f"{sub.tx_hash}: re-mined in block {block}")
+                        logger.warning("anchor transaction %s moved to block %s (chain reorganised)",
+                                       sub.tx_hash, block)  # fmt: skip
+                        return None
+                    lost = [newest]
+                    reason = (
+                        f"block {sub.block_number} that anchored fonds {log.fonds_code} at size "
+                        f"{newest.tree_size} now has hash {now or 'none'} (was {sub.block_hash})"
+                    )
+        if not lost:
+            at_head = next((cp for cp in confirmed if cp.tree_size == head_size), None)
+            if at_head is not None and at_head.root != head_root:
+                raise LogDiverged(
+                    f"the chain holds root {head_root.hex()} for fonds {log.fonds_code} at size {head_size}, "
+                    f"but this node confirmed {at_head.root.hex()}: point the node at the right chain/contract"
+                )
+            return None
+        subs = {cp.submission for cp in lost if cp.submission is not None}
+        for sub in subs:
+            sub.status = SubmissionStatus.FAILED
+            sub.error = f"lost in a chain rollback: {reason}"
+        for cp in lost:
+            cp.status, cp.submission_id = CheckpointStatus.PENDING, None
+        row = ChainRollback(
+            log_pk=log.id,
+            detected_at=utcnow(),
+            chain_size=head_size,
+            lost_sizes=",".join(str(cp.tree_size) for cp in lost),
+            lost_count=len(lost),
+            reason=reason,
+            tx_hashes=",".join(sorted(sub.tx_hash for sub in subs)),
+        )
+        s.add(row)
+        s.flush()
+        logger.warning(
+            "CHAIN ROLLBACK: %d confirmed checkpoint(s) of fonds %s (sizes %s) are no longer on chain (%s); "
+            "anchoring them again", len(lost), log.fonds_code, row.lost_sizes, reason,
+        )  # fmt: skip
+        report.reconciled.append(f"{log.fonds_code}: {len(lost)} checkpoint(s) lost in a chain rollback")
+        return rollback_view(row, log.fonds_code)
 
     def _reconcile_submission(self, submission_id: int, report: AnchorReport) -> None:
         with self.sessions() as s, s.begin():
@@ -195,15 +316,37 @@ class Anchorer:
     def _mark_confirmed(self, s: Session, sub: Submission, receipt: Any) -> None:
         sub.status = SubmissionStatus.CONFIRMED
         sub.block_number = int(receipt["blockNumber"])
+        sub.block_hash = _hex(receipt["blockHash"])
         sub.gas_used = int(receipt["gasUsed"])
         sub.confirmed_at = utcnow()
         sub.raw_tx = None
+        logs = set()
         for cp in s.scalars(select(Checkpoint).where(Checkpoint.submission_id == sub.id)):
             cp.status = CheckpointStatus.CONFIRMED
+            logs.add(cp.log_pk)
+        self._close_rollbacks(s, logs)
 
-    def _adopt_chain_head(self, s: Session, log: Log, report: AnchorReport) -> None:
+    @staticmethod
+    def _close_rollbacks(s: Session, log_pks: set[int]) -> None:
+        """A log's losses are repaired once none of its checkpoints waits to be anchored again."""
+        s.flush()
+        for log_pk in log_pks:
+            waiting = s.scalar(
+                select(func.count()).where(Checkpoint.log_pk == log_pk, Checkpoint.status == CheckpointStatus.PENDING)
+            )
+            if waiting:
+                continue
+            for row in s.scalars(
+                select(ChainRollback).where(ChainRollback.log_pk == log_pk, ChainRollback.reanchored_at.is_(None))
+            ):
+                row.reanchored_at = utcnow()
+                logger.warning("fonds %s: the checkpoints lost in a chain rollback are anchored again",
+                               row.log.fonds_code)  # fmt: skip
+
+    def _adopt_chain_head(
+        self, s: Session, log: Log, size: int, root: bytes, block: int, report: AnchorReport
+    ) -> None:
         """If the contract holds a newer checkpoint than we know of, it must be ours: adopt it."""
-        size, root, block = self.contract.functions.latest(log.log_id).call()
         if size == 0:
             return
         known = s.scalar(select(Checkpoint).where(Checkpoint.log_pk == log.id, Checkpoint.tree_size == size))
@@ -230,16 +373,30 @@ class Anchorer:
             )
             s.add(sub)
             s.flush()
+        # (A transaction thought lost in a rollback that the chain mined again is confirmed after all.)
+        sub.status, sub.error, sub.raw_tx = SubmissionStatus.CONFIRMED, None, None
+        sub.block_number, sub.block_hash = block, self.client.block_hash(block)
+        sub.confirmed_at = sub.confirmed_at or utcnow()
         if known is None:
             previous = self._last_anchored_size(s, log, below=size)
             known = Checkpoint(log_pk=log.id, tree_size=size, root=bytes(root), previous_size=previous)
             s.add(known)
         known.status, known.submission_id = CheckpointStatus.CONFIRMED, sub.id
+        # Waiting checkpoints below the adopted one are covered by it (the chain holds a later root).
+        for older in s.scalars(
+            select(Checkpoint).where(
+                Checkpoint.log_pk == log.id,
+                Checkpoint.status == CheckpointStatus.PENDING,
+                Checkpoint.tree_size < size,
+            )
+        ):
+            s.delete(older)
+        self._close_rollbacks(s, {log.id})
         report.reconciled.append(f"{log.fonds_code}@{size}: adopted from chain")
 
     def _find_anchor_tx(self, log_id: bytes, size: int, block: int) -> str:
-        events = self.contract.events.CheckpointAnchored().get_logs(
-            from_block=block, to_block=block, argument_filters={"logId": log_id, "treeSize": size}
+        events = self.client.events(
+            self.contract.events.CheckpointAnchored(), block, block, {"logId": log_id, "treeSize": size}
         )
         if not events:
             raise ChainError(f"no CheckpointAnchored event in block {block} for size {size}")
@@ -284,7 +441,9 @@ class Anchorer:
             if signed is not None:
                 self.client.release(signed)  # never stored, so never sent: its nonce is free again
             raise
-        report.submitted = {"tx_hash": signed.tx_hash, "nonce": signed.nonce, "logs": len(inputs)}
+        report.submitted = {
+            "tx_hash": signed.tx_hash, "nonce": signed.nonce, "logs": len({log_id for log_id, *_ in inputs}),
+        }  # fmt: skip
         report.checkpoints = [
             {"log_id": log_id.hex(), "tree_size": size, "root": root.hex()}
             for log_id, size, root, _ in inputs
@@ -296,9 +455,10 @@ class Anchorer:
     def _new_checkpoints(
         self, s: Session
     ) -> tuple[list[tuple[bytes, int, bytes, list[bytes]]], list[Checkpoint]]:
-        """A PENDING checkpoint for each log with records past its last anchored size; logs with a
-        checkpoint still in flight wait for it, since the next one must extend it."""
-        s.query(Checkpoint).filter(Checkpoint.status == CheckpointStatus.PENDING).delete()
+        """The checkpoints to anchor, in order, for each log: those lost in a chain rollback (kept
+        PENDING at their old sizes, so proofs already handed out verify again), then one at the log's
+        size if it has records past them. Logs with a checkpoint still in flight wait for it, since
+        the next one must extend it. anchorMany accepts successive checkpoints of one log."""
         inputs: list[tuple[bytes, int, bytes, list[bytes]]] = []
         pending: list[Checkpoint] = []
         merkle = MerkleLog(s)
@@ -306,17 +466,39 @@ class Anchorer:
             s.scalars(select(Checkpoint.log_pk).where(Checkpoint.status == CheckpointStatus.SUBMITTED))
         )
         for log in merkle.all_logs():
-            previous = self._last_anchored_size(s, log)
-            if log.id in in_flight or log.size <= previous:
+            if log.id in in_flight:
                 continue
-            root = merkle.root(log, log.size)
-            inputs.append((log.log_id, log.size, root, merkle.consistency_proof(log, previous, log.size)))
-            cp = Checkpoint(
-                log_pk=log.id, tree_size=log.size, root=root, previous_size=previous,
-                status=CheckpointStatus.PENDING,
-            )  # fmt: skip
-            s.add(cp)
-            pending.append(cp)
+            previous = self._last_anchored_size(s, log)
+            todo: list[Checkpoint] = []
+            for cp in s.scalars(
+                select(Checkpoint)
+                .where(Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.PENDING)
+                .order_by(Checkpoint.tree_size)
+            ):
+                if previous < cp.tree_size <= log.size:
+                    todo.append(cp)
+                else:  # covered by an anchored checkpoint, or past the log (a stale row)
+                    s.delete(cp)
+            last = todo[-1].tree_size if todo else previous
+            if log.size > last:
+                cp = Checkpoint(
+                    log_pk=log.id, tree_size=log.size, root=merkle.root(log, log.size), previous_size=previous,
+                    status=CheckpointStatus.PENDING,
+                )  # fmt: skip
+                s.add(cp)
+                todo.append(cp)
+            before = previous
+            for cp in todo:
+                root = merkle.root(log, cp.tree_size)
+                if root != cp.root:
+                    raise LogDiverged(
+                        f"fonds {log.fonds_code}: the log's root at size {cp.tree_size} is {root.hex()}, not the "
+                        f"{cp.root.hex()} it had when first anchored: the database was altered"
+                    )
+                cp.previous_size = before
+                inputs.append((log.log_id, cp.tree_size, root, merkle.consistency_proof(log, before, cp.tree_size)))
+                pending.append(cp)
+                before = cp.tree_size
         s.flush()
         return inputs, pending
 

@@ -31,6 +31,7 @@ from eth_utils.abi import abi_to_signature, get_abi_input_types
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import (
+    BlockNotFound,
     ContractLogicError,
     ProviderConnectionError,
     TimeExhausted,
@@ -79,6 +80,7 @@ except ImportError:  # pragma: no cover - production installs have no eth-tester
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the node died while answering
     ProviderConnectionError,
     ConnectionError,
     TimeoutError,
@@ -327,6 +329,22 @@ class ChainClient:
     def block_number(self) -> int:
         with translate_errors(self.where):
             return int(self.w3.eth.block_number)
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of the block at ``number`` on the chain as it is now; None if the chain is shorter."""
+        with translate_errors(self.where):
+            try:
+                block = self.w3.eth.get_block(number)
+            except BlockNotFound:
+                return None
+        return _hex_hash(block["hash"]) if block is not None else None
+
+    def events(self, event: Any, from_block: int, to_block: int, argument_filters: Mapping[str, Any]) -> list[Any]:
+        """The logs of a contract event (``contract.events.X()``) in a block range."""
+        with translate_errors(self.where):
+            return list(
+                event.get_logs(from_block=from_block, to_block=to_block, argument_filters=dict(argument_filters))
+            )
 
     def balance(self, address: str) -> int:
         with translate_errors(self.where):

@@ -91,6 +91,9 @@ class Submission(Base):
     contract: Mapped[str] = mapped_column(String(42))
     status: Mapped[SubmissionStatus] = mapped_column(Enum(SubmissionStatus, native_enum=False))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    # Hash of the block that mined it, kept once confirmed: a different hash at that height later means
+    # the chain replaced the block (reorg, reset, restored validators), so the anchor may be lost.
+    block_hash: Mapped[str | None] = mapped_column(String(66))
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -114,6 +117,27 @@ class Checkpoint(Base):
 
     log: Mapped[Log] = relationship()
     submission: Mapped[Submission | None] = relationship()
+
+
+class ChainRollback(Base):
+    """Confirmed checkpoints of a log the chain no longer holds, noticed by the anchorer's reconcile.
+
+    The lost checkpoints go back to PENDING and are anchored again at the same sizes; `reanchored_at`
+    is set once none of the log's checkpoints is left waiting."""
+
+    __tablename__ = "chain_rollbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"), index=True)
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    chain_size: Mapped[int] = mapped_column(BigInteger)  # the contract's head for the log when noticed
+    lost_sizes: Mapped[str] = mapped_column(Text)  # comma-separated tree sizes
+    lost_count: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    tx_hashes: Mapped[str] = mapped_column(Text)  # comma-separated transactions that were lost
+    reanchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    log: Mapped[Log] = relationship()
 
 
 class Lease(Base):

@@ -27,6 +27,8 @@ from verifier.certificate import load_signing_key
 
 logger = logging.getLogger(__name__)
 
+ROLLBACK_ACTION = "anchor:rollback"  # audit action: the chain lost confirmed checkpoints of a log
+
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -130,8 +132,20 @@ class NodeContext:
                     self.settings.contract_address,
                     confirmations=self.profile.confirmations,
                     wait_timeout_s=self.settings.anchor_wait_timeout_s,
+                    on_rollback=self.record_rollback,
                 )
             return self._anchorer
+
+    def record_rollback(self, loss: dict[str, Any]) -> None:
+        """An audit event (system, outcome failed) for confirmed checkpoints the chain lost."""
+        from node import audit
+
+        fonds = loss["fonds"].removesuffix(audit.AUDIT_LOG_SUFFIX)
+        with self.sessions() as s, s.begin():
+            audit.record_event(
+                s, None, ROLLBACK_ACTION, f"/logs/{loss['fonds']}", "failed", None, loss, fonds,
+                default_fonds=self.settings.default_fonds,
+            )  # fmt: skip
 
     def anchor_now(self, *, wait: bool = True, patience_s: float = 30.0) -> AnchorReport:
         """Run the anchorer; if a scheduled run holds the lease, wait for it rather than fail."""

@@ -33,6 +33,9 @@ from anchor.errors import ChainError
 
 DEFAULT_CHAIN_ID = 1337
 
+# The ganache process serving each URL started here, so a test can kill it mid-run (`kill_ganache`).
+_PROCESSES: dict[str, subprocess.Popen] = {}
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -82,12 +85,19 @@ def run_ganache(
                 last_error = e
                 _kill(proc)
                 continue
+            _PROCESSES[url] = proc
             try:
                 yield url
             finally:
+                _PROCESSES.pop(url, None)
                 _kill(proc)
             return
         raise RuntimeError(f"could not start ganache after {attempts} attempts: {last_error}")
+
+
+def kill_ganache(url: str) -> None:
+    """Stop the ganache at ``url`` (started by `run_ganache`) now: the chain goes down mid-test."""
+    _kill(_PROCESSES[url])
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -125,6 +135,7 @@ __all__ = [
     "closed_port_url",
     "free_port",
     "ganache_url",
+    "kill_ganache",
     "make_ganache_fixture",
     "run_ganache",
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from anchor.anchorer import rollback_view
 from anchor.log import MerkleLog
-from anchor.models import Checkpoint, CheckpointStatus, Log, Submission
+from anchor.models import ChainRollback, Checkpoint, CheckpointStatus, Log, Submission
 from node.api.deps import get_ctx, require
 from node.context import NodeContext
 from node.preservation import existing_preserver, status_section
@@ -27,6 +28,7 @@ def checkpoint_view(cp: Checkpoint, log: Log, sub: Submission | None) -> dict[st
         "status": cp.status.value,
         "tx_hash": sub.tx_hash if sub else None,
         "block_number": sub.block_number if sub else None,
+        "block_hash": sub.block_hash if sub else None,
         "chain_id": sub.chain_id if sub else None,
         "contract": sub.contract if sub else None,
     }
@@ -55,6 +57,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
     settings = ctx.settings
     with ctx.reader() as s:
         logs = []
+        last_rollback: tuple[ChainRollback, str] | None = None
         for log in MerkleLog(s).all_logs():
             last = s.execute(
                 select(Checkpoint, Submission)
@@ -64,6 +67,15 @@ def status(ctx: Ctx) -> dict[str, Any]:
                 .limit(1)
             ).first()
             anchored = last[0].tree_size if last else 0
+            # Checkpoints the chain lost in a rollback wait as PENDING until anchored again.
+            lost = s.scalar(
+                select(func.count()).where(Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.PENDING)
+            )
+            rollbacks = list(
+                s.scalars(select(ChainRollback).where(ChainRollback.log_pk == log.id).order_by(ChainRollback.id))
+            )
+            if rollbacks and (last_rollback is None or rollbacks[-1].id > last_rollback[0].id):
+                last_rollback = (rollbacks[-1], log.fonds_code)
             logs.append(
                 {
                     "fonds": log.fonds_code,
@@ -71,9 +83,12 @@ def status(ctx: Ctx) -> dict[str, Any]:
                     "size": log.size,
                     "anchored_size": anchored,
                     "pending_records": log.size - anchored,
+                    "lost_checkpoints": lost or 0,
+                    "chain_rollbacks": len(rollbacks),
                     "last_checkpoint": checkpoint_view(last[0], log, last[1]) if last else None,
                 }
             )
+        last_rollback_view = rollback_view(*last_rollback) if last_rollback else None
         preservation = status_section(s, existing_preserver(ctx), settings)  # long-term checks, open alerts
     return {
         "logs": logs,
@@ -84,6 +99,10 @@ def status(ctx: Ctx) -> dict[str, Any]:
             "interval_s": settings.anchor_interval_s,
             "consecutive_failures": ctx.schedule.failures,
             "last_error": ctx.schedule.last_error,
+            # A chain that forgot anchored checkpoints (reorg, reset): noticed on reconcile, anchored again.
+            "chain_rollbacks": sum(log["chain_rollbacks"] for log in logs),
+            "lost_checkpoints": sum(log["lost_checkpoints"] for log in logs),
+            "last_rollback": last_rollback_view,
         },
         "preservation": preservation,
     }
