@@ -13,7 +13,7 @@ from sqlalchemy import select
 from anchor.anchorer import AnchorBusy, Anchorer
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
-from anchor.errors import ChainUnavailable
+from anchor.errors import ChainUnavailable, TransactionTimeout
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, Submission, SubmissionStatus
 from node.db import migrate
@@ -155,6 +155,37 @@ def test_chain_unreachable_then_catch_up(env, monkeypatch) -> None:  # type: ign
     _release_leases(env)
     make_anchorer(env).run()
     assert on_chain(env) == (1, 4)
+
+
+def test_confirmed_only_at_the_profile_depth(env) -> None:  # type: ignore[no-untyped-def]
+    """confirmations=3: a checkpoint mined 1 and 2 blocks deep stays SUBMITTED (no proof is served
+    from it, a reorg may still drop it); it turns CONFIRMED exactly at depth 3."""
+    sessions, client, account, address = env
+    tester = client.w3.provider.ethereum_tester  # py-evm mines only on transactions, or when told
+    append(env, 3)
+    anchorer = Anchorer(sessions, client, account, address, confirmations=3, wait_timeout_s=0.5)
+    with pytest.raises(TransactionTimeout):
+        anchorer.run()  # mined (1 confirmation), then waits for a depth no block brings
+    assert db_state(env) == [(3, "SUBMITTED")]
+    with env[0]() as s:
+        sub = s.scalar(select(Submission))
+        assert sub.status == SubmissionStatus.SUBMITTED and sub.block_number is None
+    assert client.confirmations_of(client.receipt(sub.tx_hash)) == 1
+
+    tester.mine_blocks(1)  # depth 2
+    assert client.confirmations_of(client.receipt(sub.tx_hash)) == 2
+    report = anchorer.run(wait=False)
+    assert report.submitted is None and report.reconciled == []  # in flight: nothing new, not confirmed
+    assert db_state(env) == [(3, "SUBMITTED")]
+
+    tester.mine_blocks(1)  # depth 3
+    report = anchorer.run(wait=False)
+    assert report.reconciled == [f"{sub.tx_hash}: confirmed"]
+    assert db_state(env) == [(3, "CONFIRMED")]
+    with env[0]() as s:
+        confirmed = s.scalar(select(Submission))
+        assert confirmed.status == SubmissionStatus.CONFIRMED and confirmed.block_number is not None
+        assert confirmed.block_hash == client.block_hash(confirmed.block_number)
 
 
 def test_reverted_submission_is_rebuilt(env) -> None:  # type: ignore[no-untyped-def]

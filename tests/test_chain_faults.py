@@ -191,6 +191,29 @@ def test_every_chain_step_maps_a_dead_node_to_chain_unavailable(node_dir: Path) 
             assert s.scalar(select(Checkpoint)) is None
 
 
+def test_ganache_killed_after_anchoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case: the node anchored, then its chain died; the next POST /anchor fails in
+    reconcile (reading the contract's heads) and must be 503 chain_unavailable, not a bare 500."""
+    from node.bootstrap import initialise
+
+    monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
+    monkeypatch.setenv("ARCHIVE_LEDGER_CHAIN_KEY_SCRYPT_N", "1024")
+    with run_ganache(tmp_path / "ganache") as url:
+        data = tmp_path / "data"
+        initialise(data, profile_name="dev", rpc_url=url)
+        with node_api(data) as (api, _ctx):
+            upload(api, 2)
+            assert api.post("/anchor").status_code == 200
+            upload(api, 1, start=2)
+            kill_ganache(url)
+            r = api.post("/anchor")
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "chain_unavailable" and "does not answer" in r.json()["detail"]
+            r = api.get("/status")
+            assert r.status_code == 200 and r.json()["chain"]["reachable"] is False
+            assert (z001(r.json())["anchored_size"], z001(r.json())["pending_records"]) == (2, 1)
+
+
 def test_ganache_killed_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The chain dies while POST /anchor waits for confirmations: 503 chain_unavailable, status still
     answers; the transaction stays SUBMITTED (stored, resent by the next run), nothing is confirmed."""
@@ -227,6 +250,9 @@ def test_ganache_killed_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             assert z001(r.json())["anchored_size"] == 0
             with ctx.reader() as s:
                 assert {cp.status for cp in s.scalars(select(Checkpoint))} == {CheckpointStatus.SUBMITTED}
+            # the next run, by the anchorer built while the chain was up, fails in reconcile: 503 too
+            r = api.post("/anchor")
+            assert r.status_code == 503 and r.json()["error"] == "chain_unavailable", r.text
 
 
 # -- a chain that forgets --------------------------------------------------------------------------------
