@@ -186,10 +186,11 @@ class Anchorer:
         for sub in in_flight:
             self._reconcile_submission(sub.id, report)
         lost: list[dict[str, Any]] = []
+        hashes: dict[int, str | None] = {}  # block number -> hash now; one anchorMany serves many logs
         with self.sessions() as s, s.begin():
             for log in MerkleLog(s).all_logs():
                 size, root, block = self.client.call(self.contract.functions.latest(log.log_id))
-                loss = self._detect_rollback(s, log, size, bytes(root), report)
+                loss = self._detect_rollback(s, log, size, bytes(root), report, hashes)
                 if loss is not None:
                     lost.append(loss)
                 self._adopt_chain_head(s, log, size, bytes(root), block, report)
@@ -205,7 +206,8 @@ class Anchorer:
                     logger.exception("recording the chain rollback of fonds %s failed", loss["fonds"])
 
     def _detect_rollback(
-        self, s: Session, log: Log, head_size: int, head_root: bytes, report: AnchorReport
+        self, s: Session, log: Log, head_size: int, head_root: bytes, report: AnchorReport,
+        hashes: dict[int, str | None],
     ) -> dict[str, Any] | None:
         """Whether the chain still holds the log's CONFIRMED checkpoints; if not, put the lost ones
         back to PENDING (re-anchored by the next submit) and record the loss."""
@@ -228,8 +230,12 @@ class Anchorer:
             )
         else:
             sub = newest.submission
-            if sub is not None and sub.block_hash and sub.block_number is not None:
-                now = self.client.block_hash(sub.block_number)
+            if sub is not None and sub.block_number is not None:
+                if sub.block_number not in hashes:
+                    hashes[sub.block_number] = self.client.block_hash(sub.block_number)
+                now = hashes[sub.block_number]
+                if sub.block_hash is None:  # confirmed before block hashes were kept (migration 0007)
+                    sub.block_hash = now
                 if now != sub.block_hash:
                     held = bytes(self.client.call(self.contract.functions.rootAt(log.log_id, newest.tree_size)))
                     if held == newest.root:  # mined again in another block: still anchored, note where

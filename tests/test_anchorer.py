@@ -188,6 +188,49 @@ def test_confirmed_only_at_the_profile_depth(env) -> None:  # type: ignore[no-un
         assert confirmed.block_hash == client.block_hash(confirmed.block_number)
 
 
+def test_rollback_on_the_in_process_chain_is_reanchored_and_hooked(env) -> None:  # type: ignore[no-untyped-def]
+    """The chain drops the block of a confirmed anchor (snapshot/revert): the next run reports it once
+    through the hook, takes nonces from the chain again and anchors the same checkpoint again."""
+    sessions, client, account, address = env
+    tester = client.w3.provider.ethereum_tester
+    append(env, 2)
+    make_anchorer(env).run()
+    snapshot = tester.take_snapshot()
+    append(env, 2)
+    seen: list[dict] = []
+    anchorer = Anchorer(sessions, client, account, address, confirmations=1, wait_timeout_s=10, on_rollback=seen.append)
+    anchorer.run()
+    assert on_chain(env) == (2, 4)
+    tester.revert_to_snapshot(snapshot)
+    tester.mine_blocks(3)
+    assert on_chain(env) == (1, 2)
+    append(env, 1)  # ingest went on
+    report = anchorer.run()
+    assert [(loss["fonds"], loss["chain_size"], loss["lost_sizes"]) for loss in report.rollbacks] == [("Z001", 2, [4])]
+    assert seen == report.rollbacks
+    # the lost checkpoint at its old size (proofs handed out against it verify again), then the new records
+    assert [cp["tree_size"] for cp in report.checkpoints] == [4, 5]
+    assert on_chain(env) == (3, 5)
+    assert db_state(env) == [(2, "CONFIRMED"), (4, "CONFIRMED"), (5, "CONFIRMED")]
+    assert anchorer.run().rollbacks == [] and len(seen) == 1
+
+
+def test_anchor_mined_again_in_another_block_is_followed(env) -> None:  # type: ignore[no-untyped-def]
+    """The stored hash of the anchoring block no longer matches but the contract still holds the root
+    (a reorg that re-mined the transaction): not a loss; the block is taken from the contract."""
+    append(env, 2)
+    make_anchorer(env).run()
+    with transaction(env[0]) as s:
+        sub = s.scalar(select(Submission))
+        good_block, good_hash = sub.block_number, sub.block_hash
+        sub.block_hash = "0x" + "ab" * 32
+    report = make_anchorer(env).run()
+    assert report.rollbacks == [] and f"{sub.tx_hash}: re-mined in block {good_block}" in report.reconciled
+    with env[0]() as s:
+        assert s.scalar(select(Submission)).block_hash == good_hash
+    assert db_state(env) == [(2, "CONFIRMED")]
+
+
 def test_reverted_submission_is_rebuilt(env) -> None:  # type: ignore[no-untyped-def]
     """If someone else's key is used (not an anchorer), the tx reverts; the node records why."""
     sessions, client, _account, address = env
