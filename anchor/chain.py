@@ -337,14 +337,19 @@ class ChainClient:
                 block = self.w3.eth.get_block(number)
             except BlockNotFound:
                 return None
+            except Web3RPCError as e:
+                raise ChainError(f"the chain node at {self.where} refused block {number}: {_error_message(e)}") from e
         return _hex_hash(block["hash"]) if block is not None else None
 
     def events(self, event: Any, from_block: int, to_block: int, argument_filters: Mapping[str, Any]) -> list[Any]:
         """The logs of a contract event (``contract.events.X()``) in a block range."""
         with translate_errors(self.where):
-            return list(
-                event.get_logs(from_block=from_block, to_block=to_block, argument_filters=dict(argument_filters))
-            )
+            try:
+                return list(
+                    event.get_logs(from_block=from_block, to_block=to_block, argument_filters=dict(argument_filters))
+                )
+            except Web3RPCError as e:
+                raise ChainError(f"the chain node at {self.where} refused a log query: {_error_message(e)}") from e
 
     def balance(self, address: str) -> int:
         with translate_errors(self.where):
@@ -678,6 +683,8 @@ class ChainClient:
                 return fn.call(block_identifier=block)
             except _REVERT_ERRORS as e:
                 raise self._reverted(_revert_data_from_exception(e), self._abi_of(fn), "call") from e
+            except Web3RPCError as e:  # the node answered with an error: ours to report, never a bare 500
+                raise ChainError(f"the chain node at {self.where} refused a call: {_error_message(e)}") from e
 
     def deploy(self, account: LocalAccount, artifact: Mapping[str, Any], *args: Any) -> tuple[str, Any]:
         """Deploy a compiled contract (dict with "abi" and "bytecode"); wait for the profile's
