@@ -79,13 +79,13 @@ def rollback_view(row: ChainRollback, fonds_code: str) -> dict[str, Any]:
     """A detected loss as GET /status, the audit event and the anchor report show it."""
     return {
         "fonds": fonds_code,
-        "detected_at": row.detected_at.isoformat() if row.detected_at else None,
+        "detected_at": _naive_utc(row.detected_at).isoformat() if row.detected_at else None,
         "chain_size": row.chain_size,
         "lost_sizes": [int(x) for x in row.lost_sizes.split(",") if x],
         "lost_checkpoints": row.lost_count,
         "tx_hashes": [x for x in row.tx_hashes.split(",") if x],
         "reason": row.reason,
-        "reanchored_at": row.reanchored_at.isoformat() if row.reanchored_at else None,
+        "reanchored_at": _naive_utc(row.reanchored_at).isoformat() if row.reanchored_at else None,
     }
 
 
@@ -211,17 +211,13 @@ class Anchorer:
     ) -> dict[str, Any] | None:
         """Whether the chain still holds the log's CONFIRMED checkpoints; if not, put the lost ones
         back to PENDING (re-anchored by the next submit) and record the loss."""
-        confirmed = list(
-            s.scalars(
-                select(Checkpoint)
-                .where(Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.CONFIRMED)
-                .order_by(Checkpoint.tree_size)
-            )
-        )
-        if not confirmed:
+        confirmed = select(Checkpoint).where(
+            Checkpoint.log_pk == log.id, Checkpoint.status == CheckpointStatus.CONFIRMED
+        )  # only the newest and those above the chain's head are read, not the log's whole history
+        newest = s.scalar(confirmed.order_by(Checkpoint.tree_size.desc()).limit(1))
+        if newest is None:
             return None
-        newest = confirmed[-1]
-        lost = [cp for cp in confirmed if cp.tree_size > head_size]
+        lost = list(s.scalars(confirmed.where(Checkpoint.tree_size > head_size).order_by(Checkpoint.tree_size)))
         reason = ""
         if lost:
             reason = (
@@ -253,7 +249,7 @@ class Anchorer:
                         f"{newest.tree_size} now has hash {now or 'none'} (was {sub.block_hash})"
                     )
         if not lost:
-            at_head = next((cp for cp in confirmed if cp.tree_size == head_size), None)
+            at_head = s.scalar(confirmed.where(Checkpoint.tree_size == head_size))
             if at_head is not None and at_head.root != head_root:
                 raise LogDiverged(
                     f"the chain holds root {head_root.hex()} for fonds {log.fonds_code} at size {head_size}, "
