@@ -52,11 +52,11 @@ def node_dir(tmp_path: Path, ganache_url: str, monkeypatch: pytest.MonkeyPatch) 
 
 
 @contextlib.contextmanager
-def node_api(data: Path, **settings: Any) -> Iterator[tuple[TestClient, NodeContext]]:
+def node_api(data: Path, *, scheduler: bool = False, **settings: Any) -> Iterator[tuple[TestClient, NodeContext]]:
     """The node app over `data`, authenticated with the init API key; `settings` override config."""
     ctx = NodeContext.build(load_settings(data, **settings))
     key = (data / "secrets" / "api-key").read_text().strip()
-    with TestClient(create_app(ctx, scheduler=False)) as api:
+    with TestClient(create_app(ctx, scheduler=scheduler)) as api:
         api.headers["Authorization"] = f"Bearer {key}"
         yield api, ctx
 
@@ -377,3 +377,26 @@ def test_partial_rollback_keeps_what_the_chain_still_holds(node_dir: Path, ganac
                 )
             ]
         assert sizes == [(3, "CONFIRMED", 0), (5, "CONFIRMED", 3)]
+
+
+def test_rollback_noticed_at_start_by_the_scheduled_run(node_dir: Path, ganache_url: str) -> None:
+    """A node (re)started after its chain forgot: the scheduled run at start notices and repairs it,
+    with no one running `archive-ledger anchor`."""
+    with node_api(node_dir) as (api, ctx):
+        items = upload(api, 2)
+        snapshot = rpc(ganache_url, "evm_snapshot")
+        api.post("/anchor").raise_for_status()
+        bundle = api.get(f"/items/{items[0]['id']}/proof").json()
+    rpc(ganache_url, "evm_revert", [snapshot])
+    rpc(ganache_url, "evm_mine")
+    with node_api(node_dir, scheduler=True, anchor_interval_s=3600) as (api, ctx):
+        deadline = time.monotonic() + 60
+        while True:
+            anchoring = api.get("/status").json()["anchoring"]
+            if anchoring["chain_rollbacks"] and not anchoring["lost_checkpoints"]:
+                break
+            assert time.monotonic() < deadline, anchoring
+            time.sleep(0.2)
+        assert anchoring["last_rollback"]["reanchored_at"] is not None
+        assert any(e["fonds"] == "Z001" for e in rollback_events(ctx))
+        assert proof_holds(ctx, bundle)
