@@ -81,6 +81,7 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
     requests.exceptions.ChunkedEncodingError,  # the node died while answering
+    requests.exceptions.RequestException,  # and the rest: a proxy's 502/503 in front of a dead node, a bad URL
     ProviderConnectionError,
     ConnectionError,
     TimeoutError,

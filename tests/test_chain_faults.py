@@ -139,6 +139,7 @@ def served(ctx: NodeContext) -> Iterator[str]:
 
 
 # -- chain down ----------------------------------------------------------------------------------------
+@pytest.mark.e2e  # the CLI against the node on a real port
 def test_chain_down_anchor_answers_503_and_status_answers(node_dir: Path, tmp_path: Path) -> None:
     """RPC on a closed port: POST /anchor is 503 chain_unavailable with a message, the CLI says so
     with a non-zero exit, GET /status and `archive-ledger status` still answer, chain unreachable."""
@@ -164,6 +165,43 @@ def test_chain_down_anchor_answers_503_and_status_answers(node_dir: Path, tmp_pa
             result = run_cli("status", "--node", url, "--api-key-file", node_dir / "secrets" / "api-key", env=env)
             assert result.returncode == 0, describe(result)
             assert "UNREACHABLE" in result.stdout and "2 pending" in result.stdout, describe(result)
+
+
+@contextlib.contextmanager
+def bad_gateway() -> Iterator[str]:
+    """What a reverse proxy in front of a dead chain node answers: 502 to every request."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<html>502 Bad Gateway</html>"
+            self.send_response(502)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_proxy_answering_502_is_chain_unavailable(node_dir: Path) -> None:
+    with node_api(node_dir) as (api, _ctx):
+        upload(api, 1)
+    with bad_gateway() as url, node_api(node_dir, rpc_url=url) as (api, _ctx):
+        r = api.post("/anchor")
+        assert r.status_code == 503 and r.json()["error"] == "chain_unavailable", r.text
+        r = api.get("/status")
+        assert r.status_code == 200 and r.json()["chain"]["reachable"] is False
 
 
 def test_every_chain_step_maps_a_dead_node_to_chain_unavailable(node_dir: Path) -> None:
@@ -315,6 +353,7 @@ def test_chain_rollback_is_noticed_reported_and_reanchored(
         assert anchored_block is not None
 
 
+@pytest.mark.e2e  # the CLI against the node on a real port
 def test_rollback_detected_by_block_hash_and_cli_status(
     node_dir: Path, ganache_url: str, tmp_path: Path
 ) -> None:
