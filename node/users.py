@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -273,13 +274,27 @@ class Login:
     expires_at: datetime
 
 
+_DUMMY_HASH: list[str] = []
+_DUMMY_LOCK = threading.Lock()
+
+
+def dummy_password_hash() -> str:
+    """An argon2id hash of a random password, made once with the same cost as real ones: an unknown
+    username is checked against it so it takes as long as a known one with a wrong password."""
+    with _DUMMY_LOCK:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(nacl.pwhash.argon2id.str(secrets.token_bytes(24)).decode("ascii"))
+        return _DUMMY_HASH[0]
+
+
 def login(session: Session, username: str, password: str, *, ttl_s: float) -> Login:
-    """Check the password and issue a bearer token (only its SHA-256 is stored)."""
+    """Check the password and issue a bearer token (only its SHA-256 is stored). Unknown user, wrong
+    password and disabled account get the same answer (`bad_credentials`) after the same work: one
+    argon2id check, against a dummy hash when the user is unknown (no user enumeration)."""
     user = by_username(session, username)
-    if user is None or not verify_password(user.password_hash, password):
+    right = verify_password(user.password_hash if user is not None else dummy_password_hash(), password)
+    if user is None or not right or user.disabled_at is not None:
         raise Unauthorized("wrong username or password", reason="bad_credentials")
-    if user.disabled_at is not None:
-        raise Unauthorized(f"the account {username!r} is disabled", reason="account_disabled")
     if user.password_reset_state == RESET_PENDING:
         raise Unauthorized(
             f"the password of {username!r} was reset by the system admin: the security admin must confirm the reset "
