@@ -336,13 +336,20 @@ def create_api_key(
     session: Session, name: str, actions: Iterable[str], fonds: Iterable[str] | None = None, *,
     created_by: str | None = None, allowed: frozenset[Action] = API_KEY_ALLOWED_ACTIONS,
 ) -> tuple[ApiKey, str]:  # fmt: skip
-    """A new key with an explicit action list (and optional fonds list); returns (row, the key)."""
+    """A new key with an explicit action list (and optional fonds list); returns (row, the key).
+
+    `allowed` bounds the actions; through the API it is the minting person's own actions (separation of
+    duties: nobody hands out a power they do not hold) within API_KEY_ALLOWED_ACTIONS. A fonds list, if
+    given, is not empty (422 `empty_fonds`): None means every fonds, so an empty list would be ambiguous."""
     wanted = parse_actions(actions)
     if not wanted:
         raise InvalidInput("an API key needs at least one action", reason="no_actions")
     if wanted - allowed:
         raise Forbidden(f"API keys may not carry {', '.join(sorted(wanted - allowed))}", reason="action_not_allowed")
     fonds_list = sorted(set(fonds)) if fonds is not None else None
+    if fonds_list is not None and not fonds_list:
+        raise InvalidInput("a key's fonds list names at least one fonds (leave it out for every fonds)",
+                           reason="empty_fonds")  # fmt: skip
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name, key_sha256=sha256_hex(key), actions=json.dumps(sorted(a.value for a in wanted)),
@@ -367,13 +374,16 @@ def api_key_actions(row: ApiKey) -> frozenset[str]:
 
 
 def api_key_fonds(row: ApiKey) -> frozenset[str] | None:
-    return frozenset(json.loads(row.fonds)) if row.fonds else None
+    """None: every fonds (no list stored). A stored empty list (keys made before lists had to name a
+    fonds) means no fonds at all, never every fonds."""
+    return frozenset(json.loads(row.fonds)) if row.fonds is not None else None
 
 
 def api_key_view(row: ApiKey) -> dict[str, object]:
+    fonds = api_key_fonds(row)
     return {
         "id": row.id, "name": row.name, "actions": sorted(api_key_actions(row)),
-        "fonds": sorted(api_key_fonds(row) or []) or None, "created_by": row.created_by,
+        "fonds": sorted(fonds) if fonds is not None else None, "created_by": row.created_by,
         "revoked": row.revoked_at is not None, "created_at": aware(row.created_at).isoformat(),  # type: ignore[union-attr]
     }  # fmt: skip
 
