@@ -250,6 +250,26 @@ def test_login_locked_after_failures_even_with_the_right_password(api, people: P
     assert api.post("/auth/login", json={"username": "archivist", "password": "wrong again!"}).status_code == 401
 
 
+def test_login_beyond_the_concurrent_checks_is_refused_at_once(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
+    guard = _guard(node_ctx, login_concurrency=1)
+    with guard.slot():  # the one password check slot is taken
+        t0 = time.perf_counter()
+        r = api.post("/auth/login", json={"username": "archivist", "password": PEOPLE_PASSWORD})
+        assert r.status_code == 503 and r.json()["error"] == "login_busy" and r.headers["Retry-After"] == "1"
+        assert time.perf_counter() - t0 < 5  # answered, not queued behind the held slot
+        change = {"old_password": PEOPLE_PASSWORD, "new_password": "y" * 12}
+        assert api.post("/me/password", json=change, headers=people.auth("auditor")).status_code == 503
+    assert api.post("/auth/login", json={"username": "archivist", "password": PEOPLE_PASSWORD}).status_code == 200
+    # A wrong current password on POST /me/password counts like a failed login.
+    _guard(node_ctx, login_max_failures=2, login_lockout_s=60.0)
+    for _ in range(2):
+        r = api.post("/me/password", json={"old_password": "not mine!", "new_password": "y" * 12},
+                     headers=people.auth("auditor"))  # fmt: skip
+        assert r.status_code == 422 and r.json()["error"] == "wrong_current_password"
+    r = api.post("/auth/login", json={"username": "auditor", "password": PEOPLE_PASSWORD})
+    assert r.status_code == 429 and r.json()["error"] == "login_locked"
+
+
 def test_login_locks_an_address_trying_many_usernames(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
     _guard(node_ctx, login_max_failures=100, login_ip_max_failures=8, login_lockout_s=30.0)
     codes = [api.post("/auth/login", json={"username": f"user{n}", "password": "a wrong password"}).status_code
@@ -336,6 +356,24 @@ def test_parallel_logins_do_not_starve_health(people: People, node_data: Path, t
 
 
 # -- audit growth from anonymous traffic --------------------------------------------------------------------
+def test_anonymous_aggregate_is_written_when_its_window_is_over() -> None:
+    from node.api.audit import AnonymousFailures
+
+    now = [0.0]
+    agg = AnonymousFailures(60.0, clock=lambda: now[0])
+    details = {"method": "POST", "route": "/items", "status": 401, "reason": "unauthorized"}
+    first = agg.add("10.0.0.9", "items:ingest", "/items", "denied", details)
+    assert [e.details["aggregated"] for e in first] == [False]
+    for _ in range(50):
+        assert agg.add("10.0.0.9", "items:ingest", "/items", "denied", details) == []
+    now[0] = 61.0  # the window is over: the next anonymous refusal (any route) brings the aggregate
+    out = agg.add("10.0.0.7", "auth:login", "/auth/login", "denied", {"status": 401, "username": "li"})
+    aggregate = next(e for e in out if e.details.get("aggregated"))
+    assert (aggregate.ip, aggregate.target, aggregate.details["count"]) == ("10.0.0.9", "/items", 50)
+    assert aggregate.details["reasons"] == {"unauthorized": 50} and aggregate.details["statuses"] == {"401": 50}
+    assert [e.details["aggregated"] for e in out if e.target == "/auth/login"] == [False]
+
+
 def test_anonymous_posts_are_aggregated_and_unknown_paths_write_nothing(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
     from node.api.audit import anonymous_failures_for
 

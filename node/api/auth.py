@@ -11,7 +11,7 @@ from node import users
 from node.api.audit import audited, source_ip
 from node.api.deps import Principal, bearer_token, current_principal, get_ctx
 from node.context import NodeContext
-from node.errors import Forbidden, Unauthorized
+from node.errors import Forbidden, InvalidInput, Unauthorized
 from node.login_guard import login_guard_for
 
 router = APIRouter(tags=["auth"])
@@ -91,11 +91,20 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
 @router.post("/me/password", openapi_extra={"x-principal": "user"})
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends. Also
-    clears `password_change_required` after a confirmed reset."""
+    clears `password_change_required` after a confirmed reset. A wrong current password counts as a
+    failed login (429 `login_locked`, 503 `login_busy` as for POST /auth/login)."""
     if principal.kind != "user":
         raise Forbidden("API keys have no password", reason="not_a_user")
     details = {"op": "own_change", "after_reset": principal.must_change_password}
-    with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
-        user = users.get_user(s, principal.id)
-        users.set_password(s, user, body.new_password, old_password=body.old_password)
+    guard = login_guard_for(ctx)  # the current password is a password check like a login's: same policy
+    guard.check(principal.name.lower(), source_ip(request))
+    with guard.slot():
+        try:
+            with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
+                user = users.get_user(s, principal.id)
+                users.set_password(s, user, body.new_password, old_password=body.old_password)
+        except InvalidInput as exc:
+            if exc.reason == "wrong_current_password":
+                guard.failed(principal.name.lower(), source_ip(request))
+            raise
     return {"changed": True}
