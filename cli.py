@@ -814,10 +814,13 @@ def users_list(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_
 def users_create(
     username: str, display_name: str = "", password_file: PasswordFile = None, node: NodeUrl = DEFAULT_NODE,
     api_key_file: ApiKeyFile = DEFAULT_KEY_FILE, token_file: TokenFile = None,
+    must_change_password: Annotated[bool, typer.Option(
+        help="The user must change the password you set at first login (default: yes).")] = True,
 ) -> None:  # fmt: skip
     """Create an account (system admin); roles come from the security admin (`users grant`)."""
     password = _password(f"password for {username}", password_file, confirm=True)
-    body = {"username": username, "password": password, "display_name": display_name}
+    body = {"username": username, "password": password, "display_name": display_name,
+            "must_change_password": must_change_password}  # fmt: skip
     user = _http(node, api_key_file, token_file, "POST", "/users", json=body)
     typer.echo(f"created {user['username']} ({user['id']})")
 

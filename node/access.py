@@ -23,8 +23,9 @@ def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, sta
     (node/lending.py, node/permits.py). `state` (the request's) receives the loan and permit for the
     audit event of the fetch, allowed or refused."""
     if not principal.covers(item.fonds_code):
-        raise Forbidden(f"{principal.kind} {principal.name!r} is not allowed on fonds {item.fonds_code!r}",
-                        reason="fonds_forbidden")  # fmt: skip
+        from node.api.deps import fonds_forbidden_message
+
+        raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
     if principal.may(Action.ITEMS_CONTENT):
         return None
     # The permit branch is for borrowers only, checked at every fetch: an account whose borrower role

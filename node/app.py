@@ -64,6 +64,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         finally:
             if sched is not None:
                 sched.shutdown(wait=False)
+            audit_api.flush_anonymous(ctx)  # aggregated anonymous refusals still in memory
             ctx.close()
 
     app = FastAPI(
@@ -77,7 +78,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     @app.exception_handler(NodeError)
     async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
         req.state.error_reason = exc.reason  # for the audit event of a refused request
-        return error_response(exc.status_code, exc.reason, str(exc))
+        answer = error_response(exc.status_code, exc.reason, str(exc))
+        answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
+        return answer
 
     @app.exception_handler(LedgerError)
     async def _ledger_error(_req: Request, exc: LedgerError) -> JSONResponse:

@@ -118,7 +118,8 @@ def record_event(
         principal_kind=principal.kind if principal else None, principal_id=principal.id if principal else None,
         principal_name=principal.name if principal else None, action=action, target=target[:500], outcome=outcome,
         source_ip=source_ip, details_json=json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str),
-        fonds=fonds, log_fonds=audit_log_code(fonds or default_fonds), prev_hash=last.hash if last else ZERO_HASH,
+        fonds=fonds, log_fonds=audit_log_code(_log_fonds(principal, fonds, default_fonds)),
+        prev_hash=last.hash if last else ZERO_HASH,
     )  # fmt: skip
     canonical = canonical_bytes(event_body(row))  # = event_hash / event_digest, serialised once
     row.hash = hashlib.sha256(bytes.fromhex(row.prev_hash) + canonical).hexdigest()
@@ -138,6 +139,16 @@ def record_event(
     session.add(row)
     session.flush()
     return row
+
+
+def _log_fonds(principal: PrincipalLike | None, fonds: str | None, default_fonds: str) -> str:
+    """The fonds whose audit log takes an event. A fonds-limited principal's events go to the audit log
+    of its own (first) fonds unless they concern one of its fonds: a refused attempt on another fonds,
+    or an event of no fonds, never writes to another fonds' log (the default fonds may be another)."""
+    scope = getattr(principal, "fonds", None)
+    if scope is not None and (fonds is None or fonds not in scope):
+        return min(scope) if scope else default_fonds
+    return fonds or default_fonds
 
 
 def _pending(session: Session, log_fonds: str, log: Log | None = None) -> list[AuditEvent]:

@@ -108,8 +108,8 @@ class ItemResult:
                             "actual": None if actual is None else str(actual)})  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.item_id, "ok": self.ok, "anchored": self.anchored, "format": self.format,
-                "usable": self.usable, "alerts": [a["kind"] for a in self.alerts]}  # fmt: skip
+        return {"id": self.item_id, "fonds": self.fonds, "ok": self.ok, "anchored": self.anchored,
+                "format": self.format, "usable": self.usable, "alerts": [a["kind"] for a in self.alerts]}  # fmt: skip
 
 
 def usability(path: Path) -> tuple[str | None, bool | None, str]:
@@ -190,26 +190,30 @@ class Preserver:
     def run(
         self, *, trigger: str = "manual", principal: Any = None, source_ip: str | None = None,
         from_start: bool = False, max_items: int | None = None, max_seconds: float | None = None,
+        fonds: frozenset[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """One pass. `fonds` (a fonds-limited caller's): only those fonds' items and logs are checked and
+        only their logs get records; such a pass keeps a cursor of its own, the node's is left alone."""
         if not self._lock.acquire(blocking=False):
             raise PreservationBusy("a preservation pass is running")
         try:
-            return self._run(trigger, principal, source_ip, from_start, max_items, max_seconds)
+            return self._run(trigger, principal, source_ip, from_start, max_items, max_seconds, fonds)
         finally:
             self._lock.release()
 
     def _run(
         self, trigger: str, principal: Any, source_ip: str | None, from_start: bool, max_items: int | None,
-        max_seconds: float | None,
+        max_seconds: float | None, fonds: frozenset[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         settings = self.settings
+        cursor_name = cursor_for(fonds)
         run_id = uuid.uuid4().hex
         started = datetime.now(UTC)
         deadline = self.clock() + (max_seconds if max_seconds is not None else settings.preservation_max_run_s)
         throttle = Throttle(settings.preservation_rate_mb_s * 1e6, self.clock, self.sleep)
         with self.sessions() as s, s.begin():
             s.add(PreservationRun(id=run_id, trigger=trigger, started_at=started))
-            state = s.get(PreservationState, CURSOR)
+            state = s.get(PreservationState, cursor_name)
             cursor_from = None if from_start or state is None else state.value
         with self.reader() as s:
             anchored = dict(
@@ -219,7 +223,7 @@ class Preserver:
                     .group_by(Checkpoint.log_pk)
                 ).all()
             )
-            log_alerts = self._check_roots(s)
+            log_alerts = [a for a in self._check_roots(s) if fonds is None or a["fonds"] in fonds]
         cursor = cursor_from
         results: list[ItemResult] = []
         new_alerts: list[dict[str, Any]] = []
@@ -230,6 +234,8 @@ class Preserver:
                 query = select(Item).order_by(Item.id).limit(BATCH)
                 if cursor is not None:
                     query = query.where(Item.id > cursor)
+                if fonds is not None:
+                    query = query.where(Item.fonds_code.in_(sorted(fonds)))
                 batch = list(s.scalars(query))
                 if not batch:
                     complete = True
@@ -243,12 +249,12 @@ class Preserver:
                     if (max_items is not None and len(results) + len(done) >= max_items) or self.clock() >= deadline:
                         stopped = True
                         break
-            new_alerts += self._save_batch(run_id, done, cursor, principal, source_ip)
+            new_alerts += self._save_batch(run_id, done, cursor, principal, source_ip, cursor_name)
             results += done
         if complete:  # the end of the items: the next pass starts a new cycle
             cursor = None
             with self.sessions() as s, s.begin():
-                state = s.get(PreservationState, CURSOR)
+                state = s.get(PreservationState, cursor_name)
                 if state is not None:
                     state.value = None
         new_alerts += self._save_log_alerts(run_id, log_alerts, principal, source_ip)
@@ -303,7 +309,8 @@ class Preserver:
         return alert_view(row)
 
     def _save_batch(
-        self, run_id: str, done: list[ItemResult], cursor: str | None, principal: Any, source_ip: str | None
+        self, run_id: str, done: list[ItemResult], cursor: str | None, principal: Any, source_ip: str | None,
+        cursor_name: str = CURSOR,
     ) -> list[dict[str, Any]]:
         raised: list[dict[str, Any]] = []
         with self.sessions() as s, s.begin():
@@ -325,9 +332,9 @@ class Preserver:
                 base.checked_at, base.content_ok, base.message = utcnow(), content_ok, r.message[:2000]
                 if content_ok:
                     base.format, base.usable = r.format, r.usable
-            state = s.get(PreservationState, CURSOR)
+            state = s.get(PreservationState, cursor_name)
             if state is None:
-                s.add(PreservationState(name=CURSOR, value=cursor))
+                s.add(PreservationState(name=cursor_name, value=cursor))
             else:
                 state.value = cursor
         return raised
@@ -404,6 +411,32 @@ class Preserver:
             logger.exception("preservation pass failed")
 
 
+def cursor_for(fonds: frozenset[str] | None) -> str:
+    """The name of a pass's cursor: the node's, or one per set of fonds (a fonds-limited caller's passes)."""
+    if fonds is None:
+        return CURSOR
+    return "cursor:" + hashlib.sha256(",".join(sorted(fonds)).encode()).hexdigest()[:24]
+
+
+def scoped_report(report: dict[str, Any], fonds: frozenset[str] | None) -> dict[str, Any] | None:
+    """A run report as a fonds-limited caller may see it: only its fonds' items, alerts and counts
+    (`filtered: true`; `report_sha256` stays the digest of the whole report). None if the run checked
+    nothing of theirs."""
+    if fonds is None:
+        return report
+    per = [f for f in report.get("fonds") or [] if f.get("fonds") in fonds]
+    if not per:
+        return None
+    return {
+        **report, "filtered": True, "cursor_from": None, "cursor_to": None,
+        "items_checked": sum(f["items_checked"] for f in per), "bytes_checked": sum(f["bytes_checked"] for f in per),
+        "items_with_differences": sum(f["items_with_differences"] for f in per), "fonds": per,
+        "items": [i for i in report.get("items") or [] if i.get("fonds") in fonds],
+        "new_alerts": [a for a in report.get("new_alerts") or [] if a.get("fonds") in fonds],
+        "log_alerts": [a for a in report.get("log_alerts") or [] if a.get("fonds") in fonds],
+    }  # fmt: skip
+
+
 def run_summary_fields(
     run_id: str, trigger: str, started: datetime, finished: datetime | None, report: dict[str, Any], digest: str | None
 ) -> dict[str, Any]:
@@ -439,22 +472,29 @@ def list_alerts(s: Session, *, open_only: bool = True, fonds: frozenset[str] | N
     return [alert_view(r) for r in s.scalars(query.order_by(PreservationAlert.created_at.desc()).limit(limit))]
 
 
-def status_section(s: Session, preserver: Preserver | None, settings: Any) -> dict[str, Any]:
-    """The `preservation` part of GET /status: schedule, last pass, open alerts."""
-    last = s.scalar(select(PreservationRun).where(PreservationRun.finished_at.is_not(None))
-                    .order_by(PreservationRun.started_at.desc()).limit(1))  # fmt: skip
-    open_count = s.scalar(select(func.count()).select_from(PreservationAlert)
-                          .where(PreservationAlert.resolved_at.is_(None)))  # fmt: skip
-    cursor = s.get(PreservationState, CURSOR)
+def status_section(
+    s: Session, preserver: Preserver | None, settings: Any, *, fonds: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """The `preservation` part of GET /status: schedule, last pass, open alerts (a fonds-limited
+    caller's: of its fonds only, and the last pass that checked any of them)."""
     last_view = None
-    if last is not None:
-        last_view = run_summary_fields(last.id, last.trigger, last.started_at, last.finished_at,
-                                       json.loads(last.report_json or "{}"), last.report_sha256)  # fmt: skip
+    for last in s.scalars(select(PreservationRun).where(PreservationRun.finished_at.is_not(None))
+                          .order_by(PreservationRun.started_at.desc()).limit(1 if fonds is None else 200)):  # fmt: skip
+        report = scoped_report(json.loads(last.report_json or "{}"), fonds)
+        if report is not None:
+            last_view = run_summary_fields(last.id, last.trigger, last.started_at, last.finished_at, report,
+                                           last.report_sha256)  # fmt: skip
+            break
+    open_query = select(func.count()).select_from(PreservationAlert).where(PreservationAlert.resolved_at.is_(None))
+    if fonds is not None:
+        open_query = open_query.where(PreservationAlert.fonds_code.in_(sorted(fonds)))
+    open_count = s.scalar(open_query)
+    cursor = s.get(PreservationState, cursor_for(fonds))
     return {
         "enabled": settings.preservation_enabled, "interval_s": settings.preservation_interval_s,
         "rate_mb_s": settings.preservation_rate_mb_s, "cursor": cursor.value if cursor else None,
         "last_run": last_view, "open_alerts": open_count or 0,
-        "alerts": list_alerts(s, limit=20), "last_error": preserver.last_error if preserver else None,
+        "alerts": list_alerts(s, fonds=fonds, limit=20), "last_error": preserver.last_error if preserver else None,
     }  # fmt: skip
 
 

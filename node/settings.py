@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     preservation_interval_s: float = Field(default=86400.0, gt=0)  # first scheduled pass one interval after start
     preservation_rate_mb_s: float = Field(default=50.0, gt=0)  # bytes read for hashing and parsing, MB/s
     preservation_max_run_s: float = Field(default=3600.0, gt=0)  # a pass stops here; the next resumes at the cursor
+    # Login policy (node/login_guard.py, docs/design.md "Login policy").
+    login_max_failures: int = Field(default=5, ge=1)  # failed logins of one username before a lockout
+    login_ip_max_failures: int = Field(default=20, ge=1)  # failed logins from one client address before a lockout
+    login_lockout_s: float = Field(default=30.0, gt=0)  # the first lockout; doubles with each further failure
+    login_lockout_max_s: float = Field(default=900.0, gt=0)  # the longest lockout
+    login_failure_window_s: float = Field(default=900.0, gt=0)  # failures older than this (and unlocked) are forgotten
+    login_concurrency: int = Field(default=0, ge=0)  # password checks at once (0: one per CPU core); more: 503
+    # Anonymous refusals are aggregated into one audit event per address, route and window (node/api/audit.py).
+    audit_anonymous_window_s: float = Field(default=300.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -273,13 +274,27 @@ class Login:
     expires_at: datetime
 
 
+_DUMMY_HASH: list[str] = []
+_DUMMY_LOCK = threading.Lock()
+
+
+def dummy_password_hash() -> str:
+    """An argon2id hash of a random password, made once with the same cost as real ones: an unknown
+    username is checked against it so it takes as long as a known one with a wrong password."""
+    with _DUMMY_LOCK:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(nacl.pwhash.argon2id.str(secrets.token_bytes(24)).decode("ascii"))
+        return _DUMMY_HASH[0]
+
+
 def login(session: Session, username: str, password: str, *, ttl_s: float) -> Login:
-    """Check the password and issue a bearer token (only its SHA-256 is stored)."""
+    """Check the password and issue a bearer token (only its SHA-256 is stored). Unknown user, wrong
+    password and disabled account get the same answer (`bad_credentials`) after the same work: one
+    argon2id check, against a dummy hash when the user is unknown (no user enumeration)."""
     user = by_username(session, username)
-    if user is None or not verify_password(user.password_hash, password):
+    right = verify_password(user.password_hash if user is not None else dummy_password_hash(), password)
+    if user is None or not right or user.disabled_at is not None:
         raise Unauthorized("wrong username or password", reason="bad_credentials")
-    if user.disabled_at is not None:
-        raise Unauthorized(f"the account {username!r} is disabled", reason="account_disabled")
     if user.password_reset_state == RESET_PENDING:
         raise Unauthorized(
             f"the password of {username!r} was reset by the system admin: the security admin must confirm the reset "
@@ -321,13 +336,20 @@ def create_api_key(
     session: Session, name: str, actions: Iterable[str], fonds: Iterable[str] | None = None, *,
     created_by: str | None = None, allowed: frozenset[Action] = API_KEY_ALLOWED_ACTIONS,
 ) -> tuple[ApiKey, str]:  # fmt: skip
-    """A new key with an explicit action list (and optional fonds list); returns (row, the key)."""
+    """A new key with an explicit action list (and optional fonds list); returns (row, the key).
+
+    `allowed` bounds the actions; through the API it is the minting person's own actions (separation of
+    duties: nobody hands out a power they do not hold) within API_KEY_ALLOWED_ACTIONS. A fonds list, if
+    given, is not empty (422 `empty_fonds`): None means every fonds, so an empty list would be ambiguous."""
     wanted = parse_actions(actions)
     if not wanted:
         raise InvalidInput("an API key needs at least one action", reason="no_actions")
     if wanted - allowed:
         raise Forbidden(f"API keys may not carry {', '.join(sorted(wanted - allowed))}", reason="action_not_allowed")
     fonds_list = sorted(set(fonds)) if fonds is not None else None
+    if fonds_list is not None and not fonds_list:
+        raise InvalidInput("a key's fonds list names at least one fonds (leave it out for every fonds)",
+                           reason="empty_fonds")  # fmt: skip
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name, key_sha256=sha256_hex(key), actions=json.dumps(sorted(a.value for a in wanted)),
@@ -352,13 +374,16 @@ def api_key_actions(row: ApiKey) -> frozenset[str]:
 
 
 def api_key_fonds(row: ApiKey) -> frozenset[str] | None:
-    return frozenset(json.loads(row.fonds)) if row.fonds else None
+    """None: every fonds (no list stored). A stored empty list (keys made before lists had to name a
+    fonds) means no fonds at all, never every fonds."""
+    return frozenset(json.loads(row.fonds)) if row.fonds is not None else None
 
 
 def api_key_view(row: ApiKey) -> dict[str, object]:
+    fonds = api_key_fonds(row)
     return {
         "id": row.id, "name": row.name, "actions": sorted(api_key_actions(row)),
-        "fonds": sorted(api_key_fonds(row) or []) or None, "created_by": row.created_by,
+        "fonds": sorted(fonds) if fonds is not None else None, "created_by": row.created_by,
         "revoked": row.revoked_at is not None, "created_at": aware(row.created_at).isoformat(),  # type: ignore[union-attr]
     }  # fmt: skip
 

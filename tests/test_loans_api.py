@@ -67,7 +67,8 @@ def people(api, node_ctx) -> People:  # type: ignore[no-untyped-def]
     roles = {"alice": ["borrower"], "bob": ["borrower"], "carol": ["approver"], "dave": ["borrower", "approver"]}
     addresses: dict[str, str] = {}
     for name, rs in roles.items():
-        r = api.post("/users", json={"username": name, "password": PASSWORD}, headers=officers["sysadmin"][0])
+        r = api.post("/users", json={"username": name, "password": PASSWORD, "must_change_password": False},
+                     headers=officers["sysadmin"][0])  # fmt: skip
         assert r.status_code == 201, r.text
         for role in rs:
             body = {"role": role, "password": officers["secadmin"][1]}

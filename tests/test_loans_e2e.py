@@ -72,7 +72,7 @@ def _setup_people(server: NodeServer, data: Path, env: dict[str, str], tmp: Path
     people_password.chmod(0o600)
     for name, role in {"alice": "borrower", "bob": "borrower", "carol": "approver"}.items():
         r = run_cli("users", "create", name, "--password-file", people_password, "--node", server.url,
-                    "--token-file", tokens["sysadmin"], env=env)  # fmt: skip
+                    "--token-file", tokens["sysadmin"], "--no-must-change-password", env=env)  # fmt: skip
         assert r.returncode == 0, describe(r)
         r = run_cli("users", "grant", name, role, "--password-file", officers / "secadmin.password",
                     "--node", server.url, "--token-file", tokens["secadmin"], env=env)  # fmt: skip

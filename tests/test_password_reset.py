@@ -120,9 +120,11 @@ def test_own_change_unaffected_and_chain_key_stays_under_the_old_password(api, p
                  headers=people.auth("borrower"))  # fmt: skip
     assert r.status_code == 200
     assert _login(api, "borrower", OWN).status_code == 200
-    # An account made by the system admin logs in with its first password at once, chain key and all.
+    # An account made by the system admin without the first-login change (an explicit opt-out) logs in
+    # with its first password at once, chain key and all.
     first = "the first password"
-    assert api.post("/users", json={"username": "chen.jing", "password": first}, headers=sysadmin).status_code == 201
+    body = {"username": "chen.jing", "password": first, "must_change_password": False}
+    assert api.post("/users", json=body, headers=sysadmin).status_code == 201
     assert _login(api, "chen.jing", first).status_code == 200
     # Reset, confirm, own change: the chain key stays under the first password (a reset cannot re-encrypt it).
     assert api.post("/users/chen.jing/password", json={"password": NEW}, headers=sysadmin).status_code == 200
@@ -138,8 +140,8 @@ def test_own_change_unaffected_and_chain_key_stays_under_the_old_password(api, p
                    ).status_code == 403  # no roles, but no password_change_required either  # fmt: skip
 
 
-def test_new_account_may_be_flagged_must_change(api, people: People) -> None:  # type: ignore[no-untyped-def]
-    body = {"username": "zhou.yu", "password": "the first password", "must_change_password": True}
+def test_new_account_must_change_by_default(api, people: People) -> None:  # type: ignore[no-untyped-def]
+    body = {"username": "zhou.yu", "password": "the first password"}  # the first-login change is on by default
     r = api.post("/users", json=body, headers=people.auth("system_admin"))
     assert r.status_code == 201 and r.json()["password_reset"] == "must_change"
     r = _login(api, "zhou.yu", "the first password")

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from test_loans_api import PASSWORD, People, _request, people  # noqa: F401  (the lending fixture)
 
-from node.api.deps import all_routes
+from node.api.deps import all_routes, route_authenticated
 from node.models import AuditEvent
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -159,12 +159,15 @@ def _fill(path: str) -> str:
 
 def test_every_state_changing_route_is_an_event_also_when_refused(people: People) -> None:
     """Walk app.routes: every POST/PUT/PATCH/DELETE (and the content route) without credentials and
-    with a caller lacking the right leaves exactly one audit event (denied for 401/403)."""
+    with a caller lacking the right leaves exactly one audit event (denied for 401/403). A repeated
+    anonymous refusal of the same route in the same window is counted into one aggregated event
+    instead (issue 8; tests/test_hostile_authz.py), so it adds none at once."""
     p = people
     item = p.ingest(b"walk" * 10)
     routes = [r for r in all_routes(p.api.app) for m in r.methods if m in WRITE_METHODS]
     assert len(routes) > 20
     checked = 0
+    refused_anonymously: set[str] = set()
     for route in routes:
         method = next(m for m in route.methods if m in WRITE_METHODS)
         if (method, route.path) == ("POST", "/verify"):  # public, changes nothing (docs/design.md)
@@ -174,7 +177,11 @@ def test_every_state_changing_route_is_an_event_also_when_refused(people: People
             before = _event_count(p)
             r = p.api.request(method, url, headers=headers, json={})
             after = _events(p)
-            assert len(after) == before + 1, (method, route.path, r.status_code, len(after) - before)
+            anonymous = r.status_code == 401 or not route_authenticated(route)  # no principal (bob logs out midway)
+            repeat = anonymous and r.status_code >= 400 and route.path in refused_anonymously
+            if anonymous and r.status_code >= 400:
+                refused_anonymously.add(route.path)
+            assert len(after) == before + (0 if repeat else 1), (method, route.path, r.status_code, len(after) - before)
             if r.status_code in (401, 403):
                 assert after[-1].outcome == "denied", (method, route.path)
             checked += 1

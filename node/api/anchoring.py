@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 from anchor.anchorer import rollback_view
 from anchor.log import MerkleLog
 from anchor.models import ChainRollback, Checkpoint, CheckpointStatus, Log, Submission
-from node.api.deps import get_ctx, require
+from node.api.deps import Principal, get_ctx, require, sees_log
 from node.context import NodeContext
 from node.preservation import existing_preserver, status_section
 
 router = APIRouter()
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
+StatusReader = Annotated[Principal, Depends(require("status:read"))]
 
 
 def checkpoint_view(cp: Checkpoint, log: Log, sub: Submission | None) -> dict[str, Any]:
@@ -34,31 +35,52 @@ def checkpoint_view(cp: Checkpoint, log: Log, sub: Submission | None) -> dict[st
     }
 
 
-@router.get("/checkpoints", tags=["anchoring"], dependencies=[Depends(require("status:read"))])
+def _scoped_logs(query: Any, principal: Principal) -> Any:
+    """Only the logs of a fonds-limited principal's fonds (and their audit logs)."""
+    if principal.fonds is None:
+        return query
+    codes = sorted(principal.fonds) + [f + "/audit" for f in sorted(principal.fonds)]
+    return query.where(Log.fonds_code.in_(codes))
+
+
+@router.get("/checkpoints", tags=["anchoring"])
 def list_checkpoints(
-    ctx: Ctx, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ctx: Ctx, principal: StatusReader, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     with ctx.reader() as s:
-        query = select(Checkpoint, Log, Submission).join(Log).outerjoin(Submission)
+        query = _scoped_logs(select(Checkpoint, Log, Submission).join(Log).outerjoin(Submission), principal)
         if fonds is not None:
             query = query.where(Log.fonds_code == fonds)
         rows = s.execute(query.order_by(Checkpoint.id.desc()).limit(limit)).all()
         return {"checkpoints": [checkpoint_view(cp, log, sub) for cp, log, sub in rows]}
 
 
-@router.post("/anchor", tags=["anchoring"], dependencies=[Depends(require("anchor:run"))])
-def anchor_now(ctx: Ctx) -> dict[str, Any]:
-    """Checkpoint every log with new records now and wait for confirmation."""
-    return ctx.anchor_now(wait=True).to_dict()
+@router.post("/anchor", tags=["anchoring"])
+def anchor_now(ctx: Ctx, principal: Annotated[Principal, Depends(require("anchor:run"))]) -> dict[str, Any]:
+    """Checkpoint every log with new records now and wait for confirmation. (Anchoring is node-wide and
+    adds no records; a fonds-limited caller is told only about its own fonds' checkpoints.)"""
+    answer = ctx.anchor_now(wait=True).to_dict()
+    if principal.fonds is not None:
+        with ctx.reader() as s:
+            mine = {log.log_id.hex() for log in s.scalars(_scoped_logs(select(Log), principal))}
+        answer["checkpoints"] = [cp for cp in answer.get("checkpoints") or [] if cp.get("log_id") in mine]
+        answer["reconciled"] = []  # transactions of the node's other fonds: not theirs to see
+        answer["rollbacks"] = [r for r in answer.get("rollbacks") or [] if sees_log(principal, r.get("fonds", ""))]
+        if answer.get("submitted"):
+            answer["submitted"] = {**answer["submitted"], "logs": len(answer["checkpoints"])}
+    return answer
 
 
-@router.get("/status", tags=["node"], dependencies=[Depends(require("status:read"))])
-def status(ctx: Ctx) -> dict[str, Any]:
+@router.get("/status", tags=["node"])
+def status(ctx: Ctx, principal: StatusReader) -> dict[str, Any]:
+    """The node's logs and schedules; a fonds-limited caller sees only its own fonds' logs and alerts."""
     settings = ctx.settings
     with ctx.reader() as s:
         logs = []
         last_rollback: tuple[ChainRollback, str] | None = None
         for log in MerkleLog(s).all_logs():
+            if not sees_log(principal, log.fonds_code):
+                continue
             last = s.execute(
                 select(Checkpoint, Submission)
                 .outerjoin(Submission)
@@ -89,7 +111,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
                 }
             )
         last_rollback_view = rollback_view(*last_rollback) if last_rollback else None
-        preservation = status_section(s, existing_preserver(ctx), settings)  # long-term checks, open alerts
+        preservation = status_section(s, existing_preserver(ctx), settings, fonds=principal.fonds)  # open alerts
     return {
         "logs": logs,
         "chain": ctx.chain_status(),

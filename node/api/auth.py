@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from node import users
-from node.api.audit import audited
+from node.api.audit import audited, source_ip
 from node.api.deps import Principal, bearer_token, current_principal, get_ctx
 from node.context import NodeContext
-from node.errors import Forbidden
+from node.errors import Forbidden, InvalidInput, Unauthorized
+from node.login_guard import login_guard_for
 
 router = APIRouter(tags=["auth"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -37,16 +38,27 @@ def principal_view(principal: Principal) -> dict[str, Any]:
 
 @router.post("/auth/login")
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` / `account_disabled` /
-    `reset_not_confirmed` (a reset by the system admin awaits the security admin's confirmation)."""
+    """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` (unknown user, wrong
+    password or disabled account: one answer) / `reset_not_confirmed` (a reset by the system admin awaits
+    the security admin's confirmation); 429 `login_locked` after too many failures, 503 `login_busy` when
+    too many logins run at once (both with Retry-After; docs/design.md, "Login policy")."""
     request.state.audit_details = {"username": body.username}
-    with ctx.sessions() as s, s.begin():
-        session = users.login(s, body.username, body.password, ttl_s=ctx.settings.token_ttl_s)
-        roles = users.roles_of(s, session.user.id)
-        must_change = session.user.password_reset_state == users.MUST_CHANGE
-        principal = Principal("user", session.user.id, session.user.username, roles, users.actions_of(roles),
-                              None, must_change)  # fmt: skip
-        view = users.user_view(s, session.user)
+    guard, address = login_guard_for(ctx), source_ip(request)
+    guard.check(body.username.lower(), address)  # 429 `login_locked` (node/login_guard.py)
+    with guard.slot():  # 503 `login_busy` beyond `login_concurrency` password checks at once
+        try:
+            with ctx.sessions() as s, s.begin():
+                session = users.login(s, body.username, body.password, ttl_s=ctx.settings.token_ttl_s)
+                roles = users.roles_of(s, session.user.id)
+                must_change = session.user.password_reset_state == users.MUST_CHANGE
+                principal = Principal("user", session.user.id, session.user.username, roles,
+                                      users.actions_of(roles), None, must_change)  # fmt: skip
+                view = users.user_view(s, session.user)
+        except Unauthorized as exc:
+            if exc.reason == "bad_credentials":
+                guard.failed(body.username.lower(), address)
+            raise
+    guard.succeeded(body.username.lower())
     # A second short transaction for the event: the token row must exist even if the trail is busy.
     request.state.principal = principal
     with audited(ctx, request, principal, "auth:login", "/auth/login", {"username": body.username}):
@@ -79,11 +91,20 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
 @router.post("/me/password", openapi_extra={"x-principal": "user"})
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends. Also
-    clears `password_change_required` after a confirmed reset."""
+    clears `password_change_required` after a confirmed reset. A wrong current password counts as a
+    failed login (429 `login_locked`, 503 `login_busy` as for POST /auth/login)."""
     if principal.kind != "user":
         raise Forbidden("API keys have no password", reason="not_a_user")
     details = {"op": "own_change", "after_reset": principal.must_change_password}
-    with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
-        user = users.get_user(s, principal.id)
-        users.set_password(s, user, body.new_password, old_password=body.old_password)
+    guard = login_guard_for(ctx)  # the current password is a password check like a login's: same policy
+    guard.check(principal.name.lower(), source_ip(request))
+    with guard.slot():
+        try:
+            with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
+                user = users.get_user(s, principal.id)
+                users.set_password(s, user, body.new_password, old_password=body.old_password)
+        except InvalidInput as exc:
+            if exc.reason == "wrong_current_password":
+                guard.failed(principal.name.lower(), source_ip(request))
+            raise
     return {"changed": True}

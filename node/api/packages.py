@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from node.api.audit import audited
-from node.api.deps import Principal, check_fonds, get_ctx, require
+from node.api.deps import Principal, check_fonds, fonds_forbidden_message, get_ctx, require
 from node.checks.engine import CheckConfig
 from node.checks.package import PackageError
 from node.context import NodeContext
@@ -172,10 +172,14 @@ def list_packages(
     if status is not None:
         query = query.where(Package.status == status.upper())
     with ctx.reader() as s:
+        if principal.fonds is not None:  # a fonds-limited caller: count and page only its packages
+            scope = principal.fonds
+            ids = [pid for pid, fonds in s.execute(query.with_only_columns(Package.id, Package.fonds))
+                   if set(json.loads(fonds or "[]")) <= scope]  # fmt: skip
+            query = query.where(Package.id.in_(ids))
         total = s.scalar(select(func.count()).select_from(query.subquery()))
         rows = s.scalars(query.order_by(Package.created_at.desc(), Package.id).limit(limit).offset(offset)).all()
-        visible = [r for r in rows if principal.fonds is None or set(json.loads(r.fonds or "[]")) <= principal.fonds]
-        return {"total": total, "packages": [package_view(r, with_report=False) for r in visible]}
+        return {"total": total, "packages": [package_view(r, with_report=False) for r in rows]}
 
 
 @router.get("/packages/{package_id}")
@@ -203,8 +207,7 @@ def get_item_checks(
         if item is None:
             raise NotFound(f"no item {item_id}", reason="item_not_found")
         if not principal.covers(item.fonds_code):
-            raise Forbidden(f"{principal.kind} {principal.name!r} is not allowed on fonds {item.fonds_code!r}",
-                            reason="fonds_forbidden")  # fmt: skip
+            raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
         row = s.get(ItemCheck, item_id)
         if row is None:
             raise NotFound(f"item {item_id} was not filed through a package: it has no check report",

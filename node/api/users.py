@@ -16,7 +16,7 @@ from node.api.deps import Principal, current_principal, get_ctx, require
 from node.context import NodeContext
 from node.errors import Conflict, Forbidden, InvalidInput
 from node.models import ApiKey, OfficerProposal, User
-from node.roles import OFFICERS
+from node.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
 
 router = APIRouter(tags=["users"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -31,7 +31,9 @@ class NewUser(BaseModel):
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(max_length=1024)
     display_name: str = Field(default="", max_length=200)
-    must_change_password: bool = Field(default=False, description="The user must change it at first login.")
+    must_change_password: bool = Field(
+        default=True, description="The user must change it at first login (default: the system admin chose it)."
+    )
 
 
 class PasswordReset(BaseModel):
@@ -59,7 +61,7 @@ class OfficerChangeRequest(BaseModel):
 class NewApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     actions: list[str] = Field(min_length=1)
-    fonds: list[str] | None = None
+    fonds: list[str] | None = Field(default=None, description="Limit to these fonds (at least one); omit: every fonds.")
 
 
 def _user_principal(principal: Principal) -> Principal:
@@ -85,7 +87,8 @@ def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
 @router.post("/users", status_code=201)
 def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     """A new account without roles (the security admin grants them)."""
-    with audited(ctx, request, principal, "users:manage", "/users", {"op": "create", "username": body.username}) as s:
+    details = {"op": "create", "username": body.username, "must_change_password": body.must_change_password}
+    with audited(ctx, request, principal, "users:manage", "/users", details) as s:
         user = users.create_user(s, body.username, body.password, display_name=body.display_name,
                                  created_by=principal.id)  # fmt: skip
         # Every account gets a chain key under its own password, so an approver role can be granted on
@@ -225,10 +228,15 @@ def list_api_keys(ctx: Ctx, _p: Reader) -> dict[str, Any]:
 
 @router.post("/api-keys", status_code=201)
 def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    """A key for an integrator, with an explicit action list and optional fonds list; shown once."""
+    """A key for an integrator, with an explicit action list and optional fonds list; shown once. The
+    actions must be the maker's own (403 `action_not_allowed`); a fonds list names at least one fonds
+    (422 `empty_fonds`; leave it out for every fonds)."""
     details = {"op": "create_api_key", "name": body.name, "actions": sorted(body.actions), "fonds": body.fonds}
+    # Separation of duties: a key carries only actions its maker holds (and never items:content).
+    allowed = frozenset(a for a in API_KEY_ALLOWED_ACTIONS if principal.may(a))
     with audited(ctx, request, principal, "users:manage", "/api-keys", details) as s:
-        row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id)
+        row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id,
+                                        allowed=allowed)  # fmt: skip
         return {**users.api_key_view(row), "key": key}
 
 
