@@ -50,16 +50,19 @@ def init(
     profile: Annotated[str, typer.Option(help="Chain profile (chain-config/<name>.toml).")] = "dev",
     fonds: Annotated[str, typer.Option(help="Default fonds code (全宗号).")] = "Z001",
     rpc_url: Annotated[str, typer.Option(help="Override the profile's JSON-RPC URL.")] = "",
+    archive_name: Annotated[str, typer.Option("--archive-name", help="The archive's name in the trust root.")] = "",
 ) -> None:
-    """Create the data dir, keys, database and API key; deploy the contracts; record addresses."""
+    """Create the data dir, keys, database and API key; deploy the contracts; record addresses; write
+    trust root version 1 (signed by the verifier key and the three officers)."""
     from node.bootstrap import initialise
 
     try:
-        summary = initialise(data_dir, profile_name=profile, default_fonds=fonds, rpc_url=rpc_url)
+        summary = initialise(data_dir, profile_name=profile, default_fonds=fonds, rpc_url=rpc_url,
+                             archive_name=archive_name)  # fmt: skip
     except Exception as exc:
         fail(str(exc))
     typer.echo(f"initialised {summary['data_dir']}")
-    for key in ("chain_id", "contract_address", "anchor_account", "api_key_file", "verifier_public_key"):
+    for key in ("chain_id", "contract_address", "anchor_account", "api_key_file", "verifier_public_key", "trust_root"):
         typer.echo(f"  {key}: {summary[key]}")
 
 
