@@ -76,9 +76,10 @@ def test_events_are_anchored_with_the_next_checkpoint(api, people: People, node_
         assert record["type"] == "audit.event" and record["item_id"] == event.id
         assert record["content_sha256"] == event.hash and record["size"] == 0
         bundle = proof_bundle(s, log, event.leaf_index)
+    assert node_ctx.trust_root.anchor_address == node_ctx.settings.contract_address.lower()
     result = verify_bundle(
-        bundle, content_sha256=event.hash, chain=Web3ChainReader(node_ctx.chain().w3),
-        confirmations=node_ctx.profile.confirmations, expected_contract=node_ctx.settings.contract_address,
+        bundle, content_sha256=event.hash, trust=node_ctx.trust_root, chains=(Web3ChainReader(node_ctx.chain().w3),),
+        confirmations=node_ctx.profile.confirmations,
     )  # fmt: skip
     assert result.outcome == "authentic", result.to_dict()
     # The anchoring run's own event waits for the next event of its log (so anchoring settles).
