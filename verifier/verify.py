@@ -14,21 +14,20 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
 from verifier import merkle
+from verifier.bundle import ProofBundle
 from verifier.chain import (
     ANCHOR_VERSION,
     ChainReader,
     anchor_version,
     anchored_at_block,
-    is_address,
     root_at,
 )
-from verifier.errors import ChainUnavailable, InclusionProofError, RecordError, VerifierError
-from verifier.records import log_id_for_fonds, record_leaf_hash, validate_record
+from verifier.errors import BundleError, ChainUnavailable, InclusionProofError, VerifierError
+from verifier.records import record_leaf_hash
 
 Outcome = Literal["authentic", "not_authentic", "indeterminate"]
 
 CHUNK_SIZE = 1 << 20
-BUNDLE_VERSION = 1
 STEP_NAMES = ("content_hash", "record", "inclusion", "chain")
 EXIT_CODES: dict[str, int] = {"authentic": 0, "not_authentic": 1, "indeterminate": 2}
 
@@ -111,18 +110,6 @@ class _NotRun(Exception):
     """The step cannot run; a later step reports why."""
 
 
-@dataclass(frozen=True)
-class _Bundle:
-    record: dict
-    leaf_hash: bytes
-    leaf_index: int
-    tree_size: int
-    path: list[bytes]
-    root: bytes
-    log_id: bytes
-    anchor: dict | None
-
-
 def hash_content(content: BinaryIO | bytes | bytearray | memoryview) -> str:
     """Hex SHA-256 of bytes or of a binary stream read in 1 MiB chunks (never whole)."""
     h = hashlib.sha256()
@@ -159,12 +146,12 @@ def verify_bundle(
     if not isinstance(confirmations, int) or confirmations < 1:
         raise ValueError("confirmations must be an integer >= 1")
 
-    parsed: _Bundle | None = None
+    parsed: ProofBundle | None = None
     bundle_error: _StepFailed | None = None
     try:
-        parsed = _parse_bundle(bundle)
-    except _StepFailed as exc:
-        bundle_error = exc
+        parsed = ProofBundle.from_json(bundle)
+    except BundleError as exc:
+        bundle_error = _StepFailed(exc.reason_code, exc.message)
 
     def content_step() -> str:
         record = bundle.get("record") if isinstance(bundle, dict) else None
@@ -197,7 +184,7 @@ def verify_bundle(
         assert parsed is not None
         b = parsed
         try:
-            merkle.verify_inclusion(b.leaf_index, b.tree_size, b.leaf_hash, b.path, b.root)
+            merkle.verify_inclusion(b.leaf_index, b.tree_size, b.leaf_hash, b.inclusion_path, b.root)
         except InclusionProofError as exc:
             raise _StepFailed("bad_inclusion_path", f"inclusion path does not lead to the root: {exc}") from exc
         return f"leaf {b.leaf_index} is in the tree of size {b.tree_size} with root {b.root.hex()}"
@@ -238,93 +225,11 @@ def _summarise(steps: tuple[StepResult, ...]) -> VerificationResult:
     return VerificationResult("authentic", steps, None, None, steps[-1].message)
 
 
-# -- bundle parsing --------------------------------------------------------------------------------------
-
-
-def _parse_bundle(bundle: Any) -> _Bundle:
-    def bad(message: str) -> _StepFailed:
-        return _StepFailed("bundle_malformed", message)
-
-    if not isinstance(bundle, dict):
-        raise bad(f"bundle must be a JSON object, got {type(bundle).__name__}")
-    if bundle.get("v") != BUNDLE_VERSION or isinstance(bundle.get("v"), bool):
-        raise bad(f"bundle.v must be {BUNDLE_VERSION}, got {bundle.get('v')!r}")
-    required = (
-        "record",
-        "leaf_hash",
-        "leaf_index",
-        "tree_size",
-        "inclusion_path",
-        "root",
-        "log_id",
-        "anchor",
-    )
-    missing = [f for f in required if f not in bundle]
-    if missing:
-        raise bad(f"bundle is missing field(s): {', '.join(missing)}")
-    record = bundle["record"]
-    try:
-        validate_record(record)
-    except RecordError as exc:
-        raise _StepFailed("record_malformed", str(exc)) from exc
-    leaf_index = _uint64(bundle, "leaf_index", bad)
-    tree_size = _uint64(bundle, "tree_size", bad)
-    if tree_size == 0:
-        raise bad("bundle.tree_size must be at least 1")
-    path = bundle["inclusion_path"]
-    if not isinstance(path, list):
-        raise bad("bundle.inclusion_path must be a list of hex hashes")
-    path_bytes = [_hash(h, f"inclusion_path[{i}]", bad) for i, h in enumerate(path)]
-    log_id = _hash(bundle["log_id"], "log_id", bad)
-    if log_id != log_id_for_fonds(record["fonds"]):
-        raise bad(f"bundle.log_id is not the log of fonds {record['fonds']!r}")
-    anchor = bundle["anchor"]
-    if anchor is not None:
-        _check_anchor(anchor, bad)
-    return _Bundle(
-        record=record,
-        leaf_hash=_hash(bundle["leaf_hash"], "leaf_hash", bad),
-        leaf_index=leaf_index,
-        tree_size=tree_size,
-        path=path_bytes,
-        root=_hash(bundle["root"], "root", bad),
-        log_id=log_id,
-        anchor=anchor,
-    )
-
-
-def _check_anchor(anchor: Any, bad: Callable[[str], _StepFailed]) -> None:
-    if not isinstance(anchor, dict):
-        raise bad("bundle.anchor must be an object or null")
-    missing = [f for f in ("chain_id", "contract", "tx_hash", "block_number") if f not in anchor]
-    if missing:
-        raise bad(f"bundle.anchor is missing field(s): {', '.join(missing)}")
-    _uint64(anchor, "chain_id", bad, "bundle.anchor")
-    _uint64(anchor, "block_number", bad, "bundle.anchor")
-    if not is_address(anchor["contract"]):
-        raise bad(f"bundle.anchor.contract is not a 0x address: {anchor['contract']!r}")
-    if not (isinstance(anchor["tx_hash"], str) and _TX_HASH.fullmatch(anchor["tx_hash"])):
-        raise bad(f"bundle.anchor.tx_hash is not a 0x transaction hash: {anchor['tx_hash']!r}")
-
-
-def _uint64(obj: dict, field: str, bad: Callable[[str], _StepFailed], where: str = "bundle") -> int:
-    value = obj[field]
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _UINT64_MAX:
-        raise bad(f"{where}.{field} must be an unsigned 64-bit integer, got {value!r}")
-    return value
-
-
-def _hash(value: Any, field: str, bad: Callable[[str], _StepFailed]) -> bytes:
-    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
-        raise bad(f"bundle.{field} must be 64 lower-case hex characters, got {value!r}")
-    return bytes.fromhex(value)
-
-
 # -- chain ------------------------------------------------------------------------------------------------
 
 
 def _check_chain(
-    b: _Bundle,
+    b: ProofBundle,
     chain: ChainReader | None,
     confirmations: int,
     expected_chain_id: int | None,
@@ -337,14 +242,14 @@ def _check_chain(
     anchor = b.anchor
     try:
         chain_id = chain.chain_id()
-        if chain_id != anchor["chain_id"]:
+        if chain_id != anchor.chain_id:
             raise _StepFailed(
-                "wrong_chain_id", f"chain id is {chain_id}, the bundle was anchored on {anchor['chain_id']}"
+                "wrong_chain_id", f"chain id is {chain_id}, the bundle was anchored on {anchor.chain_id}"
             )
         if expected_chain_id is not None and chain_id != expected_chain_id:
             raise _StepFailed("wrong_chain_id", f"chain id is {chain_id}, expected {expected_chain_id}")
 
-        contract = anchor["contract"]
+        contract = anchor.contract
         if expected_contract is not None and contract.lower() != expected_contract.lower():
             raise _StepFailed("contract_unknown", f"the bundle names contract {contract}, expected {expected_contract}")
         if not chain.get_code(contract):
@@ -395,12 +300,12 @@ def _check_chain(
         raise _StepFailed("chain_unreachable", f"the chain node could not answer: {exc}", None) from exc
 
 
-def _block_note(chain: ChainReader, contract: str, b: _Bundle, block: int) -> str:
+def _block_note(chain: ChainReader, contract: str, b: ProofBundle, block: int) -> str:
     """Where the root was anchored, for the message only: the decision is already made."""
     assert b.anchor is not None
     try:
         at = anchored_at_block(chain, contract, b.log_id, b.tree_size, block)
     except VerifierError:
         return ""
-    claimed = b.anchor["block_number"]
+    claimed = b.anchor.block_number
     return f", block {at}" + ("" if at == claimed else f" (the bundle says block {claimed})")
