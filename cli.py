@@ -270,7 +270,32 @@ def verify_certificate_cmd(
         argv += ["--trust", str(trust)]
     if as_json:
         argv.append("--json")
-    raise typer.Exit(verifier_main(argv))
+    code = verifier_main(argv)
+    if code in (0, 2) and not as_json:
+        _print_certificate_permit(cert)
+    raise typer.Exit(code)
+
+
+def _print_certificate_permit(cert: Path) -> None:
+    """A loan certificate (already checked) also names the read permit it is about: say which."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        payload = json.loads(cert.read_text(encoding="utf-8"))["payload"]
+        permit = payload.get("permit")
+        if not isinstance(permit, dict):
+            return
+        record = payload.get("bundle", {}).get("record", {})
+        typer.echo(f"item record: {record.get('item_id')} (content_sha256 {record.get('content_sha256')})")
+        typer.echo(
+            f"permit {permit.get('permit_id')}: approver {permit.get('approver')}, "
+            f"tx {permit.get('tx_hash')} (block {permit.get('block_number')}, chain {permit.get('chain_id')}, "
+            f"contract {permit.get('contract')})"
+        )
+        typer.echo(
+            f"  valid {permit.get('not_before_iso')} .. {permit.get('expires_at_iso')}; "
+            f"grantee {permit.get('grantee')}; loan {permit.get('loan_id')}"
+        )
+        typer.echo("  (online: `archive-ledger permit show PERMIT_ID --rpc URL --contract ADDRESS` reads it from the "
+                   "chain)")
 
 
 @app.command()
