@@ -92,6 +92,14 @@ class NodeContext:
             profile = profile.replace(rpc_url=settings.rpc_url)
         blobs = BlobStore(settings.blob_dir)
         blobs.clean_tmp()
+        verifier_key = load_signing_key(settings.verifier_key_path)
+        trust_root = load_node_trust_root(settings)
+        if trust_root is None:
+            logger.warning("no trust root in %s/trust: run `archive-ledger trust issue` (POST /verify answers "
+                           "no_trust_root until then)", settings.data_dir)  # fmt: skip
+        elif not trust_root.key_valid_at(verifier_key.verify_key.encode().hex(), datetime.now(UTC)):
+            logger.warning("the verifier key is not one the trust root lists as valid now: certificates will "
+                           "not verify (issue a trust root with `archive-ledger trust issue`)")  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
@@ -99,9 +107,9 @@ class NodeContext:
             reader=make_session_factory(engine, readonly=True),
             blobs=blobs,
             profile=profile,
-            verifier_key=load_signing_key(settings.verifier_key_path),
+            verifier_key=verifier_key,
             chain_client=chain_client,
-            trust_root=load_node_trust_root(settings),
+            trust_root=trust_root,
             schedule=AnchorSchedule(base_s=min(settings.anchor_interval_s, 30.0)),
         )
 
