@@ -962,7 +962,8 @@ def test_verifier_imports_nothing_of_ours_nor_web3() -> None:
     root = Path(__file__).resolve().parent.parent
     code = (
         "import sys, verifier.merkle, verifier.records, verifier.chain, verifier.verify, "
-        "verifier.certificate, verifier.errors, verifier.bundle, verifier.trustroot, verifier.ethsig\n"
+        "verifier.certificate, verifier.errors, verifier.bundle, verifier.trustroot, verifier.ethsig, "
+        "verifier.cli, verifier.__main__\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('anchor', 'node', 'contracts', 'cli', 'web3', 'eth_utils', 'eth_abi', 'eth_account')]\n"
         "print(','.join(bad))"
