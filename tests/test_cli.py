@@ -95,6 +95,7 @@ def test_verify_certificate_signature(tmp_path: Path) -> None:
     path, trust = _certificate(tmp_path)
     result = runner.invoke(app, ["verify-certificate", str(path), "--trust", str(trust)])
     assert result.exit_code == 1, result.output  # validly signed, but it records a not-authentic verification
+    (tmp_path / "other").mkdir()
     other = offline_trust_root(tmp_path / "other", generate_signing_key())
     result = runner.invoke(app, ["verify-certificate", str(path), "--trust", str(other)])
     assert result.exit_code == 1 and "key_untrusted" in result.output, result.output

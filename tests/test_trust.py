@@ -157,7 +157,7 @@ def test_a_data_dir_without_trust_root_still_serves(node_data: Path, chain_clien
             item = upload(client, b"legacy node").json()
             assert client.post("/anchor").status_code == 200
             bundle = client.get(f"/items/{item['id']}/proof").json()
-            r = client.post("/verify", json={"bundle": bundle})
+            r = client.post("/verify", json={"bundle": bundle, "content_sha256": item["content_sha256"]})
             assert r.status_code == 200, r.text
             result = r.json()["result"]
             assert result["outcome"] == "indeterminate" and result["reason_code"] == "no_trust_root"
@@ -229,7 +229,8 @@ def world(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             original.write_bytes(ORIGINAL)
             proof.write_text(json.dumps(bundle))
             trust_file.write_bytes(api.get("/trust", headers={"Authorization": ""}).content)  # pinned once
-            r = api.post("/verify", json={"bundle": bundle, "certificate": True})
+            body = {"bundle": bundle, "content_sha256": item["content_sha256"], "certificate": True}
+            r = api.post("/verify", json=body)
             assert r.status_code == 200 and r.json()["result"]["outcome"] == "authentic", r.text
             certificate.write_text(json.dumps(r.json()["certificate"]))
             yield World(tmp, data, ganache_url, ctx, api, bundle, original, proof, trust_file, certificate)
@@ -258,7 +259,7 @@ def forged_bundle(world: World, contract: str) -> dict[str, Any]:
     """A record that was never in the archive, as a one-leaf tree whose root `contract` claims to hold."""
     from verifier.records import record_leaf_hash
 
-    record = dict(world.bundle["record"], item_id="forged-0001", content_sha256="cd" * 32)
+    record = dict(world.bundle["record"], item_id="f0" * 16, content_sha256="cd" * 32)
     leaf = record_leaf_hash(record).hex()
     anchor = dict(world.bundle["anchor"], contract=contract)
     return dict(world.bundle, record=record, leaf_hash=leaf, leaf_index=0, tree_size=1, inclusion_path=[], root=leaf,
