@@ -241,6 +241,12 @@ def issue(
     if previous_path is not None:
         previous = load_trust_root(json.loads(previous_path.read_bytes()))
     if previous is not None:
+        pinned = {o.address for o in previous.officers}
+        if len(distinct & pinned) < previous.threshold:
+            raise TrustIssueError(
+                f"an auditor who pinned version {previous.version} accepts the next one only if at least "
+                f"{previous.threshold} of the officers it lists sign; {len(distinct & pinned)} of the given ones do"
+            )
         chain_id, genesis = previous.chain_id, previous.genesis_hash
     else:
         if w3 is None:

@@ -344,10 +344,12 @@ def test_wrong_chain_and_unreachable_chain(archive: Archive) -> None:
     original = archive.original(item)
     bundle = archive.proof(item["id"])
 
-    # A trust root pinned for chain 4242 against this node's chain (1337): the chain is not the trusted one.
-    _failed(archive.verify(bundle, original, trust=replace(archive.trust, chain_id=4242)), "chain", "wrong_chain")
+    # A trust root pinned for chain 4242 (or another genesis) against this node's chain: not the trusted chain.
     moved = {**bundle, "anchor": {**bundle["anchor"], "chain_id": 4242}}
-    _failed(archive.verify(moved, original), "chain", "contract_untrusted")
+    _failed(archive.verify(moved, original, trust=replace(archive.trust, chain_id=4242)), "chain", "wrong_chain")
+    other_genesis = replace(archive.trust, genesis_hash="0x" + "00" * 32)
+    _failed(archive.verify(bundle, original, trust=other_genesis), "chain", "wrong_chain")
+    _failed(archive.verify(moved, original), "chain", "contract_untrusted")  # the bundle's chain is not trusted
     elsewhere = {**bundle, "anchor": {**bundle["anchor"], "contract": "0x" + "11" * 20}}
     _failed(archive.verify(elsewhere, original), "chain", "contract_untrusted")
 
