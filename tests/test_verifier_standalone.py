@@ -157,3 +157,22 @@ def test_standalone_verifier(anchored: dict, tmp_path: Path) -> None:
 
     out = run(python, app, "verify", anchored["file"], "--proof", anchored["proof"])
     assert out.returncode == 2 and out.stderr.startswith("no_trust_root: ")
+
+
+def test_a_lying_witness_on_a_real_chain_is_a_split_view(anchored: dict) -> None:
+    """One endpoint rewrites rootAt answers (a lying RPC), another answers honestly: split_view, naming both.
+    Alone, the liar makes the root look absent (root_not_on_chain); honest alone: authentic."""
+    from rpc_proxy import LyingProxy, lie_about_roots
+
+    from verifier.trustroot import load_trust_root_file
+
+    bundle = json.loads(anchored["proof"].read_text())
+    trust = load_trust_root_file(anchored["trust"])
+    honest = trust.rpc_endpoints[0]
+    with LyingProxy(honest, lie_about_roots("42" * 32)) as liar:
+        both = verify_bundle(bundle, content=CONTENT, trust=trust, chains=[JsonRpcChain(honest), JsonRpcChain(liar)])
+        assert (both.outcome, both.reason_code) == ("not_authentic", "split_view")
+        assert honest in both.message and liar in both.message
+        alone = verify_bundle(bundle, content=CONTENT, trust=trust, chains=[JsonRpcChain(liar)])
+        assert alone.reason_code == "root_not_on_chain"
+    assert verify_bundle(bundle, content=CONTENT, trust=trust, chains=[JsonRpcChain(honest)]).outcome == "authentic"

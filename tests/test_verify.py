@@ -677,6 +677,22 @@ def test_one_endpoint_unreachable() -> None:
     assert "fake://down" in result.message and "fake://a" not in result.message
 
 
+def test_endpoints_are_asked_in_parallel() -> None:
+    bundle, a = build()
+    slow = [a.mirror(f"fake://slow{i}") for i in range(3)]
+    for chain in slow:
+        real = chain.batch
+
+        def batch(calls, real=real):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)
+            return real(calls)
+
+        chain.batch = batch  # type: ignore[method-assign]
+    started = time.perf_counter()
+    assert_outcome(check_many(bundle, slow), "authentic", None, None)
+    assert time.perf_counter() - started < 0.75
+
+
 def test_disagreement_wins_over_an_unreachable_endpoint() -> None:
     bundle, a = build()
     down, liar = a.mirror("fake://down"), a.mirror("fake://liar")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -307,14 +308,20 @@ def _check_chain(
     need = max(trust.confirmations, confirmations or 0)
     calls = chain_calls(contract, b.log_id, b.tree_size)
 
-    views: list[_View] = []
-    unreachable: list[str] = []
-    for chain in chains:
+    def ask(chain: ChainReader) -> _View | str:
         endpoint = str(getattr(chain, "endpoint", chain))
         try:
-            views.append(_ask(chain, endpoint, calls))
+            return _ask(chain, endpoint, calls)
         except ChainUnavailable as exc:
-            unreachable.append(f"{endpoint} ({exc})")
+            return f"{endpoint} ({exc})"
+
+    if len(chains) == 1:
+        answers = [ask(chains[0])]
+    else:  # witnesses in parallel: one slow or dead endpoint does not add up
+        with ThreadPoolExecutor(max_workers=min(len(chains), 8)) as pool:
+            answers = list(pool.map(ask, chains))
+    views = [a for a in answers if isinstance(a, _View)]
+    unreachable = [a for a in answers if isinstance(a, str)]
 
     if len({v.story() for v in views}) > 1:
         raise _StepFailed("split_view", "chain endpoints disagree: " + "; ".join(_describe(v) for v in views))
