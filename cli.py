@@ -50,16 +50,19 @@ def init(
     profile: Annotated[str, typer.Option(help="Chain profile (chain-config/<name>.toml).")] = "dev",
     fonds: Annotated[str, typer.Option(help="Default fonds code (全宗号).")] = "Z001",
     rpc_url: Annotated[str, typer.Option(help="Override the profile's JSON-RPC URL.")] = "",
+    archive_name: Annotated[str, typer.Option("--archive-name", help="The archive's name in the trust root.")] = "",
 ) -> None:
-    """Create the data dir, keys, database and API key; deploy the contracts; record addresses."""
+    """Create the data dir, keys, database and API key; deploy the contracts; record addresses; write
+    trust root version 1 (signed by the verifier key and the three officers)."""
     from node.bootstrap import initialise
 
     try:
-        summary = initialise(data_dir, profile_name=profile, default_fonds=fonds, rpc_url=rpc_url)
+        summary = initialise(data_dir, profile_name=profile, default_fonds=fonds, rpc_url=rpc_url,
+                             archive_name=archive_name)  # fmt: skip
     except Exception as exc:
         fail(str(exc))
     typer.echo(f"initialised {summary['data_dir']}")
-    for key in ("chain_id", "contract_address", "anchor_account", "api_key_file", "verifier_public_key"):
+    for key in ("chain_id", "contract_address", "anchor_account", "api_key_file", "verifier_public_key", "trust_root"):
         typer.echo(f"  {key}: {summary[key]}")
 
 
@@ -229,85 +232,71 @@ def proof(
         typer.echo(text)
 
 
+TrustFile = Annotated[
+    Path | None,
+    typer.Option("--trust", envvar="ARCHIVE_LEDGER_TRUST",
+                 help="The trust root you pinned (`archive-ledger trust export` / GET /trust)."),
+]  # fmt: skip
+
+
 @app.command()
 def verify(
     file: Annotated[Path | None, typer.Argument(help="The file to check (omit with --sha256).")] = None,
     proof: Annotated[Path, typer.Option("--proof", help="Proof bundle JSON.")] = Path("proof.json"),
-    rpc: Annotated[str, typer.Option("--rpc", envvar="ARCHIVE_LEDGER_RPC_URL", help="Chain JSON-RPC URL.")] = (
-        "http://127.0.0.1:8545"
-    ),
+    trust: TrustFile = None,
+    rpc: Annotated[list[str] | None, typer.Option(
+        "--rpc", help="Chain JSON-RPC URL; repeat it to ask several nodes, which must all agree "
+        "(default: ARCHIVE_LEDGER_RPC_URL, else the trust root's rpc_endpoints).")] = None,
     sha256: Annotated[str | None, typer.Option(help="Check against this digest instead of a file.")] = None,
-    confirmations: Annotated[int, typer.Option(help="Blocks required on top (incl. the tx block).")] = 1,
-    chain_id: Annotated[int | None, typer.Option(help="Trusted chain id.")] = None,
-    contract: Annotated[str | None, typer.Option(help="Trusted ArchiveAnchor address.")] = None,
-    certificate: Annotated[Path | None, typer.Option(help="Also write a signed certificate here.")] = None,
-    signing_key: Annotated[Path | None, typer.Option(help="Ed25519 key file for --certificate.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Exit 0: authentic; 1: not authentic; 2: could not check (e.g. chain unreachable)."""
-    from verifier.chain import JsonRpcChain
-    from verifier.verify import verify_bundle
+    """Exit 0: authentic; 1: not authentic; 2: could not check (no trust root, chain unreachable ...).
+    The contract, chain and confirmations come from the trust root, never from the bundle."""
+    from verifier.cli import main as verifier_main
 
-    try:
-        bundle = json.loads(proof.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read proof bundle {proof}: {exc}", 2)
-    if (file is None) == (sha256 is None):
-        fail("give either the FILE to check or --sha256 (one of them)", 2)
-    if sha256 is not None and len(sha256) != 64:
-        fail("--sha256 takes 64 hex characters", 2)
-    if file is not None and not file.is_file():
-        fail(f"{file} is not a readable file", 2)
-    if certificate is not None and signing_key is None:
-        fail("--certificate needs --signing-key", 2)
-    stream = file.open("rb") if file is not None else None
-    try:
-        result = verify_bundle(
-            bundle, content=stream, content_sha256=sha256.lower() if sha256 else None, chain=JsonRpcChain(rpc),
-            confirmations=confirmations, expected_chain_id=chain_id, expected_contract=contract,
-        )  # fmt: skip
-    finally:
-        if stream:
-            stream.close()
+    argv = ["verify", *([str(file)] if file is not None else []), "--proof", str(proof)]
+    if trust is not None:
+        argv += ["--trust", str(trust)]
+    for url in rpc or []:
+        argv += ["--rpc", url]
+    if sha256 is not None:
+        argv += ["--sha256", sha256]
     if as_json:
-        emit(result.to_dict())
-    else:
-        for step in result.steps:
-            mark = {True: "ok  ", False: "FAIL", None: "--  "}[step.ok]
-            typer.echo(f"[{mark}] {step.name}: {step.message}")
-        typer.echo(f"{result.outcome.upper()}" + (f": {result.message}" if result.exit_code else ""))
-    if certificate is not None and signing_key is not None:
-        from verifier.certificate import issue_certificate, load_signing_key
-
-        cert = issue_certificate(result, bundle, load_signing_key(signing_key), datetime.now(UTC), issuer="cli")
-        certificate.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    raise typer.Exit(result.exit_code)
+        argv.append("--json")
+    raise typer.Exit(verifier_main(argv))
 
 
 @app.command("verify-certificate")
 def verify_certificate_cmd(
     cert: Annotated[Path, typer.Argument(help="Certificate JSON.")],
-    public_key: Annotated[str | None, typer.Option(help="Trusted verifier public key (hex).")] = None,
+    trust: TrustFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check a certificate's signature offline. Exit 0: valid and authentic; 1: bad signature or
-    not authentic; 2: validly signed but the verification it records was indeterminate."""
-    from verifier.certificate import verify_certificate
-    from verifier.errors import VerifierError
+    """Check a certificate offline against the trust root: its key must be one the trust root lists for
+    the certificate's issue time. Exit 0: valid and authentic; 1: rejected or not authentic; 2: validly
+    signed but the verification it records was indeterminate, or no trust root."""
+    from verifier.cli import main as verifier_main
 
-    try:
-        payload = verify_certificate(json.loads(cert.read_text(encoding="utf-8")), trusted_public_key=public_key)
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read certificate {cert}: {exc}")
-    except VerifierError as exc:
-        fail(f"certificate rejected: {exc}")
-    outcome = payload.get("result", payload).get("outcome", "unknown")
-    typer.echo(f"signature valid (key {payload.get('public_key', public_key or 'embedded')}); outcome: {outcome}")
-    permit = payload.get("permit")
-    if isinstance(permit, dict):
-        typer.echo(
-            f"item record: {payload.get('bundle', {}).get('record', {}).get('item_id')} "
-            f"(content_sha256 {payload.get('bundle', {}).get('record', {}).get('content_sha256')})"
-        )
+    argv = ["verify-certificate", str(cert)]
+    if trust is not None:
+        argv += ["--trust", str(trust)]
+    if as_json:
+        argv.append("--json")
+    code = verifier_main(argv)
+    if code in (0, 2) and not as_json:
+        _print_certificate_permit(cert)
+    raise typer.Exit(code)
+
+
+def _print_certificate_permit(cert: Path) -> None:
+    """A loan certificate (already checked) also names the read permit it is about: say which."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        payload = json.loads(cert.read_text(encoding="utf-8"))["payload"]
+        permit = payload.get("permit")
+        if not isinstance(permit, dict):
+            return
+        record = payload.get("bundle", {}).get("record", {})
+        typer.echo(f"item record: {record.get('item_id')} (content_sha256 {record.get('content_sha256')})")
         typer.echo(
             f"permit {permit.get('permit_id')}: approver {permit.get('approver')}, "
             f"tx {permit.get('tx_hash')} (block {permit.get('block_number')}, chain {permit.get('chain_id')}, "
@@ -317,12 +306,8 @@ def verify_certificate_cmd(
             f"  valid {permit.get('not_before_iso')} .. {permit.get('expires_at_iso')}; "
             f"grantee {permit.get('grantee')}; loan {permit.get('loan_id')}"
         )
-        typer.echo(
-            "  (online: `archive-ledger permit show PERMIT_ID --rpc URL --contract ADDRESS` reads it from the chain)"
-        )
-    if public_key is None:
-        typer.echo("note: no --public-key given: the signature was checked against the key in the certificate")
-    raise typer.Exit({"authentic": 0, "indeterminate": 2}.get(outcome, 1))
+        typer.echo("  (online: `archive-ledger permit show PERMIT_ID --rpc URL --contract ADDRESS` reads it from the "
+                   "chain)")
 
 
 @app.command()
@@ -964,6 +949,86 @@ def audit_export(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}")
+
+
+# -- trust root (issue 7) -----------------------------------------------------------------------------
+trust_app = typer.Typer(no_args_is_help=True, help="The trust root auditors pin: issue, export, show.")
+app.add_typer(trust_app, name="trust")
+
+
+def _officer_credentials(values: list[str]) -> list[tuple[str, str]]:
+    creds = []
+    for value in values:
+        username, sep, password_file = value.partition("=")
+        if not sep or not username or not password_file:
+            fail(f"--officer takes USER=PASSWORD_FILE, got {value!r}", 2)
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"cannot read the password file of {username}: {exc}", 2)
+        creds.append((username, password))
+    return creds
+
+
+@trust_app.command("issue")
+def trust_issue(
+    data_dir: DataDir = DEFAULT_DATA,
+    officer: Annotated[list[str], typer.Option("--officer", help="USER=PASSWORD_FILE of an officer (at least two).")] = [],  # noqa: B006, E501
+    rotate_verifier_key: Annotated[bool, typer.Option("--rotate-verifier-key",
+                                                      help="New verifier key; the old one stays listed, valid until now.")] = False,  # noqa: E501
+    archive_name: Annotated[str | None, typer.Option("--archive-name", help="The archive's name (kept in config).")] = None,  # noqa: E501
+) -> None:
+    """Issue the next trust root version (fonds refreshed), signed by the verifier key and >= 2 officers.
+    A running node serves the new version after a restart."""
+    from node.settings import load_settings
+    from node.trust import issue_next
+
+    if not (data_dir / "config.toml").exists():
+        fail(f"{data_dir} is not initialised: run `archive-ledger init --data-dir {data_dir}` first")
+    creds = _officer_credentials(officer)
+    try:
+        path, trust = issue_next(load_settings(data_dir), creds, rotate_verifier_key=rotate_verifier_key,
+                                 archive_name=archive_name)  # fmt: skip
+    except Exception as exc:
+        fail(str(exc))
+    typer.echo(f"issued trust root version {trust.version} ({trust.sha256}): {path}")
+    if rotate_verifier_key:
+        typer.echo(f"  new verifier key: {trust.verifier_keys[-1].public_key}")
+    typer.echo("  restart the node to serve it (GET /trust); auditors: `archive-ledger trust show NEW --pinned OLD`")
+
+
+@trust_app.command("export")
+def trust_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the trust root here.")],
+    data_dir: DataDir = DEFAULT_DATA,
+) -> None:
+    """Write the node's current trust root (RFC 8785 bytes), read from the data dir on the node's host."""
+    from node.settings import load_settings
+    from node.trust import latest_trust_root_path, load_node_trust_root
+
+    settings = load_settings(data_dir)
+    path = latest_trust_root_path(settings)
+    if path is None:
+        fail(f"{data_dir} has no trust root yet: run `archive-ledger trust issue --data-dir {data_dir} "
+             "--officer USER=PASSWORD_FILE --officer USER=PASSWORD_FILE`")  # fmt: skip
+    try:
+        trust = load_node_trust_root(settings)
+    except Exception as exc:
+        fail(f"{path} does not check: {exc}")
+    out.write_bytes(path.read_bytes())
+    typer.echo(f"wrote {out} (trust root version {trust.version}, sha256 {trust.sha256})")  # type: ignore[union-attr]
+
+
+@trust_app.command("show")
+def trust_show(
+    trust_file: Annotated[Path, typer.Argument(help="Trust root JSON.")],
+    pinned: Annotated[Path | None, typer.Option("--pinned", help="An earlier version you pinned: check this one "
+                                                                 "as its successor.")] = None,
+) -> None:
+    """Print a trust root readably (and check it, alone or as an update of --pinned)."""
+    from verifier.cli import main as verifier_main
+
+    raise typer.Exit(verifier_main(["trust-show", str(trust_file), *(["--pinned", str(pinned)] if pinned else [])]))
 
 
 # -- arrangement (件/卷/盒), metadata edits, preservation checks (over HTTP, as a logged-in archivist) ---

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from anchor.errors import LedgerError
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, Log
-
-BUNDLE_VERSION = 1
+from verifier.bundle import Anchor, ProofBundle
 
 
 class NotAnchoredYet(LedgerError):
@@ -49,19 +48,18 @@ def proof_bundle(
     entry = merkle.entry(log, leaf_index)
     sub = cp.submission
     assert sub is not None and sub.block_number is not None
-    return {
-        "v": BUNDLE_VERSION,
-        "record": merkle.record(log, leaf_index),
-        "leaf_hash": entry.leaf_hash.hex(),
-        "leaf_index": leaf_index,
-        "tree_size": cp.tree_size,
-        "inclusion_path": [h.hex() for h in merkle.inclusion_proof(log, leaf_index, cp.tree_size)],
-        "root": cp.root.hex(),
-        "log_id": log.log_id.hex(),
-        "anchor": {
-            "chain_id": sub.chain_id,
-            "contract": sub.contract,
-            "tx_hash": sub.tx_hash,
-            "block_number": sub.block_number,
-        },
-    }
+    return ProofBundle(
+        record=merkle.record(log, leaf_index),
+        leaf_hash=bytes(entry.leaf_hash),
+        leaf_index=leaf_index,
+        tree_size=cp.tree_size,
+        inclusion_path=tuple(bytes(h) for h in merkle.inclusion_proof(log, leaf_index, cp.tree_size)),
+        root=bytes(cp.root),
+        log_id=bytes(log.log_id),
+        anchor=Anchor(
+            chain_id=sub.chain_id,
+            contract=sub.contract,
+            tx_hash=sub.tx_hash,
+            block_number=sub.block_number,
+        ),
+    ).to_json()

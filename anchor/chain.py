@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -730,6 +730,13 @@ class ChainClient:
 # verifier adapter
 
 
+def _block_param(tag: Any) -> int | str:
+    """A JSON-RPC block parameter ("0x1a" or a tag) as web3 takes it."""
+    if isinstance(tag, str) and tag.startswith("0x"):
+        return int(tag, 16)
+    return tag
+
+
 class ReaderChainUnavailable(ChainUnavailable, verifier_errors.ChainUnavailable):
     """Chain unreachable, catchable both as anchor's and as the verifier's ChainUnavailable."""
 
@@ -744,10 +751,62 @@ class ReaderRPCError(ChainError, verifier_errors.VerifierError):
 
 class Web3ChainReader:
     """The verifier's ChainReader protocol over a Web3 (so the verifier can run against the
-    in-process eth-tester chain in tests; in production it uses its own urllib JSON-RPC reader)."""
+    in-process eth-tester chain in tests; in production it uses its own urllib JSON-RPC reader).
 
-    def __init__(self, w3: Web3) -> None:
+    `batch` answers each call through web3's `w3.eth` (eth-tester's provider does not speak the
+    JSON-RPC wire format: it takes and returns ints, and wants `from` in eth_call) and returns the
+    results as JSON-RPC would: hex strings, and block objects with hex `hash`/`number`.
+    """
+
+    def __init__(self, w3: Web3, endpoint: str | None = None) -> None:
         self.w3 = w3
+        self.endpoint = endpoint or str(getattr(w3.provider, "endpoint_uri", None) or type(w3.provider).__name__)
+
+    def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]:
+        """One answer per call, in order; JSON-RPC errors and reverts as RpcCallError in their slot;
+        connection failures raise the verifier's ChainUnavailable (ReaderChainUnavailable)."""
+        return [self._one(method, list(params)) for method, params in calls]
+
+    def _one(self, method: str, params: list[Any]) -> Any:
+        try:
+            with self._guard_batch():
+                return self._answer(method, params)
+        except Web3RPCError as e:
+            rpc = getattr(e, "rpc_response", None)
+            err = rpc.get("error") if isinstance(rpc, Mapping) else None
+            code = err.get("code") if isinstance(err, Mapping) else None
+            return verifier_errors.RpcCallError(method, code, _error_message(e))
+        except _REVERT_ERRORS as e:
+            raw = _revert_data_from_exception(e) or b""
+            name, args = decode_revert(raw)
+            message = f"execution {_describe_revert(name, args)}"
+            return verifier_errors.RpcCallError(method, 3, message, "0x" + raw.hex())
+        except BlockNotFound as e:
+            return verifier_errors.RpcCallError(method, -32000, f"block not found: {e}")
+
+    def _answer(self, method: str, params: list[Any]) -> Any:
+        eth = self.w3.eth
+        if method == "eth_chainId":
+            return hex(int(eth.chain_id))
+        if method == "eth_blockNumber":
+            return hex(int(eth.block_number))
+        if method == "eth_getBlockByNumber":
+            block = eth.get_block(_block_param(params[0]), bool(params[1]) if len(params) > 1 else False)
+            return {"hash": _hex_hash(block["hash"]), "number": hex(int(block["number"]))}
+        block_tag = _block_param(params[1]) if len(params) > 1 else "latest"
+        if method == "eth_getCode":
+            return "0x" + bytes(eth.get_code(to_checksum_address(params[0]), block_tag)).hex()
+        if method == "eth_call":
+            tx = {"to": to_checksum_address(params[0]["to"]), "data": params[0].get("data", "0x")}
+            return "0x" + bytes(eth.call(tx, block_tag)).hex()
+        return verifier_errors.RpcCallError(method, -32601, f"method {method} is not supported by Web3ChainReader")
+
+    @contextlib.contextmanager
+    def _guard_batch(self) -> Iterator[None]:
+        try:
+            yield
+        except _CONNECTION_ERRORS as e:
+            raise ReaderChainUnavailable(f"chain node {self.endpoint} does not answer ({type(e).__name__})") from e
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

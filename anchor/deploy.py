@@ -33,6 +33,8 @@ class Deployment:
     anchor: str  # ArchiveAnchor
     permits: str  # ReadPermits
     block_number: int  # block of the first deployment (ArchiveRoles): where event scans start
+    anchor_block: int | None = None  # block of each later deployment (the trust root lists them)
+    permits_block: int | None = None
 
     @property
     def contract_address(self) -> str:
@@ -76,13 +78,16 @@ def deploy_contracts(
     roles, receipt = client.deploy(
         deployer, roles_artifact, system_admin.address, security_admin.address, auditor.address
     )
-    anchor, _ = client.deploy(deployer, load_artifact("ArchiveAnchor"), roles)
-    permits, _ = client.deploy(deployer, load_artifact("ReadPermits"), roles)
+    anchor, anchor_receipt = client.deploy(deployer, load_artifact("ArchiveAnchor"), roles)
+    permits, permits_receipt = client.deploy(deployer, load_artifact("ReadPermits"), roles)
 
     contract = client.contract(roles, roles_artifact)
     signed = client.send(system_admin, contract.functions.grantAnchorer(ANY_LOG, to_checksum_address(anchorer)))
     client.wait_confirmed(signed.tx_hash)
-    return Deployment(roles=roles, anchor=anchor, permits=permits, block_number=int(receipt["blockNumber"]))
+    return Deployment(
+        roles=roles, anchor=anchor, permits=permits, block_number=int(receipt["blockNumber"]),
+        anchor_block=int(anchor_receipt["blockNumber"]), permits_block=int(permits_receipt["blockNumber"]),
+    )  # fmt: skip
 
 
 def deploy_for_tests(client: ChainClient, anchorer_account: LocalAccount) -> tuple[Deployment, dict[str, LocalAccount]]:

@@ -18,7 +18,7 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
-from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, users
+from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, trust, users
 from node.api import audit as audit_api
 from node.api.deps import error_response
 from node.api.limits import JsonBodyLimit
@@ -107,6 +107,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(arrangement.router)  # volumes, boxes, moves, metadata versions (issue 4)
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
+    app.include_router(trust.router)  # GET /trust: the node's trust root (issue 7)
     # JSON bodies are capped (node/api/limits.py); inside the audit middleware, so a refusal is an event.
     app.add_middleware(JsonBodyLimit)
     # Every state-changing request and every content access becomes an audit event (node/audit.py).

@@ -14,10 +14,10 @@ from anchor.chain import ChainClient
 from anchor.deploy import Deployment, deploy_contracts
 from anchor.errors import LedgerError
 from anchor.keystore import create_keystore, load_account
-from anchor.profiles import load_profile
+from anchor.profiles import ChainProfile, load_profile
 from node.db import migrate
 from node.roles import INIT_API_KEY_ACTIONS, Role
-from node.settings import CONFIG_FILE, load_settings, write_config
+from node.settings import CONFIG_FILE, Settings, load_settings, write_config
 from verifier.certificate import generate_signing_key, save_signing_key
 
 # The three officers (三员) `init` creates: username -> role. Their random passwords go to
@@ -87,6 +87,30 @@ def _deploy(client: ChainClient, account: LocalAccount, officers: dict[str, Loca
     )  # fmt: skip
 
 
+def _issue_first_trust_root(
+    settings: Settings, client: ChainClient, profile: ChainProfile, officers: dict[str, LocalAccount]
+) -> Path:
+    """Trust root version 1, signed by the verifier key and all three officers (unlocked right now)."""
+    import shutil
+
+    from anchor.db import make_engine, make_session_factory
+    from node import trust
+
+    directory = trust.trust_dir(settings)
+    if directory.exists():  # a half-finished init left it: nothing has used it (no config yet)
+        shutil.rmtree(directory)
+    engine = make_engine(settings.db_url)
+    try:
+        with make_session_factory(engine)() as s:
+            path, _ = trust.issue(
+                settings, s, officers, w3=client.w3, confirmations=profile.confirmations,
+                profile_rpc_url=profile.rpc_url,
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    return path
+
+
 def _restrict_sqlite_file(db_url: str) -> None:
     """The database holds password hashes, login token hashes and people's encrypted chain keystores:
     owner only (0600). SQLite creates its -wal/-shm files with the database file's mode."""
@@ -102,6 +126,7 @@ def initialise(
     profile_name: str = "dev",
     default_fonds: str = "Z001",
     rpc_url: str = "",
+    archive_name: str = "",
     client: ChainClient | None = None,
 ) -> dict[str, Any]:
     """Idempotent up to the config file: a half-finished init (e.g. chain down) can be re-run."""
@@ -162,12 +187,20 @@ def initialise(
         "roles_address": deployment.roles,
         "permits_address": deployment.permits,
         "deployed_block": deployment.block_number,
+        "roles_deployed_block": deployment.block_number,
         "default_fonds": default_fonds,
         "host": settings.host,
         "port": settings.port,
     }
+    if deployment.anchor_block is not None:
+        config["anchor_deployed_block"] = deployment.anchor_block
+    if deployment.permits_block is not None:
+        config["permits_deployed_block"] = deployment.permits_block
+    if archive_name:
+        config["archive_name"] = archive_name
     if rpc_url:
         config["rpc_url"] = rpc_url
+    trust_path = _issue_first_trust_root(settings.model_copy(update=config), client, profile, officers)
     write_config(data_dir, config)
 
     from verifier.certificate import load_signing_key
@@ -179,6 +212,7 @@ def initialise(
         "anchor_account": account.address,
         "api_key_file": str(settings.api_key_file),
         "verifier_public_key": load_signing_key(settings.verifier_key_path).verify_key.encode().hex(),
+        "trust_root": str(trust_path),
         "officers": {
             username: {
                 "role": role.value,

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -23,7 +24,10 @@ from anchor.profiles import ChainProfile, load_profile
 from node.blobstore import BlobStore
 from node.models import ApiKey
 from node.settings import Settings
-from verifier.certificate import load_signing_key
+from node.trust import load_node_trust_root
+from verifier.certificate import issue_certificate, load_signing_key
+from verifier.trustroot import TrustRoot
+from verifier.verify import VerificationResult, verify_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class NodeContext:
     profile: ChainProfile
     verifier_key: SigningKey
     chain_client: ChainClient | None = None
+    trust_root: TrustRoot | None = None  # the newest <data>/trust version, read once at start (None: pre-issue-7 dir)
     schedule: AnchorSchedule = field(default_factory=lambda: AnchorSchedule(base_s=5.0))
     _anchorer: Anchorer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,6 +94,14 @@ class NodeContext:
             profile = profile.replace(rpc_url=settings.rpc_url)
         blobs = BlobStore(settings.blob_dir)
         blobs.clean_tmp()
+        verifier_key = load_signing_key(settings.verifier_key_path)
+        trust_root = load_node_trust_root(settings)
+        if trust_root is None:
+            logger.warning("no trust root in %s/trust: run `archive-ledger trust issue` (POST /verify answers "
+                           "no_trust_root until then)", settings.data_dir)  # fmt: skip
+        elif not trust_root.key_valid_at(verifier_key.verify_key.encode().hex(), datetime.now(UTC)):
+            logger.warning("the verifier key is not one the trust root lists as valid now: certificates will "
+                           "not verify (issue a trust root with `archive-ledger trust issue`)")  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
@@ -96,8 +109,9 @@ class NodeContext:
             reader=make_session_factory(engine, readonly=True),
             blobs=blobs,
             profile=profile,
-            verifier_key=load_signing_key(settings.verifier_key_path),
+            verifier_key=verifier_key,
             chain_client=chain_client,
+            trust_root=trust_root,
             schedule=AnchorSchedule(base_s=min(settings.anchor_interval_s, 30.0)),
         )
 
@@ -188,6 +202,39 @@ class NodeContext:
             }
         except LedgerError as exc:
             return {"reachable": False, "chain_id": self.profile.chain_id, "error": str(exc)}
+
+    # -- verification with the node's own trust root (never the bundle's addresses) -------------------------
+    def chain_readers(self) -> tuple[Any, ...]:
+        """The node's own chain as the verifier's reader; () when the chain cannot be reached (offline)."""
+        from anchor.chain import Web3ChainReader
+
+        try:
+            return (Web3ChainReader(self.chain().w3),)
+        except ChainUnavailable:
+            return ()
+
+    def verify_proof(
+        self, bundle: dict[str, Any], *, content: Any = None, content_sha256: str | None = None
+    ) -> VerificationResult:
+        """verify_bundle against the node's trust root and chain (no trust root: indeterminate, no_trust_root)."""
+        return verify_bundle(
+            bundle, content=content, content_sha256=content_sha256, trust=self.trust_root,
+            chains=self.chain_readers(), confirmations=self.profile.confirmations,
+        )  # fmt: skip
+
+    def certify(
+        self, result: VerificationResult, bundle: dict[str, Any], *, extra: dict[str, Any] | None = None
+    ) -> dict:
+        """A certificate signed by the node's verifier key, naming the trust root it was issued under."""
+        from node.errors import Conflict
+
+        if self.trust_root is None:
+            raise Conflict("this node has no trust root, so it issues no certificates: run `archive-ledger trust "
+                           "issue` and restart the node", reason="no_trust_root")  # fmt: skip
+        return issue_certificate(
+            result, bundle, self.verifier_key, datetime.now(UTC), issuer=f"archive-ledger node {self.settings.host}",
+            trust_root_sha256=self.trust_root.sha256, extra=extra,
+        )  # fmt: skip
 
     def close(self) -> None:
         self.engine.dispose()

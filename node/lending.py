@@ -701,9 +701,6 @@ def issue_loan_certificate(ctx: Any, item_id: str, permit: dict[str, Any]) -> di
     chain *and* its stored bytes, plus the permit (tx, approver, validity), signed with the node's
     verifier key. An item not anchored yet is anchored first (the approval waits for it)."""
     from anchor.bundles import NotAnchoredYet, proof_bundle
-    from anchor.chain import Web3ChainReader
-    from verifier.certificate import issue_certificate
-    from verifier.verify import verify_bundle
 
     def bundle() -> tuple[Item, dict[str, Any]]:
         with ctx.reader() as s:
@@ -719,18 +716,8 @@ def issue_loan_certificate(ctx: Any, item_id: str, permit: dict[str, Any]) -> di
         item, proof = bundle()
     path = ctx.blobs.path_for(item.content_sha256)
     with open(path, "rb") if path.exists() else contextlib.nullcontext() as stream:
-        result = verify_bundle(
-            proof,
-            content=stream,
-            chain=Web3ChainReader(ctx.chain().w3),
-            confirmations=ctx.profile.confirmations,
-            expected_chain_id=ctx.profile.chain_id,
-            expected_contract=ctx.settings.contract_address or None,
-        )
-    return issue_certificate(
-        result, proof, ctx.verifier_key, datetime.now(UTC), issuer=f"archive-ledger node {ctx.settings.host}",
-        extra={"permit": permit},
-    )  # fmt: skip
+        result = ctx.verify_proof(proof, content=stream)  # the node's own trust root and chain
+    return ctx.certify(result, proof, extra={"permit": permit})
 
 
 def lending_for(ctx: Any) -> Lending:

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     rpc_url: str = ""
     contract_address: str = ""
     deployed_block: int = 0
+    # Per-contract deployment blocks (recorded by init since issue 7; None: use deployed_block).
+    anchor_deployed_block: int | None = None
+    roles_deployed_block: int | None = None
+    permits_deployed_block: int | None = None
+    archive_name: str = ""  # the archive's name in the trust root
+    public_rpc_endpoints: list[str] = Field(default_factory=list)  # trust root's RPC endpoints (default: rpc_url)
     host: str = "127.0.0.1"
     port: int = 8400
     default_fonds: str = "Z001"
@@ -121,6 +127,9 @@ def write_config(data_dir: Path, values: dict[str, Any]) -> Path:
             lines.append(f"{key} = {'true' if value else 'false'}")
         elif isinstance(value, int | float):
             lines.append(f"{key} = {value}")
+        elif isinstance(value, list | tuple):
+            items = ", ".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value)
+            lines.append(f"{key} = [{items}]")
         else:
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'{key} = "{escaped}"')

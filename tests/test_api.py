@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from anchor.models import Log
 from node.models import Item
+from verifier.certificate import verify_certificate
+from verifier.trustroot import load_trust_root
 
 META = {
     "fonds": "Z001",
@@ -63,6 +65,9 @@ def test_ingest_anchor_proof_verify(api) -> None:  # type: ignore[no-untyped-def
     assert r.json()["result"]["outcome"] == "authentic"
     cert = r.json()["certificate"]
     assert cert["public_key"] == api.get("/verifier/key").json()["public_key"]
+    trust = load_trust_root(api.get("/trust").json())
+    assert cert["payload"]["trust_root_sha256"] == trust.sha256
+    assert verify_certificate(cert, trust)["outcome"] == "authentic"
 
     r = api.post("/verify", json={"bundle": bundle, "content_sha256": "00" * 32})
     assert r.json()["result"]["outcome"] == "not_authentic"

@@ -76,9 +76,10 @@ def test_events_are_anchored_with_the_next_checkpoint(api, people: People, node_
         assert record["type"] == "audit.event" and record["item_id"] == event.id
         assert record["content_sha256"] == event.hash and record["size"] == 0
         bundle = proof_bundle(s, log, event.leaf_index)
+    assert node_ctx.trust_root.anchor_address == node_ctx.settings.contract_address.lower()
     result = verify_bundle(
-        bundle, content_sha256=event.hash, chain=Web3ChainReader(node_ctx.chain().w3),
-        confirmations=node_ctx.profile.confirmations, expected_contract=node_ctx.settings.contract_address,
+        bundle, content_sha256=event.hash, trust=node_ctx.trust_root, chains=(Web3ChainReader(node_ctx.chain().w3),),
+        confirmations=node_ctx.profile.confirmations,
     )  # fmt: skip
     assert result.outcome == "authentic", result.to_dict()
     # The anchoring run's own event waits for the next event of its log (so anchoring settles).
@@ -217,3 +218,27 @@ def test_pending_lazy_events_are_sealed_in_chain_order(node_ctx) -> None:  # typ
     with node_ctx.reader() as s:
         report = audit.verify_audit(s)
     assert report["ok"], report
+
+
+def test_edited_unsealed_row_breaks_the_chain_link(node_ctx) -> None:  # type: ignore[no-untyped-def]
+    """An event not yet in the log (a lazy anchor:run) has no record to compare with: editing it and
+    recomputing its own hash is still caught, because the next row's prev_hash no longer links to it."""
+    from node import audit
+
+    with node_ctx.sessions() as s, s.begin():
+        first = audit.record_event(s, None, "anchor:run", "/anchor", "ok", None, {}, "Z001")
+        second = audit.record_event(s, None, "anchor:run", "/anchor", "ok", None, {}, "Z001")
+        assert first.leaf_index is None and second.leaf_index is None
+        first_id, second_id = first.id, second.id
+    with node_ctx.reader() as s:
+        assert audit.verify_audit(s)["ok"]
+    with node_ctx.sessions() as s, s.begin():
+        row = s.scalar(select(AuditEvent).where(AuditEvent.id == first_id))
+        row.outcome = "failed"
+        row.hash = audit.event_hash(row.prev_hash, audit.event_body(row))  # consistent with itself
+    with node_ctx.reader() as s:
+        report = audit.verify_audit(s)
+    assert report["ok"] is False and report["unsealed"] >= 2
+    kinds = {(p["kind"], p.get("id")) for p in report["problems"]}
+    assert ("chain_broken", second_id) in kinds
+    assert not any(p.get("id") == first_id and p["kind"] == "edited" for p in report["problems"])

@@ -8,11 +8,14 @@ import os
 import stat
 from datetime import UTC, datetime
 
+import nacl.signing
 import pytest
+from trust_builders import TrustKit
 
 from verifier import certificate as cert_mod
 from verifier.errors import CertificateError, VerifierError
 from verifier.records import canonical_bytes
+from verifier.trustroot import TrustRoot, load_trust_root
 from verifier.verify import StepResult, VerificationResult
 
 NOW = datetime(2026, 11, 25, 9, 30, 0, tzinfo=UTC)
@@ -34,21 +37,52 @@ def result(outcome: str = "authentic") -> VerificationResult:
     return VerificationResult(outcome, steps, None, None, "all good")  # type: ignore[arg-type]
 
 
+DIGEST = "66" * 32  # the trust root a certificate says it was issued under
+
+
+def trust_for(*keys: nacl.signing.SigningKey, periods: dict[int, tuple[str, str | None]] | None = None) -> TrustRoot:
+    """A trust root listing `keys` (by default valid from 2026-01-01 on), signed by the first current one."""
+    kit = TrustKit(verifier_key=keys[0])
+    body = kit.body()
+    body["verifier_keys"] = [
+        {
+            "public_key": cert_mod.public_key_hex(k),
+            "valid_from": (periods or {}).get(i, ("2026-01-01T00:00:00Z", None))[0],
+            "valid_until": (periods or {}).get(i, ("2026-01-01T00:00:00Z", None))[1],
+        }
+        for i, k in enumerate(keys)
+    ]
+    signer = next(k for i, k in enumerate(keys) if (periods or {}).get(i, ("", None))[1] is None)
+    return load_trust_root(kit.document(body, verifier=signer))
+
+
 @pytest.fixture
 def key():
     return cert_mod.generate_signing_key()
 
 
+@pytest.fixture
+def trust(key) -> TrustRoot:
+    return trust_for(key)
+
+
 def issue(key, res: VerificationResult | None = None) -> dict:
-    return cert_mod.issue_certificate(res or result(), BUNDLE, key, NOW, "Archive of Z001")
+    return cert_mod.issue_certificate(res or result(), BUNDLE, key, NOW, "Archive of Z001", trust_root_sha256=DIGEST)
 
 
-def test_issue_and_verify(key) -> None:
+def reason(cert, trust) -> str:
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(cert, trust)
+    return info.value.reason_code
+
+
+def test_issue_and_verify(key, trust) -> None:
     cert = issue(key)
     assert set(cert) == {"v", "payload", "public_key", "signature"}
     assert cert["v"] == 1
     assert cert["public_key"] == cert_mod.public_key_hex(key)
-    payload = cert_mod.verify_certificate(cert, trusted_public_key=cert_mod.public_key_hex(key))
+    payload = cert_mod.verify_certificate(cert, trust)
+    assert payload["trust_root_sha256"] == DIGEST
     assert payload["outcome"] == "authentic"
     assert payload["exit_code"] == 0
     assert payload["issued_at"] == "2026-11-25T09:30:00Z"
@@ -59,9 +93,9 @@ def test_issue_and_verify(key) -> None:
     assert len(payload["steps"]) == 4
 
 
-def test_certificate_survives_json_round_trip(key) -> None:
+def test_certificate_survives_json_round_trip(key, trust) -> None:
     cert = json.loads(json.dumps(issue(key), indent=2, sort_keys=False))
-    cert_mod.verify_certificate(cert)
+    cert_mod.verify_certificate(cert, trust)
 
 
 def test_signature_is_over_rfc8785_payload(key) -> None:
@@ -69,7 +103,7 @@ def test_signature_is_over_rfc8785_payload(key) -> None:
     key.verify_key.verify(canonical_bytes(cert["payload"]), bytes.fromhex(cert["signature"]))
 
 
-def test_not_authentic_results_are_certified_too(key) -> None:
+def test_not_authentic_results_are_certified_too(key, trust) -> None:
     steps = (
         StepResult("content_hash", False, "content_mismatch", "differs"),
         StepResult("record", None, None, "not run"),
@@ -77,7 +111,7 @@ def test_not_authentic_results_are_certified_too(key) -> None:
         StepResult("chain", None, None, "not run"),
     )
     res = VerificationResult("not_authentic", steps, "content_hash", "content_mismatch", "differs")
-    payload = cert_mod.verify_certificate(issue(key, res))
+    payload = cert_mod.verify_certificate(issue(key, res), trust)
     assert (payload["outcome"], payload["reason_code"], payload["exit_code"]) == (
         "not_authentic",
         "content_mismatch",
@@ -95,43 +129,102 @@ def test_not_authentic_results_are_certified_too(key) -> None:
         lambda p: p["bundle"]["record"].update(size=4),
         lambda p: p["steps"][0].update(ok=False),
         lambda p: p.update(extra=1),
+        lambda p: p.update(trust_root_sha256="77" * 32),
     ],
 )
-def test_tampered_payload_is_rejected(key, tamper) -> None:
+def test_tampered_payload_is_rejected(key, trust, tamper) -> None:
     cert = issue(key)
     tamper(cert["payload"])
-    with pytest.raises(CertificateError, match="does not verify"):
-        cert_mod.verify_certificate(cert)
+    with pytest.raises(CertificateError, match="does not verify") as info:
+        cert_mod.verify_certificate(cert, trust)
+    assert info.value.reason_code == "bad_signature"
 
 
-def test_tampered_signature_is_rejected(key) -> None:
+def test_tampered_signature_is_rejected(key, trust) -> None:
     cert = issue(key)
     sig = bytearray(bytes.fromhex(cert["signature"]))
     sig[0] ^= 1
     cert["signature"] = sig.hex()
     with pytest.raises(CertificateError):
-        cert_mod.verify_certificate(cert)
+        cert_mod.verify_certificate(cert, trust)
+    assert reason(cert, trust) == "bad_signature"
 
 
 def test_wrong_key(key) -> None:
     other = cert_mod.generate_signing_key()
     cert = issue(key)
-    with pytest.raises(CertificateError, match="untrusted"):
-        cert_mod.verify_certificate(cert, trusted_public_key=cert_mod.public_key_hex(other))
-    # Swapping in another public key breaks the signature.
+    with pytest.raises(CertificateError, match="not a verifier key") as info:
+        cert_mod.verify_certificate(cert, trust_for(other))
+    assert info.value.reason_code == "key_untrusted"
+    # Swapping in another public key breaks the signature (both keys trusted).
     swapped = copy.deepcopy(cert)
     swapped["public_key"] = cert_mod.public_key_hex(other)
-    with pytest.raises(CertificateError, match="does not verify"):
-        cert_mod.verify_certificate(swapped)
+    with pytest.raises(CertificateError, match="does not verify") as info:
+        cert_mod.verify_certificate(swapped, trust_for(key, other))
+    assert info.value.reason_code == "bad_signature"
     # A certificate re-signed by someone else is self-consistent but not trusted.
-    forged = cert_mod.issue_certificate(result(), BUNDLE, other, NOW, "Archive of Z001")
-    cert_mod.verify_certificate(forged)
-    with pytest.raises(CertificateError, match="untrusted"):
-        cert_mod.verify_certificate(forged, trusted_public_key=cert_mod.public_key_hex(key))
+    forged = cert_mod.issue_certificate(result(), BUNDLE, other, NOW, "Archive of Z001", trust_root_sha256=DIGEST)
+    cert_mod.verify_certificate(forged, trust_for(other))
+    with pytest.raises(CertificateError, match="not a verifier key") as info:
+        cert_mod.verify_certificate(forged, trust_for(key))
+    assert info.value.reason_code == "key_untrusted"
 
 
-def test_trusted_key_is_case_insensitive(key) -> None:
-    cert_mod.verify_certificate(issue(key), trusted_public_key=cert_mod.public_key_hex(key).upper())
+def test_trusted_key_is_case_insensitive(key, trust) -> None:
+    assert trust.key_listed(cert_mod.public_key_hex(key).upper())
+    assert trust.key_valid_at(cert_mod.public_key_hex(key).upper(), NOW)
+    cert_mod.verify_certificate(issue(key), trust)
+
+
+def test_no_trust_root(key) -> None:
+    with pytest.raises(CertificateError, match="no trust root") as info:
+        cert_mod.verify_certificate(issue(key), None)
+    assert info.value.reason_code == "no_trust_root"
+    with pytest.raises(TypeError):
+        cert_mod.verify_certificate(issue(key), cert_mod.public_key_hex(key))  # type: ignore[arg-type]
+
+
+def test_key_retired_before_the_issue_time(key) -> None:
+    current = cert_mod.generate_signing_key()
+    trust = trust_for(key, current, periods={0: ("2026-01-01T00:00:00Z", "2026-11-25T09:30:00Z")})
+    with pytest.raises(CertificateError, match="outside the validity") as info:
+        cert_mod.verify_certificate(issue(key), trust)  # issued exactly when the key was retired
+    assert info.value.reason_code == "key_not_valid_at_issue"
+
+
+def test_key_not_yet_valid_at_the_issue_time(key) -> None:
+    trust = trust_for(key, periods={0: ("2026-11-25T09:30:01Z", None)})
+    assert reason(issue(key), trust) == "key_not_valid_at_issue"
+
+
+def test_rotation_keeps_old_certificates_valid(key) -> None:
+    """A key retired after the certificate was issued still vouches for it."""
+    new = cert_mod.generate_signing_key()
+    rotated = trust_for(key, new, periods={0: ("2026-01-01T00:00:00Z", "2026-11-29T17:00:00Z"),
+                                           1: ("2026-11-29T17:00:00Z", None)})  # fmt: skip
+    assert cert_mod.verify_certificate(issue(key), rotated)["issuer"] == "Archive of Z001"
+    later = cert_mod.issue_certificate(
+        result(), BUNDLE, key, datetime(2026, 12, 1, tzinfo=UTC), "Archive of Z001", trust_root_sha256=DIGEST
+    )
+    assert reason(later, rotated) == "key_not_valid_at_issue"  # the retired key signs nothing new
+
+
+@pytest.mark.parametrize(
+    "payload_change",
+    [
+        lambda p: p.pop("issued_at"),
+        lambda p: p.update(issued_at="yesterday"),
+        lambda p: p.update(issued_at="2026-13-45T99:00:00Z"),
+        lambda p: p.pop("trust_root_sha256"),
+        lambda p: p.update(trust_root_sha256="XY"),
+    ],
+)
+def test_payload_without_usable_time_or_digest(key, trust, payload_change) -> None:
+    payload = issue(key)["payload"]
+    payload_change(payload)
+    cert = {"v": 1, "payload": payload, "public_key": cert_mod.public_key_hex(key),
+            "signature": key.sign(canonical_bytes(payload)).signature.hex()}  # fmt: skip
+    assert reason(cert, trust) == "certificate_malformed"
 
 
 @pytest.mark.parametrize(
@@ -148,23 +241,27 @@ def test_trusted_key_is_case_insensitive(key) -> None:
         lambda c: c["payload"].update(ratio=float("nan")),
     ],
 )
-def test_malformed_certificates(key, mangle) -> None:
+def test_malformed_certificates(key, trust, mangle) -> None:
     cert = issue(key)
     mangle(cert)
     with pytest.raises(CertificateError):
-        cert_mod.verify_certificate(cert)
+        cert_mod.verify_certificate(cert, trust)
+    assert reason(cert, trust) == "certificate_malformed"
 
 
-def test_not_a_certificate() -> None:
+def test_not_a_certificate(trust) -> None:
     with pytest.raises(CertificateError):
-        cert_mod.verify_certificate([])  # type: ignore[arg-type]
+        cert_mod.verify_certificate([], trust)  # type: ignore[arg-type]
+    assert reason([], trust) == "certificate_malformed"
 
 
 def test_issue_rejects_naive_time_and_empty_issuer(key) -> None:
     with pytest.raises(CertificateError):
-        cert_mod.issue_certificate(result(), BUNDLE, key, datetime(2026, 1, 1), "x")
+        cert_mod.issue_certificate(result(), BUNDLE, key, datetime(2026, 1, 1), "x", trust_root_sha256=DIGEST)
     with pytest.raises(CertificateError):
-        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "")
+        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "", trust_root_sha256=DIGEST)
+    with pytest.raises(CertificateError):
+        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "x", trust_root_sha256="not a digest")
 
 
 def test_certificate_error_is_a_verifier_error() -> None:
@@ -217,13 +314,21 @@ def test_load_rejects_missing_and_garbage(tmp_path) -> None:
         cert_mod.load_signing_key(path)
 
 
-def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key) -> None:
+def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key, trust) -> None:
     permit = {"permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32}
-    cert = cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "node", extra={"permit": permit})
-    assert cert_mod.verify_certificate(cert)["permit"] == permit
+    cert = cert_mod.issue_certificate(
+        result(), BUNDLE, key, NOW, "node", trust_root_sha256=DIGEST, extra={"permit": permit}
+    )
+    assert cert_mod.verify_certificate(cert, trust)["permit"] == permit
     forged = copy.deepcopy(cert)
     forged["payload"]["permit"]["approver"] = "0x" + "66" * 20
     with pytest.raises(CertificateError):
-        cert_mod.verify_certificate(forged)
+        cert_mod.verify_certificate(forged, trust)
     with pytest.raises(CertificateError):
-        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, "node", extra={"outcome": "authentic"})
+        cert_mod.issue_certificate(
+            result(), BUNDLE, key, NOW, "node", trust_root_sha256=DIGEST, extra={"outcome": "authentic"}
+        )
+    with pytest.raises(CertificateError):
+        cert_mod.issue_certificate(
+            result(), BUNDLE, key, NOW, "node", trust_root_sha256=DIGEST, extra={"trust_root_sha256": "00" * 32}
+        )

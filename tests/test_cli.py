@@ -6,63 +6,105 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import rfc8785
 from typer.testing import CliRunner
 
 from cli import app
 from verifier.certificate import generate_signing_key, issue_certificate, public_key_hex
+from verifier.trustroot import load_trust_root_file
 from verifier.verify import verify_bundle
 
 runner = CliRunner()
 
 
+def offline_trust_root(tmp_path: Path, key) -> Path:  # type: ignore[no-untyped-def]
+    """A trust root signed by `key` and two throwaway officer keys (no chain needed to check a certificate)."""
+    from eth_account import Account
+
+    from node.trust import sign_document
+    from verifier.records import log_id_for_fonds
+
+    officers = [("system_admin", Account.create()), ("security_admin", Account.create())]
+    body = {
+        "type": "archive-ledger/trust-root", "version": 1, "previous_sha256": None, "issued_at": "2026-01-01T00:00:00Z",
+        "archive": {"name": "Test Archive"},
+        "fonds": [{"code": "Z001", "log_id": log_id_for_fonds("Z001").hex(),
+                   "audit_log_id": log_id_for_fonds("Z001/audit").hex()}],
+        "chain": {"chain_id": 1337, "genesis_hash": "0x" + "11" * 32, "confirmations": 1,
+                  "rpc_endpoints": ["http://127.0.0.1:1"]},
+        "contracts": {name: {"address": "0x" + f"{i:02x}" * 20, "deployed_block": i}
+                      for i, name in enumerate(("ArchiveAnchor", "ArchiveRoles", "ReadPermits"), start=1)},
+        "verifier_keys": [{"public_key": public_key_hex(key), "valid_from": "2026-01-01T00:00:00Z",
+                           "valid_until": None}],
+        "officers": [{"role": role, "address": acct.address.lower()} for role, acct in officers],
+        "threshold": 2,
+    }  # fmt: skip
+    path = tmp_path / "trust.json"
+    path.write_bytes(rfc8785.dumps(sign_document(body, key, officers)))
+    return path
+
+
 def test_verify_rejects_unreadable_bundle(tmp_path: Path) -> None:
+    trust = offline_trust_root(tmp_path, generate_signing_key())
     (tmp_path / "f.txt").write_text("x")
     (tmp_path / "bad.json").write_text("{not json")
-    result = runner.invoke(app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "bad.json")])
-    assert result.exit_code == 2 and "cannot read proof bundle" in result.output
+    result = runner.invoke(app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "bad.json"),
+                                 "--trust", str(trust)])  # fmt: skip
+    assert result.exit_code == 2 and "bad.json" in result.output, result.output
 
 
 def test_verify_needs_exactly_one_of_file_or_digest(tmp_path: Path) -> None:
+    trust = offline_trust_root(tmp_path, generate_signing_key())
     (tmp_path / "b.json").write_text("{}")
-    result = runner.invoke(app, ["verify", "--proof", str(tmp_path / "b.json")])
-    assert result.exit_code == 2 and "either the FILE" in result.output
+    result = runner.invoke(app, ["verify", "--proof", str(tmp_path / "b.json"), "--trust", str(trust)])
+    assert result.exit_code == 2, result.output
 
 
 def test_verify_malformed_bundle_is_not_authentic(tmp_path: Path) -> None:
+    trust = offline_trust_root(tmp_path, generate_signing_key())
     (tmp_path / "f.txt").write_text("x")
     (tmp_path / "b.json").write_text(json.dumps({"v": 1, "record": {}}))
-    result = runner.invoke(
-        app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "b.json"), "--rpc", "http://127.0.0.1:1"]
-    )
+    result = runner.invoke(app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "b.json"),
+                                 "--trust", str(trust), "--rpc", "http://127.0.0.1:1"])  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert "NOT_AUTHENTIC" in result.output
+    assert "NOT_AUTHENTIC" in result.output.upper().replace(" ", "_")
 
 
-def _certificate(tmp_path: Path, tamper: bool = False) -> tuple[Path, str]:
+def test_verify_without_trust_root_exits_2(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("ARCHIVE_LEDGER_TRUST", raising=False)
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "b.json").write_text(json.dumps({"v": 1, "record": {}}))
+    result = runner.invoke(app, ["verify", str(tmp_path / "f.txt"), "--proof", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and "no_trust_root" in result.output, result.output
+
+
+def _certificate(tmp_path: Path, tamper: bool = False) -> tuple[Path, Path]:
     key = generate_signing_key()
-    result = verify_bundle({"v": 1}, content_sha256="00" * 32, chain=None)
-    cert = issue_certificate(result, {"v": 1}, key, datetime.now(UTC), issuer="test")
+    trust = offline_trust_root(tmp_path, key)
+    result = verify_bundle({"v": 1}, content_sha256="00" * 32, trust=None)
+    cert = issue_certificate(result, {"v": 1}, key, datetime.now(UTC), issuer="test",
+                             trust_root_sha256=load_trust_root_file(trust).sha256)  # fmt: skip
     if tamper:
         cert["payload"]["issuer"] = "someone else"
     path = tmp_path / "cert.json"
     path.write_text(json.dumps(cert))
-    return path, public_key_hex(key)
+    return path, trust
 
 
 def test_verify_certificate_signature(tmp_path: Path) -> None:
-    path, key = _certificate(tmp_path)
-    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", key])
-    assert "signature valid" in result.output
-    assert result.exit_code == 1  # validly signed, but it records a not-authentic verification
-    other = public_key_hex(generate_signing_key())
-    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", other])
-    assert result.exit_code == 1 and "certificate rejected" in result.output
+    path, trust = _certificate(tmp_path)
+    result = runner.invoke(app, ["verify-certificate", str(path), "--trust", str(trust)])
+    assert result.exit_code == 1, result.output  # validly signed, but it records a not-authentic verification
+    (tmp_path / "other").mkdir()
+    other = offline_trust_root(tmp_path / "other", generate_signing_key())
+    result = runner.invoke(app, ["verify-certificate", str(path), "--trust", str(other)])
+    assert result.exit_code == 1 and "key_untrusted" in result.output, result.output
 
 
 def test_verify_certificate_tampered(tmp_path: Path) -> None:
-    path, key = _certificate(tmp_path, tamper=True)
-    result = runner.invoke(app, ["verify-certificate", str(path), "--public-key", key])
-    assert result.exit_code == 1 and "certificate rejected" in result.output
+    path, trust = _certificate(tmp_path, tamper=True)
+    result = runner.invoke(app, ["verify-certificate", str(path), "--trust", str(trust)])
+    assert result.exit_code == 1 and "bad_signature" in result.output, result.output
 
 
 def test_ingest_node_unreachable(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (module-
 from verifier import merkle
 from verifier.chain import JsonRpcChain
 from verifier.records import canonical_bytes, log_id_for_fonds, record_leaf_hash
+from verifier.trustroot import TrustRoot, load_trust_root_file
 from verifier.verify import VerificationResult, verify_bundle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
@@ -54,6 +55,9 @@ class Archive:
     ingest_runs: list[Any]  # CompletedProcess of: first run, journal re-run, fresh-journal re-run
     anchor_run: Any
     ingest_seconds: float
+    trust_file: Path  # exported once (`archive-ledger trust export`), used by every verification
+    trust: TrustRoot
+
 
     def by_source(self, source_path: str) -> dict[str, Any]:
         return next(i for i in self.items if i["source_path"] == source_path)
@@ -67,8 +71,8 @@ class Archive:
         return answer.json()
 
     def verify(self, bundle: dict[str, Any], content: bytes, **kw: Any) -> VerificationResult:
-        kw.setdefault("expected_chain_id", CHAIN_ID)
-        return verify_bundle(bundle, content=content, chain=JsonRpcChain(self.rpc_url), **kw)
+        kw.setdefault("trust", self.trust)
+        return verify_bundle(bundle, content=content, chains=(JsonRpcChain(self.rpc_url),), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +98,15 @@ def archive(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         anchored = run_cli("anchor", "--node", server.url, "--api-key-file", server.api_key_file, env=env)
         assert anchored.returncode == 0, describe(anchored)
         items = all_items(server.client())
+        trust_file = tmp / "trust.json"
+        exported = run_cli("trust", "export", "-o", trust_file, "--data-dir", data, env=env)
+        assert exported.returncode == 0, describe(exported)
+        trust = load_trust_root_file(trust_file)
+        assert trust.chain_id == CHAIN_ID and trust.anchor_address == contract_address(data).lower()
         yield Archive(
             server=server, env=env, tmp=tmp, rpc_url=ganache_url, contract=contract_address(data),
             files=files, items=items, ingest_runs=[first, again, fresh], anchor_run=anchored,
-            ingest_seconds=ingest_seconds,
+            ingest_seconds=ingest_seconds, trust_file=trust_file, trust=trust,
         )  # fmt: skip
     finally:
         server.stop()
@@ -153,9 +162,7 @@ def test_every_proof_verifies_against_the_chain(archive: Archive) -> None:
         bundles[item["id"]] = answer.json()
 
     def check(item: dict[str, Any]) -> tuple[str, VerificationResult]:
-        return item["id"], archive.verify(
-            bundles[item["id"]], archive.original(item), expected_contract=archive.contract
-        )
+        return item["id"], archive.verify(bundles[item["id"]], archive.original(item))  # the trust root's contract
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -188,18 +195,19 @@ def test_cli_verify_status_and_node_verify(archive: Archive) -> None:
     fetched = run_cli("proof", item["id"], "--node", server.url, "--out", proof_file, env=env)
     assert fetched.returncode == 0, describe(fetched)
 
-    ok = run_cli("verify", original, "--proof", proof_file, "--rpc", archive.rpc_url, env=env)
+    trust = ("--trust", archive.trust_file)
+    ok = run_cli("verify", original, "--proof", proof_file, *trust, "--rpc", archive.rpc_url, env=env)
     assert ok.returncode == 0, describe(ok)
     assert "AUTHENTIC" in ok.stdout
-    as_json = run_cli(
-        "verify", original, "--proof", proof_file, "--rpc", archive.rpc_url, "--json",
-        "--chain-id", str(CHAIN_ID), "--contract", archive.contract, env=env,
-    )  # fmt: skip
+    as_json = run_cli("verify", original, "--proof", proof_file, "--rpc", archive.rpc_url, "--json",
+                      env={**env, "ARCHIVE_LEDGER_TRUST": str(archive.trust_file)})  # fmt: skip
     assert as_json.returncode == 0, describe(as_json)
     assert json.loads(as_json.stdout)["outcome"] == "authentic"
+    untrusted = run_cli("verify", original, "--proof", proof_file, "--rpc", archive.rpc_url, env=env)
+    assert untrusted.returncode == 2 and "no_trust_root" in untrusted.stdout + untrusted.stderr, describe(untrusted)
 
     other = tmp / "tree" / "档案" / "文书" / "2019" / "doc-00005.pdf"  # another archived file
-    wrong = run_cli("verify", other, "--proof", proof_file, "--rpc", archive.rpc_url, "--json", env=env)
+    wrong = run_cli("verify", other, "--proof", proof_file, *trust, "--rpc", archive.rpc_url, "--json", env=env)
     assert wrong.returncode == 1, describe(wrong)
     assert json.loads(wrong.stdout)["reason_code"] == "content_mismatch"
 
@@ -248,7 +256,7 @@ def test_tampered_stored_file_fails_content_check(archive: Archive) -> None:
         (archive.tmp / "bundle-00008.json").write_text(json.dumps(bundle), encoding="utf-8")
         cli = run_cli(
             "verify", archive.tmp / "download.pdf", "--proof", archive.tmp / "bundle-00008.json",
-            "--rpc", archive.rpc_url, "--json", env=archive.env,
+            "--trust", archive.trust_file, "--rpc", archive.rpc_url, "--json", env=archive.env,
         )  # fmt: skip
         assert cli.returncode == 1, describe(cli)
         assert json.loads(cli.stdout)["reason_code"] == "content_mismatch"
@@ -319,7 +327,7 @@ def test_tampered_bundle_fails(archive: Archive) -> None:
         [bytes.fromhex(h) for h in path],
     )  # fmt: skip
     consistent = {**bad_path, "root": forged_root.hex()}
-    assert verify_bundle(consistent, content=original, chain=None).step("inclusion").ok is True
+    assert verify_bundle(consistent, content=original, trust=archive.trust).step("inclusion").ok is True
     _failed(archive.verify(consistent, original), "chain", "root_not_on_chain")
 
     # A record field edited in the bundle (leaf hash left alone).
@@ -336,26 +344,30 @@ def test_wrong_chain_and_unreachable_chain(archive: Archive) -> None:
     original = archive.original(item)
     bundle = archive.proof(item["id"])
 
-    _failed(archive.verify(bundle, original, expected_chain_id=4242), "chain", "wrong_chain_id")
+    # A trust root pinned for chain 4242 (or another genesis) against this node's chain: not the trusted chain.
     moved = {**bundle, "anchor": {**bundle["anchor"], "chain_id": 4242}}
-    _failed(archive.verify(moved, original), "chain", "wrong_chain_id")
+    _failed(archive.verify(moved, original, trust=replace(archive.trust, chain_id=4242)), "chain", "wrong_chain")
+    other_genesis = replace(archive.trust, genesis_hash="0x" + "00" * 32)
+    _failed(archive.verify(bundle, original, trust=other_genesis), "chain", "wrong_chain")
+    _failed(archive.verify(moved, original), "chain", "contract_untrusted")  # the bundle's chain is not trusted
     elsewhere = {**bundle, "anchor": {**bundle["anchor"], "contract": "0x" + "11" * 20}}
-    _failed(archive.verify(elsewhere, original), "chain", "contract_unknown")
+    _failed(archive.verify(elsewhere, original), "chain", "contract_untrusted")
 
     file = archive.tmp / "doc-00002.pdf"
     file.write_bytes(original)
     proof_file = archive.tmp / "bundle-00002.json"
-    proof_file.write_text(json.dumps(bundle), encoding="utf-8")
+    proof_file.write_text(json.dumps(moved), encoding="utf-8")
     wrong_id = run_cli(
-        "verify", file, "--proof", proof_file, "--rpc", archive.rpc_url, "--chain-id", "4242", "--json",
+        "verify", file, "--proof", proof_file, "--trust", archive.trust_file, "--rpc", archive.rpc_url, "--json",
         env=archive.env,
     )  # fmt: skip
     assert wrong_id.returncode == 1, describe(wrong_id)
-    assert json.loads(wrong_id.stdout)["reason_code"] == "wrong_chain_id"
+    assert json.loads(wrong_id.stdout)["reason_code"] == "contract_untrusted"
+    proof_file.write_text(json.dumps(bundle), encoding="utf-8")
 
     down = closed_port_url()
-    result = verify_bundle(bundle, content=original, chain=JsonRpcChain(down, timeout=5))
+    result = verify_bundle(bundle, content=original, trust=archive.trust, chains=(JsonRpcChain(down, timeout=5),))
     assert result.outcome == "indeterminate" and result.reason_code == "chain_unreachable", result.to_dict()
-    cli = run_cli("verify", file, "--proof", proof_file, "--rpc", down, env=archive.env)
+    cli = run_cli("verify", file, "--proof", proof_file, "--trust", archive.trust_file, "--rpc", down, env=archive.env)
     assert cli.returncode == 2, describe(cli)
     assert "INDETERMINATE" in cli.stdout

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from verifier.certificate import verify_certificate
+from verifier.trustroot import load_trust_root
 
 PASSWORD = "correct horse battery staple 42"
 ANY_LOG = b"\x00" * 32
@@ -115,8 +116,9 @@ def test_request_approve_fetch_certify_revoke(people: People) -> None:
 
     certs = p.call("alice", "GET", f"/loans/{loan['id']}/certificates").json()["certificates"]
     cert = certs[0]["certificate"]
-    key = p.api.get("/verifier/key").json()["public_key"]
-    payload = verify_certificate(cert, trusted_public_key=key)
+    trust = load_trust_root(p.api.get("/trust").json())  # what an auditor pinned
+    payload = verify_certificate(cert, trust)
+    assert payload["trust_root_sha256"] == trust.sha256 and cert["public_key"] == trust.verifier_keys[-1].public_key
     assert payload["outcome"] == "authentic"
     assert payload["bundle"]["record"]["item_id"] == a
     assert payload["permit"]["permit_id"] == permit_id and payload["permit"]["approver"] == p.addresses["carol"]

@@ -134,8 +134,9 @@ def test_request_approve_fetch_verify_revoke(lending: Lending) -> None:
     got = lend.cli("alice", "loan", "certificates", loan_id, "--out", out)
     assert got.returncode == 0, describe(got)
     cert = out / f"{lend.items['A']}.cert.json"
-    key = httpx.get(f"{lend.server.url}/verifier/key").json()["public_key"]
-    offline = run_cli("verify-certificate", cert, "--public-key", key, env=lend.env)
+    trust_file = lend.tmp / "trust.json"  # pinned once from the node (GET /trust)
+    trust_file.write_bytes(httpx.get(f"{lend.server.url}/trust").content)
+    offline = run_cli("verify-certificate", cert, "--trust", trust_file, env=lend.env)
     assert offline.returncode == 0, describe(offline)
     assert f"permit {permit_id}" in offline.stdout and approved["approver_address"] in offline.stdout
     # ... and online, against the chain alone

@@ -334,3 +334,133 @@ def test_second_preimage_interior_node_cannot_pose_as_leaf() -> None:
     plain_root = plain_node(p01, p23)
     forged = plain_leaf(p[0] + p[1])
     assert plain_node(forged, p23) == plain_root  # a 2-leaf "tree" with the forged leaf: same root
+
+
+# -- mutation-test survivors (issue 7 point 7): each test below kills a mutant that survived the suite --------
+
+
+def _store(data: list[bytes]):  # type: ignore[no-untyped-def]
+    """anchor.proofs' fetch over the perfect subtrees of `data`'s leaves."""
+    leaves = [merkle.leaf_hash(d) for d in data]
+
+    def fetch(ids):  # type: ignore[no-untyped-def]
+        return {n: merkle.root_of(leaves[n.index << n.level : (n.index + 1) << n.level]) for n in ids}
+
+    return fetch
+
+
+def test_inclusion_path_one_hash_too_long_is_rejected() -> None:
+    """Without the path-length check this path leads to the size-2 root from a size-1 tree."""
+    d0, d1 = b"entry 0", b"entry 1"
+    leaf0, leaf1 = merkle.leaf_hash(d0), merkle.leaf_hash(d1)
+    with pytest.raises(InclusionProofError, match="wrong path length"):
+        merkle.verify_inclusion(0, 1, leaf1, [leaf0], merkle.node_hash(leaf0, leaf1))
+
+
+@pytest.mark.parametrize("size", range(1, 34))
+def test_inclusion_paths_one_hash_too_long_are_rejected(size: int) -> None:
+    from anchor import proofs
+
+    data = [f"entry {i}".encode() for i in range(size)]
+    fetch, root = _store(data), merkle.root_of([merkle.leaf_hash(d) for d in data])
+    for index in range(size):
+        good = proofs.inclusion_proof(index, size, fetch)
+        merkle.verify_inclusion(index, size, merkle.leaf_hash(data[index]), good, root)
+        for at in {0, len(good)}:
+            longer = [*good[:at], SOME_HASH, *good[at:]]
+            with pytest.raises(InclusionProofError, match="wrong path length"):
+                merkle.verify_inclusion(index, size, merkle.leaf_hash(data[index]), longer, root)
+
+
+def mth_path_len(n: int) -> list[bytes]:
+    """The RFC 9162 path of leaf n in a tree of n + 1 leaves (the oracle's PATH, over dummy entries)."""
+    return path(n, [b""] * (n + 1))
+
+
+# Sizes n where leaf n's path in the tree of n + 1 has the length the checks compute for index n, size n.
+SIZES_WITH_A_PATH_FOR_INDEX_SIZE = [
+    n for n in range(1, 33) if sum(merkle._decomp_incl_proof(n, n)) == len(mth_path_len(n))
+]
+
+
+@pytest.mark.parametrize("size", SIZES_WITH_A_PATH_FOR_INDEX_SIZE)
+def test_index_equal_to_size_reaches_the_index_check(size: int) -> None:
+    """The path has the length an index-`size` path would have (that of leaf `size` of the next
+    tree), and leads to that tree's root: only `index < size` stops it."""
+    from anchor import proofs
+
+    data = [f"entry {i}".encode() for i in range(size + 1)]
+    path = proofs.inclusion_proof(size, size + 1, _store(data))
+    assert len(path) == sum(merkle._decomp_incl_proof(size, size))
+    root = merkle.root_of([merkle.leaf_hash(d) for d in data])
+    with pytest.raises(InclusionProofError, match="beyond tree size"):
+        merkle.verify_inclusion(size, size, merkle.leaf_hash(data[size]), path, root)
+
+
+def test_index_equal_to_size_one() -> None:
+    d0, d1 = b"entry 0", b"entry 1"
+    leaf0, leaf1 = merkle.leaf_hash(d0), merkle.leaf_hash(d1)
+    with pytest.raises(InclusionProofError, match="beyond tree size 1"):
+        merkle.verify_inclusion(1, 1, leaf1, [leaf0], merkle.node_hash(leaf0, leaf1))
+
+
+def test_some_sizes_reach_the_index_check() -> None:
+    assert len(SIZES_WITH_A_PATH_FOR_INDEX_SIZE) >= 8 and 1 in SIZES_WITH_A_PATH_FOR_INDEX_SIZE
+
+
+CONSISTENCY_DATA = [f"entry {i}".encode() for i in range(64)]
+CONSISTENCY_ROOTS = [merkle.root_of([merkle.leaf_hash(d) for d in CONSISTENCY_DATA[:n]]) for n in range(65)]
+
+
+@pytest.mark.parametrize("size2", range(1, 65))
+def test_consistency_proof_one_hash_too_long_is_rejected(size2: int) -> None:
+    """For every size pair up to 64 leaves: the correct proof verifies; with one more hash (anywhere)
+    it is refused, and no extra hash lets it prove another root2."""
+    from anchor import proofs
+
+    fetch = _store(CONSISTENCY_DATA[:size2])
+    root2 = CONSISTENCY_ROOTS[size2]
+    for size1 in range(1, size2 + 1):
+        root1 = CONSISTENCY_ROOTS[size1]
+        good = proofs.consistency_proof(size1, size2, fetch)
+        merkle.verify_consistency(size1, size2, root1, root2, good)
+        for at in sorted({0, len(good) // 2, len(good)}):
+            for extra in (SOME_HASH, root1, root2):
+                longer = [*good[:at], extra, *good[at:]]
+                with pytest.raises(ConsistencyProofError):
+                    merkle.root_from_consistency_proof(size1, size2, root1, longer)
+                with pytest.raises(ConsistencyProofError):
+                    merkle.verify_consistency(size1, size2, root1, root2, longer)
+
+
+def test_consistency_length_check_stops_forged_root2() -> None:
+    """A proof made for another size2' (of another length) must not pass as a proof for size2: with
+    the length check weakened (or gone) 1302 size pairs up to 64 leaves would accept the shorter proof
+    of a smaller tree and 'prove' its root (found by brute force: removing the check, or `>`)."""
+    from anchor import proofs
+
+    fetch = _store(CONSISTENCY_DATA)
+    proof_of = {(s1, s2): proofs.consistency_proof(s1, s2, fetch) for s2 in range(1, 65) for s1 in range(1, s2 + 1)}
+    forged = 0
+    for (s1, s2), _ in proof_of.items():
+        for s2b in range(s1, 65):
+            other = proof_of[(s1, s2b)]
+            if s2b == s2 or len(other) == len(proof_of[(s1, s2)]):
+                continue
+            forged += 1
+            with pytest.raises(ConsistencyProofError, match=r"wrong proof length|not empty|empty proof"):
+                merkle.root_from_consistency_proof(s1, s2, CONSISTENCY_ROOTS[s1], other)
+    assert forged > 1000
+
+
+@pytest.mark.parametrize("size2", range(2, 65))
+def test_consistency_proof_one_hash_too_short_is_rejected(size2: int) -> None:
+    from anchor import proofs
+
+    fetch = _store(CONSISTENCY_DATA[:size2])
+    for size1 in range(1, size2):
+        good = proofs.consistency_proof(size1, size2, fetch)
+        for at in range(len(good)):
+            shorter = good[:at] + good[at + 1 :]
+            with pytest.raises(ConsistencyProofError):
+                merkle.verify_consistency(size1, size2, CONSISTENCY_ROOTS[size1], CONSISTENCY_ROOTS[size2], shorter)

@@ -36,6 +36,7 @@ from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 from node.client import NodeClient
 from verifier.chain import JsonRpcChain
 from verifier.records import log_id_for_fonds
+from verifier.trustroot import load_trust_root
 from verifier.verify import verify_bundle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
@@ -176,12 +177,12 @@ def test_sigkill_during_anchoring_then_restart(node: NodeServer, ganache_url: st
     items = all_items(server.client())
     assert len(items) == len(files) == 50 + 6 * len(rounds)
     chain = JsonRpcChain(ganache_url)
+    trust = load_trust_root(server.client().get("/trust").json())  # the node's trust root, survived the kills
+    assert trust.chain_id == CHAIN_ID
     for item in items:
         answer = server.client().get(f"/items/{item['id']}/proof")
         assert answer.status_code == 200, answer.text
-        result = verify_bundle(
-            answer.json(), content=files[item["source_path"]], chain=chain, expected_chain_id=CHAIN_ID
-        )
+        result = verify_bundle(answer.json(), content=files[item["source_path"]], trust=trust, chains=(chain,))
         assert result.outcome == "authentic", (item["source_path"], result.to_dict())
 
     # Exactly one checkpoint on chain per batch the database recorded; nothing half-done left.
@@ -278,8 +279,10 @@ def test_sigkill_during_upload_leaves_nothing_behind(node: NodeServer, ganache_u
     ingest_direct(server, later, start=10)
     anchor_until_settled(server)
     chain = JsonRpcChain(ganache_url)
+    trust = load_trust_root(server.client().get("/trust").json())
+    assert trust.chain_id == CHAIN_ID
     for item in all_items(server.client()):
         bundle = server.client().get(f"/items/{item['id']}/proof").json()
         content = {**small, **later}[item["source_path"]]
-        result = verify_bundle(bundle, content=content, chain=chain, expected_chain_id=CHAIN_ID)
+        result = verify_bundle(bundle, content=content, trust=trust, chains=(chain,))
         assert result.outcome == "authentic", result.to_dict()

@@ -1,4 +1,5 @@
-"""verifier.verify (every reason code, with an in-memory chain) and verifier.chain (ABI, JSON-RPC)."""
+"""verifier.verify (every reason code, with in-memory chain endpoints and on py-evm) and verifier.chain
+(ABI, single JSON-RPC calls)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,23 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
+from trust_builders import TrustKit
 
 from verifier import chain as vchain
 from verifier import merkle
 from verifier.chain import ANCHOR_VERSION, JsonRpcChain
-from verifier.errors import ChainUnavailable, VerifierError
+from verifier.errors import ChainUnavailable, RpcCallError, VerifierError
 from verifier.records import log_id_for_fonds, new_record, record_leaf_hash
-from verifier.verify import CHUNK_SIZE, STEP_NAMES, hash_content, verify_bundle
+from verifier.trustroot import TrustRoot, load_trust_root
+from verifier.verify import CHUNK_SIZE, STEP_NAMES, chain_calls, hash_content, verify_bundle
 
 CONTRACT = "0x" + "ab" * 20
 OTHER = "0x" + "cd" * 20
 CHAIN_ID = 1337
+GENESIS = "0x" + "11" * 32
 T = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 
 
@@ -37,17 +41,40 @@ def abi_string(s: str) -> bytes:
     return (32).to_bytes(32, "big") + len(raw).to_bytes(32, "big") + padded
 
 
-class FakeChain:
-    """ArchiveAnchor in memory: block n holds the checkpoints anchored in blocks <= n."""
+def make_trust(
+    confirmations: int = 1, contract: str = CONTRACT, chain_id: int = CHAIN_ID, genesis: str = GENESIS
+) -> TrustRoot:
+    kit = TrustKit()
+    body = kit.body(chain_id=chain_id, genesis_hash=genesis, confirmations=confirmations)
+    body["contracts"]["ArchiveAnchor"]["address"] = contract
+    return load_trust_root(kit.document(body))
 
-    def __init__(self, chain_id: int = CHAIN_ID, version: str = ANCHOR_VERSION) -> None:
+
+TRUST = make_trust()
+
+
+class FakeChain:
+    """One endpoint of an in-memory chain with ArchiveAnchor at CONTRACT: block n holds the checkpoints
+    anchored in blocks <= n. `mirror` gives another endpoint of the same chain (shared blocks) whose
+    answers can be made to lie."""
+
+    def __init__(self, chain_id: int = CHAIN_ID, version: str = ANCHOR_VERSION, endpoint: str = "fake://a") -> None:
+        self.endpoint = endpoint
         self.id = chain_id
+        self.genesis = GENESIS
         self.version = version
         self.code = {CONTRACT: b"\x60\x80"}
         self.blocks: list[dict[tuple[bytes, int], tuple[bytes, int]]] = [{}]
         self.unreachable = False
         self.revert_version = False
-        self.calls: list[tuple[bytes, int | str]] = []
+        self.lie_root: bytes | None = None
+        self.lie_block: int | None = None
+        self.batches: list[list[tuple[str, list]]] = []
+
+    def mirror(self, endpoint: str) -> FakeChain:
+        other = copy.copy(self)
+        other.endpoint, other.batches = endpoint, []
+        return other
 
     def anchor(self, log_id: bytes, size: int, root: bytes) -> int:
         state = dict(self.blocks[-1])
@@ -59,41 +86,36 @@ class FakeChain:
         for _ in range(n):
             self.blocks.append(dict(self.blocks[-1]))
 
-    def _up(self) -> None:
+    def batch(self, calls) -> list[Any]:  # type: ignore[no-untyped-def]
         if self.unreachable:
-            raise ChainUnavailable("connection refused")
+            raise ChainUnavailable(f"cannot reach {self.endpoint}: connection refused")
+        self.batches.append(list(calls))
+        return [self._one(method, params) for method, params in calls]
 
-    def chain_id(self) -> int:
-        self._up()
-        return self.id
-
-    def block_number(self) -> int:
-        self._up()
-        return len(self.blocks) - 1
-
-    def get_code(self, address: str) -> bytes:
-        self._up()
-        return self.code.get(address.lower(), b"")
-
-    def call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
-        self._up()
-        self.calls.append((data[:4], block))
+    def _one(self, method: str, params: list) -> Any:
+        if method == "eth_chainId":
+            return hex(self.id)
+        if method == "eth_blockNumber":
+            return hex(len(self.blocks) - 1)
+        if method == "eth_getBlockByNumber":
+            assert params == ["0x0", False]
+            return {"hash": self.genesis, "number": "0x0"}
+        assert method == "eth_call" and params[1] == "latest", (method, params)
+        to, data = params[0]["to"], bytes.fromhex(params[0]["data"][2:])
         if to.lower() not in self.code:
-            return b""
-        n = len(self.blocks) - 1 if block == "latest" else block
-        assert isinstance(n, int) and 0 <= n < len(self.blocks)
+            return "0x"
         selector, args = data[:4], data[4:]
         if selector == vchain.SELECTOR_ANCHOR_VERSION:
             if self.revert_version:
-                raise VerifierError("eth_call: JSON-RPC error 3: execution reverted")
-            return abi_string(self.version)
+                return RpcCallError(method, 3, "execution reverted")
+            return "0x" + abi_string(self.version).hex()
         key = (args[:32], int.from_bytes(args[32:64], "big"))
-        root, at = self.blocks[n].get(key, (bytes(32), 0))
+        root, at = self.blocks[-1].get(key, (bytes(32), 0))
         if selector == vchain.SELECTOR_ROOT_AT:
-            return root
+            return "0x" + (self.lie_root if self.lie_root is not None else root).hex()
         if selector == vchain.SELECTOR_ANCHORED_AT_BLOCK:
-            return at.to_bytes(32, "big")
-        raise VerifierError("eth_call: JSON-RPC error 3: execution reverted")
+            return "0x" + (self.lie_block if self.lie_block is not None else at).to_bytes(32, "big").hex()
+        return RpcCallError(method, 3, "execution reverted")
 
 
 def mth_path(m: int, hashes: list[bytes]) -> list[bytes]:
@@ -109,27 +131,15 @@ def mth_path(m: int, hashes: list[bytes]) -> list[bytes]:
 CONTENTS = [f"document {i}".encode() * (i + 1) for i in range(7)]
 
 
-def build(index: int = 3, fonds: str = "Z001") -> tuple[dict, FakeChain]:
-    """A log of 7 records anchored at size 7, and the bundle of record `index`."""
-    recs = [
-        new_record(
-            "item.ingested",
-            fonds,
-            f"{i:032x}",
-            hash_content(c),
-            len(c),
-            "00" * 32,
-            T,
-            nonce=bytes([i]) * 16,
-        )
+def records(fonds: str = "Z001") -> list[dict]:
+    return [
+        new_record("item.ingested", fonds, f"{i:032x}", hash_content(c), len(c), "00" * 32, T, nonce=bytes([i]) * 16)
         for i, c in enumerate(CONTENTS)
     ]
+
+
+def make_bundle(recs: list[dict], index: int, anchor: dict | None) -> dict:
     hashes = [record_leaf_hash(r) for r in recs]
-    root = merkle.root_of(hashes)
-    log_id = log_id_for_fonds(fonds)
-    fake = FakeChain()
-    fake.mine(3)
-    block = fake.anchor(log_id, len(recs), root)
     bundle = {
         "v": 1,
         "record": recs[index],
@@ -137,20 +147,26 @@ def build(index: int = 3, fonds: str = "Z001") -> tuple[dict, FakeChain]:
         "leaf_index": index,
         "tree_size": len(recs),
         "inclusion_path": [h.hex() for h in mth_path(index, hashes)],
-        "root": root.hex(),
-        "log_id": log_id.hex(),
-        "anchor": {
-            "chain_id": CHAIN_ID,
-            "contract": CONTRACT,
-            "tx_hash": "0x" + "11" * 32,
-            "block_number": block,
-        },
+        "root": merkle.root_of(hashes).hex(),
+        "log_id": log_id_for_fonds(recs[0]["fonds"]).hex(),
+        "anchor": anchor,
     }
-    return json.loads(json.dumps(bundle)), fake
+    return json.loads(json.dumps(bundle))
 
 
-def check(bundle: dict, chain: FakeChain | None, content: bytes | None = CONTENTS[3], **kw):
-    return verify_bundle(bundle, content=content, chain=chain, **kw)
+def build(index: int = 3, fonds: str = "Z001") -> tuple[dict, FakeChain]:
+    """A log of 7 records anchored at size 7, and the bundle of record `index`."""
+    recs = records(fonds)
+    root = merkle.root_of([record_leaf_hash(r) for r in recs])
+    fake = FakeChain()
+    fake.mine(3)
+    block = fake.anchor(log_id_for_fonds(fonds), len(recs), root)
+    anchor = {"chain_id": CHAIN_ID, "contract": CONTRACT, "tx_hash": "0x" + "11" * 32, "block_number": block}
+    return make_bundle(recs, index, anchor), fake
+
+
+def check(bundle: dict, chain: FakeChain | None, content: bytes | None = CONTENTS[3], trust: Any = TRUST, **kw):
+    return verify_bundle(bundle, content=content, trust=trust, chains=[chain] if chain else (), **kw)
 
 
 def assert_outcome(result, outcome: str, step: str | None, code: str | None) -> None:
@@ -168,7 +184,7 @@ def test_authentic() -> None:
     result = check(bundle, fake)
     assert_outcome(result, "authentic", None, None)
     assert all(s.ok is True and s.status == "passed" for s in result.steps)
-    assert "anchored" in result.message
+    assert "anchored" in result.message and "fake://a" in result.message
 
 
 @pytest.mark.parametrize("index", range(7))
@@ -178,16 +194,16 @@ def test_every_leaf_is_authentic(index: int) -> None:
     assert_outcome(check(bundle, fake, CONTENTS[index], confirmations=6), "authentic", None, None)
 
 
-def test_precomputed_content_hash_and_expectations() -> None:
+def test_precomputed_content_hash() -> None:
     bundle, fake = build()
-    result = verify_bundle(
-        bundle,
-        content_sha256=hash_content(CONTENTS[3]).upper(),
-        chain=fake,
-        expected_chain_id=CHAIN_ID,
-        expected_contract=CONTRACT.upper().replace("0X", "0x"),
-    )
+    result = verify_bundle(bundle, content_sha256=hash_content(CONTENTS[3]).upper(), trust=TRUST, chains=[fake])
     assert_outcome(result, "authentic", None, None)
+
+
+def test_bundle_contract_in_other_case_is_the_trusted_one() -> None:
+    bundle, fake = build()
+    bundle["anchor"]["contract"] = "0x" + "AB" * 20
+    assert_outcome(check(bundle, fake), "authentic", None, None)
 
 
 def test_content_is_streamed_in_chunks() -> None:
@@ -214,14 +230,18 @@ def test_wrong_block_hint_in_bundle_is_reported_not_fatal() -> None:
     assert f"the bundle says block {block + 100}" in result.message
 
 
-def test_checks_at_the_confirmed_block() -> None:
+def test_one_batch_per_endpoint_at_the_trusted_contract() -> None:
     bundle, fake = build()
     fake.mine(9)
-    latest = len(fake.blocks) - 1
-    fake.calls.clear()
-    assert_outcome(check(bundle, fake, confirmations=4), "authentic", None, None)
-    root_calls = [b for sel, b in fake.calls if sel == vchain.SELECTOR_ROOT_AT]
-    assert root_calls == [latest - 3]
+    second = fake.mirror("fake://b")
+    result = verify_bundle(bundle, content=CONTENTS[3], trust=TRUST, chains=[fake, second], confirmations=4)
+    assert_outcome(result, "authentic", None, None)
+    log_id = bytes.fromhex(bundle["log_id"])
+    assert fake.batches == [chain_calls(CONTRACT, log_id, 7)] and second.batches == fake.batches
+    methods = [m for m, _ in fake.batches[0]]
+    assert methods == ["eth_chainId", "eth_getBlockByNumber", "eth_blockNumber", "eth_call", "eth_call", "eth_call"]
+    assert all(p[0]["to"] == CONTRACT for m, p in fake.batches[0] if m == "eth_call")
+    assert "fake://a" in result.message and "fake://b" in result.message
 
 
 # -- content ----------------------------------------------------------------------------------------------
@@ -237,7 +257,7 @@ def test_content_mismatch() -> None:
 def test_content_mismatch_from_stream() -> None:
     bundle, fake = build()
     assert_outcome(
-        verify_bundle(bundle, content=io.BytesIO(CONTENTS[2]), chain=fake),
+        verify_bundle(bundle, content=io.BytesIO(CONTENTS[2]), trust=TRUST, chains=[fake]),
         "not_authentic",
         "content_hash",
         "content_mismatch",
@@ -254,11 +274,13 @@ def test_content_not_given_is_indeterminate() -> None:
 def test_bad_arguments() -> None:
     bundle, fake = build()
     with pytest.raises(ValueError):
-        verify_bundle(bundle, content=b"x", content_sha256="00" * 32, chain=fake)
+        verify_bundle(bundle, content=b"x", content_sha256="00" * 32, trust=TRUST, chains=[fake])
     with pytest.raises(ValueError):
-        verify_bundle(bundle, content_sha256="nothex", chain=fake)
+        verify_bundle(bundle, content_sha256="nothex", trust=TRUST, chains=[fake])
     with pytest.raises(ValueError):
-        verify_bundle(bundle, content=b"x", chain=fake, confirmations=0)
+        verify_bundle(bundle, content=b"x", trust=TRUST, chains=[fake], confirmations=0)
+    with pytest.raises(TypeError):
+        verify_bundle(bundle, content=b"x", trust=TRUST.document, chains=[fake])  # type: ignore[arg-type]
 
 
 # -- record -----------------------------------------------------------------------------------------------
@@ -294,7 +316,7 @@ def test_bundle_malformed(mutate) -> None:
 
 
 def test_bundle_not_an_object() -> None:
-    result = verify_bundle([], content=b"x", chain=None)  # type: ignore[arg-type]
+    result = verify_bundle([], content=b"x", trust=TRUST)  # type: ignore[arg-type]
     assert_outcome(result, "not_authentic", "record", "bundle_malformed")
     assert result.steps[0].status == "not_run"
 
@@ -376,7 +398,48 @@ def test_wrong_size_with_the_same_path_shape_is_caught_on_chain() -> None:
     assert_outcome(result, "not_authentic", "chain", "root_not_on_chain")
 
 
-# -- chain ------------------------------------------------------------------------------------------------
+# -- chain: trust ---------------------------------------------------------------------------------------------
+
+
+def test_no_trust_root_is_never_authentic() -> None:
+    bundle, fake = build()
+    result = check(bundle, fake, trust=None)
+    assert_outcome(result, "indeterminate", "chain", "no_trust_root")
+    assert [s.status for s in result.steps] == ["passed", "passed", "passed", "indeterminate"]
+    assert fake.batches == []  # nothing to ask: the chain to trust is unknown
+
+
+def test_no_trust_root_offline_too() -> None:
+    bundle, _ = build()
+    assert_outcome(check(bundle, None, trust=None), "indeterminate", "chain", "no_trust_root")
+
+
+def test_bundle_naming_another_contract_is_untrusted() -> None:
+    """An impostor contract on the same chain answering like ArchiveAnchor with any root."""
+    bundle, fake = build()
+    fake.code[OTHER] = b"\x60"
+    bundle["anchor"]["contract"] = OTHER
+    result = check(bundle, fake)
+    assert_outcome(result, "not_authentic", "chain", "contract_untrusted")
+    assert OTHER in result.message and CONTRACT in result.message
+    assert fake.batches == []
+
+
+def test_bundle_naming_another_chain_is_untrusted() -> None:
+    bundle, fake = build()
+    bundle["anchor"]["chain_id"] = 4242
+    assert_outcome(check(bundle, fake), "not_authentic", "chain", "contract_untrusted")
+
+
+def test_the_trust_roots_contract_is_asked_not_the_bundles() -> None:
+    """Trust root pins OTHER; the bundle names CONTRACT (which holds the root): untrusted, not authentic."""
+    bundle, fake = build()
+    assert_outcome(
+        check(bundle, fake, trust=make_trust(contract=OTHER)), "not_authentic", "chain", "contract_untrusted"
+    )
+
+
+# -- chain: one endpoint -----------------------------------------------------------------------------------------
 
 
 def test_offline() -> None:
@@ -395,28 +458,64 @@ def test_no_anchor_yet() -> None:
 def test_chain_unreachable() -> None:
     bundle, fake = build()
     fake.unreachable = True
-    assert_outcome(check(bundle, fake), "indeterminate", "chain", "chain_unreachable")
+    result = check(bundle, fake)
+    assert_outcome(result, "indeterminate", "chain", "chain_unreachable")
+    assert "fake://a" in result.message
 
 
 def test_chain_node_error_is_indeterminate() -> None:
     bundle, fake = build()
 
-    def broken(*args, **kwargs):
-        raise VerifierError("eth_blockNumber: JSON-RPC error -32603: internal error")
+    def broken(calls):  # type: ignore[no-untyped-def]
+        raise VerifierError("JSON-RPC error -32603: internal error")
 
-    fake.block_number = broken  # type: ignore[method-assign]
+    fake.batch = broken  # type: ignore[method-assign]
+    assert_outcome(check(bundle, fake), "indeterminate", "chain", "chain_unreachable")
+
+
+@pytest.mark.parametrize("slot", [0, 1, 2])
+def test_node_error_on_chain_id_genesis_or_block_number_is_indeterminate(slot: int) -> None:
+    bundle, fake = build()
+    real = fake.batch
+
+    def answers(calls):  # type: ignore[no-untyped-def]
+        out = real(calls)
+        out[slot] = RpcCallError(calls[slot][0], -32603, "internal error")
+        return out
+
+    fake.batch = answers  # type: ignore[method-assign]
+    assert_outcome(check(bundle, fake), "indeterminate", "chain", "chain_unreachable")
+
+
+@pytest.mark.parametrize("garbage", [None, "12", {"result": 1}, ["0x1"]])
+def test_garbage_answers_are_indeterminate(garbage: Any) -> None:
+    bundle, fake = build()
+    real = fake.batch
+    fake.batch = lambda calls: [garbage, *real(calls)[1:]]  # type: ignore[method-assign]
+    assert_outcome(check(bundle, fake), "indeterminate", "chain", "chain_unreachable")
+
+
+def test_short_answer_list_is_indeterminate() -> None:
+    bundle, fake = build()
+    real = fake.batch
+    fake.batch = lambda calls: real(calls)[:-1]  # type: ignore[method-assign]
     assert_outcome(check(bundle, fake), "indeterminate", "chain", "chain_unreachable")
 
 
 def test_wrong_chain_id() -> None:
     bundle, fake = build()
     fake.id = 1
-    assert_outcome(check(bundle, fake), "not_authentic", "chain", "wrong_chain_id")
+    result = check(bundle, fake)
+    assert_outcome(result, "not_authentic", "chain", "wrong_chain")
+    assert "fake://a" in result.message
 
 
-def test_unexpected_chain_id() -> None:
+def test_look_alike_chain_with_the_same_id_but_another_genesis() -> None:
     bundle, fake = build()
-    assert_outcome(check(bundle, fake, expected_chain_id=1), "not_authentic", "chain", "wrong_chain_id")
+    fake.genesis = "0x" + "22" * 32
+    result = check(bundle, fake)
+    assert_outcome(result, "not_authentic", "chain", "wrong_chain")
+    assert "fake://a" in result.message and GENESIS in result.message
 
 
 def test_contract_without_code() -> None:
@@ -437,17 +536,13 @@ def test_contract_that_reverts_anchor_version() -> None:
     assert_outcome(check(bundle, fake), "not_authentic", "chain", "contract_unknown")
 
 
-def test_unexpected_contract() -> None:
-    bundle, fake = build()
-    fake.code[OTHER] = b"\x60"
-    assert_outcome(check(bundle, fake, expected_contract=OTHER), "not_authentic", "chain", "contract_unknown")
-
-
 def test_root_not_on_chain() -> None:
     bundle, _ = build()
     empty = FakeChain()
     empty.mine(10)
-    assert_outcome(check(bundle, empty), "not_authentic", "chain", "root_not_on_chain")
+    result = check(bundle, empty)
+    assert_outcome(result, "not_authentic", "chain", "root_not_on_chain")
+    assert "no root" in result.message
 
 
 def test_other_root_on_chain() -> None:
@@ -484,9 +579,134 @@ def test_not_confirmed_then_confirmed() -> None:
     assert_outcome(check(bundle, fake, confirmations=3), "authentic", None, None)
 
 
+def test_trust_roots_confirmations_are_a_floor() -> None:
+    bundle, fake = build()
+    fake.mine(1)  # 2 confirmations
+    deep = make_trust(confirmations=3)
+    result = check(bundle, fake, trust=deep)
+    assert_outcome(result, "indeterminate", "chain", "not_confirmed")
+    assert "2 of 3" in result.message
+    assert_outcome(check(bundle, fake, trust=deep, confirmations=1), "indeterminate", "chain", "not_confirmed")
+    fake.mine(1)
+    assert_outcome(check(bundle, fake, trust=deep), "authentic", None, None)
+    assert_outcome(check(bundle, fake, trust=deep, confirmations=4), "indeterminate", "chain", "not_confirmed")
+
+
 def test_not_confirmed_on_a_short_chain() -> None:
     bundle, fake = build()
     assert_outcome(check(bundle, fake, confirmations=100), "indeterminate", "chain", "not_confirmed")
+
+
+# -- chain: several endpoints ----------------------------------------------------------------------------------------
+
+
+def check_many(bundle: dict, chains: list[FakeChain], **kw):
+    return verify_bundle(bundle, content=CONTENTS[3], trust=TRUST, chains=chains, **kw)
+
+
+def test_three_endpoints_agree() -> None:
+    bundle, a = build()
+    assert_outcome(check_many(bundle, [a, a.mirror("fake://b"), a.mirror("fake://c")]), "authentic", None, None)
+
+
+def test_endpoints_disagree_on_the_root() -> None:
+    bundle, a = build()
+    liar = a.mirror("fake://liar")
+    liar.lie_root = b"\x42" * 32
+    result = check_many(bundle, [a, liar])
+    assert_outcome(result, "not_authentic", "chain", "split_view")
+    assert "fake://a" in result.message and "fake://liar" in result.message
+
+
+def test_a_lying_endpoint_that_confirms_a_forged_root() -> None:
+    bundle, a = build()
+    forged = copy.deepcopy(bundle)
+    forged["record"]["size"] += 1
+    leaf = record_leaf_hash(forged["record"])
+    forged["leaf_hash"] = leaf.hex()
+    forged["root"] = merkle.root_from_inclusion_proof(3, 7, leaf, [bytes.fromhex(h) for h in forged["inclusion_path"]])
+    liar = a.mirror("fake://liar")
+    liar.lie_root = forged["root"]
+    forged["root"] = forged["root"].hex()
+    assert_outcome(check_many(forged, [liar]), "authentic", None, None)  # alone, a lying node wins...
+    assert_outcome(check_many(forged, [liar, a]), "not_authentic", "chain", "split_view")  # ...not with a witness
+
+
+def test_endpoints_disagree_on_the_anchoring_block() -> None:
+    bundle, a = build()
+    a.mine(5)
+    liar = a.mirror("fake://liar")
+    liar.lie_block = 2
+    result = check_many(bundle, [a, liar])
+    assert_outcome(result, "not_authentic", "chain", "split_view")
+    assert "fake://liar" in result.message
+
+
+def test_endpoints_disagree_on_genesis() -> None:
+    bundle, a = build()
+    other = a.mirror("fake://other")
+    other.genesis = "0x" + "22" * 32
+    result = check_many(bundle, [a, other])
+    assert_outcome(result, "not_authentic", "chain", "split_view")
+    assert "fake://a" in result.message and "fake://other" in result.message
+
+
+def test_endpoints_disagree_on_the_contract() -> None:
+    bundle, a = build()
+    other = a.mirror("fake://other")
+    other.code = {}
+    assert_outcome(check_many(bundle, [a, other]), "not_authentic", "chain", "split_view")
+
+
+def test_endpoints_on_different_heights_agree() -> None:
+    bundle, a = build()
+    a.mine(3)
+    behind = a.mirror("fake://behind")
+    behind.blocks = a.blocks[:-2]
+    result = check_many(bundle, [a, behind], confirmations=2)
+    assert_outcome(result, "authentic", None, None)
+    assert "with 2 confirmation(s)" in result.message  # the lowest head counts
+
+
+def test_one_endpoint_unreachable() -> None:
+    bundle, a = build()
+    down = a.mirror("fake://down")
+    down.unreachable = True
+    result = check_many(bundle, [a, down])
+    assert_outcome(result, "indeterminate", "chain", "chain_unreachable")
+    assert "fake://down" in result.message and "fake://a" not in result.message
+
+
+def test_endpoints_are_asked_in_parallel() -> None:
+    bundle, a = build()
+    slow = [a.mirror(f"fake://slow{i}") for i in range(3)]
+    for chain in slow:
+        real = chain.batch
+
+        def batch(calls, real=real):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)
+            return real(calls)
+
+        chain.batch = batch  # type: ignore[method-assign]
+    started = time.perf_counter()
+    assert_outcome(check_many(bundle, slow), "authentic", None, None)
+    assert time.perf_counter() - started < 0.75
+
+
+def test_disagreement_wins_over_an_unreachable_endpoint() -> None:
+    bundle, a = build()
+    down, liar = a.mirror("fake://down"), a.mirror("fake://liar")
+    down.unreachable = True
+    liar.lie_root = b"\x42" * 32
+    assert_outcome(check_many(bundle, [a, down, liar]), "not_authentic", "chain", "split_view")
+
+
+def test_wrong_chain_among_agreeing_endpoints() -> None:
+    bundle, a = build()
+    b = a.mirror("fake://b")
+    a.id = b.id = 1
+    result = check_many(bundle, [a, b])
+    assert_outcome(result, "not_authentic", "chain", "wrong_chain")
 
 
 def test_result_to_dict_shape() -> None:
@@ -508,6 +728,81 @@ def test_verify_does_not_mutate_bundle() -> None:
     before = copy.deepcopy(bundle)
     check(bundle, fake)
     assert bundle == before
+
+
+# -- on the in-process chain (py-evm): the real ArchiveAnchor and an impostor -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evm():  # type: ignore[no-untyped-def]
+    """A deployed ArchiveAnchor holding the root of records(), an impostor (a second deployment, which
+    answers anchorVersion() like ours) holding a forged root, and a trust root pinning the first."""
+    from eth_account import Account
+
+    from anchor.chain import ChainClient, Web3ChainReader
+    from anchor.deploy import deploy_for_tests
+    from anchor.profiles import load_profile
+    from contracts import load_artifact
+
+    client = ChainClient(load_profile("test"))
+    acct = Account.create()
+    client.fund_from_dev_account(acct.address, 10**20)
+    artifact = load_artifact("ArchiveAnchor")
+    genuine, _ = deploy_for_tests(client, acct)
+    impostor, _ = deploy_for_tests(client, acct)
+
+    recs = records()
+    root = merkle.root_of([record_leaf_hash(r) for r in recs])
+    forged_recs = copy.deepcopy(recs)
+    forged_recs[3]["size"] += 1
+    forged_root = merkle.root_of([record_leaf_hash(r) for r in forged_recs])
+    log_id = log_id_for_fonds("Z001")
+    anchored = {}
+    for address, r in ((genuine.anchor, root), (impostor.anchor, forged_root)):
+        signed = client.send(acct, client.contract(address, artifact).functions.anchor(log_id, 7, r, []))
+        anchored[address.lower()] = int(client.wait_confirmed(signed.tx_hash)["blockNumber"])
+    reader = Web3ChainReader(client.w3)
+    genesis = "0x" + bytes(client.w3.eth.get_block(0)["hash"]).hex()
+    trust = make_trust(contract=genuine.anchor.lower(), chain_id=client.chain_id, genesis=genesis)
+
+    def bundle_for(recs: list[dict], address: str) -> dict:
+        anchor = {"chain_id": client.chain_id, "contract": address, "tx_hash": "0x" + "11" * 32,
+                  "block_number": anchored[address.lower()]}  # fmt: skip
+        return make_bundle(recs, 3, anchor)
+
+    return {
+        "reader": reader,
+        "trust": trust,
+        "good": bundle_for(recs, genuine.anchor),
+        "impostor": bundle_for(forged_recs, impostor.anchor),
+        "forged_at_genuine": bundle_for(forged_recs, genuine.anchor.lower()),
+        "forged_content": forged_recs[3],
+        "genuine": genuine.anchor,
+    }
+
+
+def test_evm_good_path(evm) -> None:  # type: ignore[no-untyped-def]
+    result = verify_bundle(evm["good"], content=CONTENTS[3], trust=evm["trust"], chains=[evm["reader"]])
+    assert_outcome(result, "authentic", None, None)
+    assert evm["genuine"].lower() in result.message
+
+
+def test_evm_impostor_contract(evm) -> None:  # type: ignore[no-untyped-def]
+    """The impostor really holds the forged root and answers like ArchiveAnchor: the trust root decides."""
+    result = verify_bundle(evm["impostor"], content_sha256=evm["forged_content"]["content_sha256"], trust=evm["trust"],
+                           chains=[evm["reader"]])  # fmt: skip
+    assert_outcome(result, "not_authentic", "chain", "contract_untrusted")
+
+
+def test_evm_forged_root_named_at_the_genuine_contract(evm) -> None:  # type: ignore[no-untyped-def]
+    result = verify_bundle(evm["forged_at_genuine"], trust=evm["trust"], chains=[evm["reader"]])
+    assert result.failed_step == "chain" and result.reason_code == "root_not_on_chain"
+
+
+def test_evm_look_alike_chain(evm) -> None:  # type: ignore[no-untyped-def]
+    other = make_trust(contract=evm["trust"].anchor_address, chain_id=evm["trust"].chain_id, genesis="0x" + "22" * 32)
+    result = verify_bundle(evm["good"], content=CONTENTS[3], trust=other, chains=[evm["reader"]])
+    assert_outcome(result, "not_authentic", "chain", "wrong_chain")
 
 
 # -- chain.py: selectors and ABI --------------------------------------------------------------------------
@@ -670,8 +965,10 @@ def test_verify_over_json_rpc_unreachable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = check(bundle, JsonRpcChain(f"http://127.0.0.1:{port}", timeout=2))
+    url = f"http://127.0.0.1:{port}"
+    result = check(bundle, JsonRpcChain(url, timeout=2))  # type: ignore[arg-type]
     assert_outcome(result, "indeterminate", "chain", "chain_unreachable")
+    assert url in result.message
 
 
 # -- the verifier stands alone -------------------------------------------------------------------------------
@@ -681,7 +978,8 @@ def test_verifier_imports_nothing_of_ours_nor_web3() -> None:
     root = Path(__file__).resolve().parent.parent
     code = (
         "import sys, verifier.merkle, verifier.records, verifier.chain, verifier.verify, "
-        "verifier.certificate, verifier.errors\n"
+        "verifier.certificate, verifier.errors, verifier.bundle, verifier.trustroot, verifier.ethsig, "
+        "verifier.cli, verifier.__main__\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('anchor', 'node', 'contracts', 'cli', 'web3', 'eth_utils', 'eth_abi', 'eth_account')]\n"
         "print(','.join(bad))"

@@ -1,6 +1,8 @@
 """Read-only chain access for the verifier: a small protocol, a JSON-RPC client over urllib, and
 hand-written ABI for the three ArchiveAnchor views it needs.
 
+The verifier asks each chain endpoint everything in ONE JSON-RPC batch (`ChainReader.batch`): one
+round trip, and every answer comes from the same node at (nearly) the same moment.
 No web3 here on purpose: an auditor checks a checkpoint with the standard library alone.
 """
 
@@ -13,9 +15,10 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from verifier.errors import ChainUnavailable, VerifierError
+from verifier.errors import ChainUnavailable, RpcCallError, VerifierError
 
 ANCHOR_VERSION = "archive-ledger/ArchiveAnchor/1"
 
@@ -27,13 +30,16 @@ SELECTOR_ANCHORED_AT_BLOCK = bytes.fromhex("9fad2d3f")  # anchoredAtBlock(bytes3
 BlockTag = int | str
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _UINT64_MAX = 2**64 - 1
+MAX_REPLY_BYTES = 1 << 20  # a verifier reads at most this much of a node's answer
 
 __all__ = [
     "ANCHOR_VERSION",
+    "MAX_REPLY_BYTES",
     "SELECTOR_ANCHORED_AT_BLOCK",
     "SELECTOR_ANCHOR_VERSION",
     "SELECTOR_ROOT_AT",
     "ChainReader",
+    "ContractCaller",
     "JsonRpcChain",
     "anchor_version",
     "anchored_at_block",
@@ -50,13 +56,21 @@ __all__ = [
 
 @runtime_checkable
 class ChainReader(Protocol):
-    """The four read calls the verifier makes; ChainUnavailable when the chain cannot be reached."""
+    """One chain endpoint, asked in batches.
 
-    def chain_id(self) -> int: ...
+    `batch` returns the results in the order of `calls` (the JSON-RPC `result` values as sent on the
+    wire: hex strings, block objects); a call answered with a JSON-RPC error object comes back as an
+    RpcCallError in its slot. It raises ChainUnavailable when the endpoint cannot be reached or
+    answers something that is not a JSON-RPC reply to the batch.
+    """
 
-    def block_number(self) -> int: ...
+    endpoint: str  # shown in messages
 
-    def get_code(self, address: str) -> bytes: ...
+    def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]: ...
+
+
+class ContractCaller(Protocol):
+    """A single eth_call (what the view helpers below need; the node's audit check uses them)."""
 
     def call(self, to: str, data: bytes, block: BlockTag = "latest") -> bytes: ...
 
@@ -65,15 +79,50 @@ class JsonRpcChain:
     """ChainReader over Ethereum JSON-RPC (HTTP POST) with urllib.
 
     Transport failures, timeouts, HTTP errors and non-JSON-RPC answers raise ChainUnavailable (the
-    answer is unknown); a JSON-RPC error object (e.g. a revert) raises VerifierError.
+    answer is unknown). In `batch` a JSON-RPC error object is returned as an RpcCallError in its slot;
+    the single-call helpers (`chain_id`, `block_number`, `get_code`, `call`) raise it.
     """
 
     def __init__(self, url: str, timeout: float = 10) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise VerifierError(f"chain RPC url must be http(s), got {url!r}")
         self.url = url
+        self.endpoint = url
         self.timeout = timeout
         self._ids = itertools.count(1)
+
+    def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]:
+        """All `calls` in one HTTP POST of a JSON-RPC batch array; replies matched by id."""
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        payload = [
+            {"jsonrpc": "2.0", "id": i, "method": method, "params": list(params)}
+            for i, (method, params) in zip(ids, calls, strict=True)
+        ]
+        what = f"batch of {len(calls)} call(s)"
+        reply = self._post(json.dumps(payload).encode(), what)
+        if isinstance(reply, dict) and "error" in reply:
+            raise ChainUnavailable(f"{what}: {self.url} refused the batch: {_error_text(reply['error'])}")
+        if not isinstance(reply, list):
+            raise ChainUnavailable(f"{what}: {self.url} did not answer with a JSON-RPC batch")
+        by_id: dict[int, dict] = {}
+        for item in reply:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int) or item["id"] in by_id:
+                raise ChainUnavailable(f"{what}: {self.url} gave a malformed JSON-RPC batch reply")
+            by_id[item["id"]] = item
+        results: list[Any] = []
+        for i, (method, _params) in zip(ids, calls, strict=True):
+            item = by_id.get(i)
+            if item is None:
+                raise ChainUnavailable(f"{what}: {self.url} did not answer {method} (id {i})")
+            if item.get("error") is not None:
+                results.append(_rpc_error(method, item["error"]))
+            elif "result" in item:
+                results.append(item["result"])
+            else:
+                raise ChainUnavailable(f"{what}: {self.url} answered {method} without a result")
+        return results
 
     def chain_id(self) -> int:
         return _quantity(self._rpc("eth_chainId", []))
@@ -93,33 +142,36 @@ class JsonRpcChain:
     def _rpc(self, method: str, params: list[Any]) -> Any:
         req_id = next(self._ids)
         body = json.dumps({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}).encode()
+        reply = self._post(body, method)
+        if not isinstance(reply, dict) or reply.get("id") != req_id:
+            raise ChainUnavailable(f"{method}: {self.url} gave a malformed JSON-RPC reply")
+        if reply.get("error") is not None:
+            raise _rpc_error(method, reply["error"])
+        if "result" not in reply:
+            raise ChainUnavailable(f"{method}: {self.url} gave a JSON-RPC reply without a result")
+        return reply["result"]
+
+    def _post(self, body: bytes, what: str) -> Any:
+        """POST a JSON-RPC body; the decoded JSON reply (at most MAX_REPLY_BYTES are read)."""
         request = urllib.request.Request(
             self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+                raw = response.read(MAX_REPLY_BYTES + 1)
         except urllib.error.HTTPError as exc:
             # Some nodes send JSON-RPC errors with an HTTP error status: keep the RPC error if so.
             raw = _read_quietly(exc)
             if b'"error"' not in raw:
-                raise ChainUnavailable(f"{method}: {self.url} answered HTTP {exc.code}") from exc
+                raise ChainUnavailable(f"{what}: {self.url} answered HTTP {exc.code}") from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
-            raise ChainUnavailable(f"{method}: cannot reach {self.url}: {exc}") from exc
+            raise ChainUnavailable(f"{what}: cannot reach {self.url}: {exc}") from exc
+        if len(raw) > MAX_REPLY_BYTES:
+            raise ChainUnavailable(f"{what}: {self.url} answered more than {MAX_REPLY_BYTES} bytes")
         try:
-            reply = json.loads(raw)
+            return json.loads(raw)
         except ValueError as exc:
-            raise ChainUnavailable(f"{method}: {self.url} did not answer JSON") from exc
-        if not isinstance(reply, dict) or reply.get("id") != req_id:
-            raise ChainUnavailable(f"{method}: {self.url} gave a malformed JSON-RPC reply")
-        if reply.get("error") is not None:
-            err = reply["error"]
-            if isinstance(err, dict):
-                raise VerifierError(f"{method}: JSON-RPC error {err.get('code')}: {err.get('message')}")
-            raise VerifierError(f"{method}: JSON-RPC error {err!r}")
-        if "result" not in reply:
-            raise ChainUnavailable(f"{method}: {self.url} gave a JSON-RPC reply without a result")
-        return reply["result"]
+            raise ChainUnavailable(f"{what}: {self.url} did not answer JSON") from exc
 
 
 # -- ABI -----------------------------------------------------------------------------------------------
@@ -172,11 +224,11 @@ def decode_uint64(ret: bytes) -> int:
 # -- the views, over any ChainReader ----------------------------------------------------------------
 
 
-def anchor_version(chain: ChainReader, contract: str, block: BlockTag = "latest") -> str:
+def anchor_version(chain: ContractCaller, contract: str, block: BlockTag = "latest") -> str:
     return decode_string(chain.call(contract, encode_anchor_version(), block))
 
 
-def root_at(chain: ChainReader, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest") -> bytes:
+def root_at(chain: ContractCaller, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest") -> bytes:
     """The root the contract holds for (log_id, tree_size) at `block`; 32 zero bytes if none.
 
     Empty return data (no contract at that block yet) also means none.
@@ -186,7 +238,7 @@ def root_at(chain: ChainReader, contract: str, log_id: bytes, tree_size: int, bl
 
 
 def anchored_at_block(
-    chain: ChainReader, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest"
+    chain: ContractCaller, contract: str, log_id: bytes, tree_size: int, block: BlockTag = "latest"
 ) -> int:
     """Block in which (log_id, tree_size) was anchored; 0 if it was not."""
     ret = chain.call(contract, encode_anchored_at_block(log_id, tree_size), block)
@@ -227,9 +279,19 @@ def _block_tag(block: BlockTag) -> str:
     raise VerifierError(f"bad block tag {block!r}")
 
 
+def _rpc_error(method: str, err: Any) -> RpcCallError:
+    if isinstance(err, dict):
+        return RpcCallError(method, err.get("code"), str(err.get("message")), err.get("data"))
+    return RpcCallError(method, None, repr(err))
+
+
+def _error_text(err: Any) -> str:
+    return f"{err.get('code')}: {err.get('message')}" if isinstance(err, dict) else repr(err)
+
+
 def _read_quietly(exc: urllib.error.HTTPError) -> bytes:
     try:
-        return exc.read()
+        return exc.read(MAX_REPLY_BYTES + 1)
     except (OSError, http.client.HTTPException):
         return b""
 

@@ -2,39 +2,48 @@
 
 Each step has its own reason code so a failure says exactly what is wrong. The outcome is
 `authentic` only when every step passed; a step that could not be decided (chain unreachable, not
-yet confirmed, skipped) makes it `indeterminate`, never `not_authentic`.
+yet confirmed, skipped, no trust root) makes it `indeterminate`, never `not_authentic`.
+
+What the chain step trusts comes from the pinned trust root, never from the bundle: the chain id,
+the genesis block hash and the ArchiveAnchor address. Every chain endpoint is asked in one JSON-RPC
+batch and all of them must tell the same story.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
 from verifier import merkle
+from verifier.bundle import ProofBundle
 from verifier.chain import (
     ANCHOR_VERSION,
     ChainReader,
-    anchor_version,
-    anchored_at_block,
-    is_address,
-    root_at,
+    decode_bytes32,
+    decode_string,
+    decode_uint64,
+    encode_anchor_version,
+    encode_anchored_at_block,
+    encode_root_at,
 )
-from verifier.errors import ChainUnavailable, InclusionProofError, RecordError, VerifierError
-from verifier.records import log_id_for_fonds, record_leaf_hash, validate_record
+from verifier.errors import BundleError, ChainUnavailable, InclusionProofError, RpcCallError, VerifierError
+from verifier.records import record_leaf_hash
+from verifier.trustroot import TrustRoot
 
 Outcome = Literal["authentic", "not_authentic", "indeterminate"]
 
 CHUNK_SIZE = 1 << 20
-BUNDLE_VERSION = 1
 STEP_NAMES = ("content_hash", "record", "inclusion", "chain")
 EXIT_CODES: dict[str, int] = {"authentic": 0, "not_authentic": 1, "indeterminate": 2}
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
-_UINT64_MAX = 2**64 - 1
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_BLOCK_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 __all__ = [
     "CHUNK_SIZE",
@@ -111,18 +120,6 @@ class _NotRun(Exception):
     """The step cannot run; a later step reports why."""
 
 
-@dataclass(frozen=True)
-class _Bundle:
-    record: dict
-    leaf_hash: bytes
-    leaf_index: int
-    tree_size: int
-    path: list[bytes]
-    root: bytes
-    log_id: bytes
-    anchor: dict | None
-
-
 def hash_content(content: BinaryIO | bytes | bytearray | memoryview) -> str:
     """Hex SHA-256 of bytes or of a binary stream read in 1 MiB chunks (never whole)."""
     h = hashlib.sha256()
@@ -139,16 +136,16 @@ def verify_bundle(
     *,
     content: BinaryIO | bytes | None = None,
     content_sha256: str | None = None,
-    chain: ChainReader | None,
-    confirmations: int = 1,
-    expected_chain_id: int | None = None,
-    expected_contract: str | None = None,
+    trust: TrustRoot | None,
+    chains: Sequence[ChainReader] = (),
+    confirmations: int | None = None,
 ) -> VerificationResult:
     """Run the four steps in order, stopping at the first failure; later steps are reported not run.
 
     `content` (or its precomputed `content_sha256`) is the file to check against the record; without
-    it the content step is skipped. `chain=None` checks offline only. A root counts as confirmed when
-    the contract holds it at block latest - confirmations + 1.
+    it the content step is undecided. `trust` is the pinned trust root (None: never authentic,
+    `no_trust_root`); `chains` the endpoints to ask (none: offline check only). A root counts as
+    confirmed when it was anchored at least max(trust.confirmations, `confirmations`) blocks deep.
     """
     if content is not None and content_sha256 is not None:
         raise ValueError("give content or content_sha256, not both")
@@ -156,15 +153,20 @@ def verify_bundle(
         isinstance(content_sha256, str) and _HEX64.fullmatch(content_sha256.lower())
     ):
         raise ValueError("content_sha256 must be 64 hex characters")
-    if not isinstance(confirmations, int) or confirmations < 1:
+    if confirmations is not None and (
+        not isinstance(confirmations, int) or isinstance(confirmations, bool) or confirmations < 1
+    ):
         raise ValueError("confirmations must be an integer >= 1")
+    if trust is not None and not isinstance(trust, TrustRoot):
+        raise TypeError("trust must be a TrustRoot (verifier.trustroot.load_trust_root) or None")
+    chains = tuple(chains)
 
-    parsed: _Bundle | None = None
+    parsed: ProofBundle | None = None
     bundle_error: _StepFailed | None = None
     try:
-        parsed = _parse_bundle(bundle)
-    except _StepFailed as exc:
-        bundle_error = exc
+        parsed = ProofBundle.from_json(bundle)
+    except BundleError as exc:
+        bundle_error = _StepFailed(exc.reason_code, exc.message)
 
     def content_step() -> str:
         record = bundle.get("record") if isinstance(bundle, dict) else None
@@ -197,14 +199,14 @@ def verify_bundle(
         assert parsed is not None
         b = parsed
         try:
-            merkle.verify_inclusion(b.leaf_index, b.tree_size, b.leaf_hash, b.path, b.root)
+            merkle.verify_inclusion(b.leaf_index, b.tree_size, b.leaf_hash, b.inclusion_path, b.root)
         except InclusionProofError as exc:
             raise _StepFailed("bad_inclusion_path", f"inclusion path does not lead to the root: {exc}") from exc
         return f"leaf {b.leaf_index} is in the tree of size {b.tree_size} with root {b.root.hex()}"
 
     def chain_step() -> str:
         assert parsed is not None
-        return _check_chain(parsed, chain, confirmations, expected_chain_id, expected_contract)
+        return _check_chain(parsed, trust, chains, confirmations)
 
     runners: dict[str, Callable[[], str]] = {
         "content_hash": content_step,
@@ -238,169 +240,190 @@ def _summarise(steps: tuple[StepResult, ...]) -> VerificationResult:
     return VerificationResult("authentic", steps, None, None, steps[-1].message)
 
 
-# -- bundle parsing --------------------------------------------------------------------------------------
-
-
-def _parse_bundle(bundle: Any) -> _Bundle:
-    def bad(message: str) -> _StepFailed:
-        return _StepFailed("bundle_malformed", message)
-
-    if not isinstance(bundle, dict):
-        raise bad(f"bundle must be a JSON object, got {type(bundle).__name__}")
-    if bundle.get("v") != BUNDLE_VERSION or isinstance(bundle.get("v"), bool):
-        raise bad(f"bundle.v must be {BUNDLE_VERSION}, got {bundle.get('v')!r}")
-    required = (
-        "record",
-        "leaf_hash",
-        "leaf_index",
-        "tree_size",
-        "inclusion_path",
-        "root",
-        "log_id",
-        "anchor",
-    )
-    missing = [f for f in required if f not in bundle]
-    if missing:
-        raise bad(f"bundle is missing field(s): {', '.join(missing)}")
-    record = bundle["record"]
-    try:
-        validate_record(record)
-    except RecordError as exc:
-        raise _StepFailed("record_malformed", str(exc)) from exc
-    leaf_index = _uint64(bundle, "leaf_index", bad)
-    tree_size = _uint64(bundle, "tree_size", bad)
-    if tree_size == 0:
-        raise bad("bundle.tree_size must be at least 1")
-    path = bundle["inclusion_path"]
-    if not isinstance(path, list):
-        raise bad("bundle.inclusion_path must be a list of hex hashes")
-    path_bytes = [_hash(h, f"inclusion_path[{i}]", bad) for i, h in enumerate(path)]
-    log_id = _hash(bundle["log_id"], "log_id", bad)
-    if log_id != log_id_for_fonds(record["fonds"]):
-        raise bad(f"bundle.log_id is not the log of fonds {record['fonds']!r}")
-    anchor = bundle["anchor"]
-    if anchor is not None:
-        _check_anchor(anchor, bad)
-    return _Bundle(
-        record=record,
-        leaf_hash=_hash(bundle["leaf_hash"], "leaf_hash", bad),
-        leaf_index=leaf_index,
-        tree_size=tree_size,
-        path=path_bytes,
-        root=_hash(bundle["root"], "root", bad),
-        log_id=log_id,
-        anchor=anchor,
-    )
-
-
-def _check_anchor(anchor: Any, bad: Callable[[str], _StepFailed]) -> None:
-    if not isinstance(anchor, dict):
-        raise bad("bundle.anchor must be an object or null")
-    missing = [f for f in ("chain_id", "contract", "tx_hash", "block_number") if f not in anchor]
-    if missing:
-        raise bad(f"bundle.anchor is missing field(s): {', '.join(missing)}")
-    _uint64(anchor, "chain_id", bad, "bundle.anchor")
-    _uint64(anchor, "block_number", bad, "bundle.anchor")
-    if not is_address(anchor["contract"]):
-        raise bad(f"bundle.anchor.contract is not a 0x address: {anchor['contract']!r}")
-    if not (isinstance(anchor["tx_hash"], str) and _TX_HASH.fullmatch(anchor["tx_hash"])):
-        raise bad(f"bundle.anchor.tx_hash is not a 0x transaction hash: {anchor['tx_hash']!r}")
-
-
-def _uint64(obj: dict, field: str, bad: Callable[[str], _StepFailed], where: str = "bundle") -> int:
-    value = obj[field]
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _UINT64_MAX:
-        raise bad(f"{where}.{field} must be an unsigned 64-bit integer, got {value!r}")
-    return value
-
-
-def _hash(value: Any, field: str, bad: Callable[[str], _StepFailed]) -> bytes:
-    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
-        raise bad(f"bundle.{field} must be 64 lower-case hex characters, got {value!r}")
-    return bytes.fromhex(value)
-
-
 # -- chain ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _View:
+    """What one endpoint said, parsed. `contract_problem` is set when the anchor calls reverted or
+    did not answer like an ArchiveAnchor."""
+
+    endpoint: str
+    chain_id: int
+    genesis_hash: str
+    latest: int
+    version: str | None
+    root: bytes | None
+    anchored_block: int | None
+    contract_problem: str | None
+
+    def story(self) -> tuple:
+        """What every honest endpoint must agree on (block heights may differ)."""
+        return (
+            self.chain_id,
+            self.genesis_hash,
+            self.version,
+            self.contract_problem is None,
+            self.root,
+            self.anchored_block,
+        )
+
+
+def chain_calls(contract: str, log_id: bytes, tree_size: int) -> list[tuple[str, list]]:
+    """The one batch the chain step sends to every endpoint."""
+
+    def call(data: bytes) -> tuple[str, list]:
+        return ("eth_call", [{"to": contract, "data": "0x" + data.hex()}, "latest"])
+
+    return [
+        ("eth_chainId", []),
+        ("eth_getBlockByNumber", ["0x0", False]),
+        ("eth_blockNumber", []),
+        call(encode_anchor_version()),
+        call(encode_root_at(log_id, tree_size)),
+        call(encode_anchored_at_block(log_id, tree_size)),
+    ]
+
+
 def _check_chain(
-    b: _Bundle,
-    chain: ChainReader | None,
-    confirmations: int,
-    expected_chain_id: int | None,
-    expected_contract: str | None,
+    b: ProofBundle, trust: TrustRoot | None, chains: tuple[ChainReader, ...], confirmations: int | None
 ) -> str:
-    if chain is None:
-        raise _StepFailed("offline", "no chain given: offline check only, the root was not looked up", None)
+    if trust is None:
+        raise _StepFailed(
+            "no_trust_root",
+            "no trust root given: the chain, contract and keys to trust are unknown, so nothing can be authentic",
+            None,
+        )
     if b.anchor is None:
         raise _StepFailed("not_confirmed", "the bundle has no anchor yet: its checkpoint is still pending", None)
-    anchor = b.anchor
-    try:
-        chain_id = chain.chain_id()
-        if chain_id != anchor["chain_id"]:
-            raise _StepFailed(
-                "wrong_chain_id", f"chain id is {chain_id}, the bundle was anchored on {anchor['chain_id']}"
-            )
-        if expected_chain_id is not None and chain_id != expected_chain_id:
-            raise _StepFailed("wrong_chain_id", f"chain id is {chain_id}, expected {expected_chain_id}")
+    contract = trust.anchor_address
+    if b.anchor.contract.lower() != contract or b.anchor.chain_id != trust.chain_id:
+        raise _StepFailed(
+            "contract_untrusted",
+            f"the bundle names contract {b.anchor.contract} on chain {b.anchor.chain_id}; the trust root trusts "
+            f"ArchiveAnchor {contract} on chain {trust.chain_id}",
+        )
+    if not chains:
+        raise _StepFailed("offline", "no chain given: offline check only, the root was not looked up", None)
+    need = max(trust.confirmations, confirmations or 0)
+    calls = chain_calls(contract, b.log_id, b.tree_size)
 
-        contract = anchor["contract"]
-        if expected_contract is not None and contract.lower() != expected_contract.lower():
-            raise _StepFailed("contract_unknown", f"the bundle names contract {contract}, expected {expected_contract}")
-        if not chain.get_code(contract):
-            raise _StepFailed("contract_unknown", f"no contract code at {contract}")
+    def ask(chain: ChainReader) -> _View | str:
+        endpoint = str(getattr(chain, "endpoint", chain))
         try:
-            version = anchor_version(chain, contract)
-        except ChainUnavailable:
-            raise
-        except VerifierError as exc:
-            raise _StepFailed("contract_unknown", f"{contract} does not answer anchorVersion(): {exc}") from exc
-        if version != ANCHOR_VERSION:
-            raise _StepFailed(
-                "contract_unknown",
-                f"{contract} answers anchorVersion() = {version!r}, not {ANCHOR_VERSION!r}",
-            )
+            return _ask(chain, endpoint, calls)
+        except ChainUnavailable as exc:
+            return f"{endpoint} ({exc})"
 
-        latest = chain.block_number()
-        confirmed = latest - confirmations + 1
-        where = f"log {b.log_id.hex()} size {b.tree_size}"
-        if confirmed >= 0:
-            held = root_at(chain, contract, b.log_id, b.tree_size, confirmed)
-            if held == b.root:
-                return (
-                    f"root {b.root.hex()} for {where} is anchored on chain {chain_id} at {contract}"
-                    f"{_block_note(chain, contract, b, confirmed)}, with at least {confirmations} confirmation(s)"
-                )
-            if held != bytes(32):
-                raise _StepFailed("root_not_on_chain", f"the contract holds a different root for {where}: {held.hex()}")
-        held_latest = root_at(chain, contract, b.log_id, b.tree_size, latest)
-        if held_latest == b.root:
-            block = anchored_at_block(chain, contract, b.log_id, b.tree_size, latest)
-            depth = latest - block + 1 if block else 0
+    if len(chains) == 1:
+        answers = [ask(chains[0])]
+    else:  # witnesses in parallel: one slow or dead endpoint does not add up
+        with ThreadPoolExecutor(max_workers=min(len(chains), 8)) as pool:
+            answers = list(pool.map(ask, chains))
+    views = [a for a in answers if isinstance(a, _View)]
+    unreachable = [a for a in answers if isinstance(a, str)]
+
+    if len({v.story() for v in views}) > 1:
+        raise _StepFailed("split_view", "chain endpoints disagree: " + "; ".join(_describe(v) for v in views))
+    for v in views:
+        if v.chain_id != trust.chain_id or v.genesis_hash != trust.genesis_hash:
             raise _StepFailed(
-                "not_confirmed",
-                f"root for {where} is in block {block} with {depth} of {confirmations} confirmations",
-                None,
+                "wrong_chain",
+                f"{v.endpoint} is chain {v.chain_id} with genesis {v.genesis_hash}; the trust root pins chain "
+                f"{trust.chain_id} with genesis {trust.genesis_hash}",
             )
-        if held_latest != bytes(32):
-            raise _StepFailed(
-                "root_not_on_chain", f"the contract holds a different root for {where}: {held_latest.hex()}"
-            )
-        raise _StepFailed("root_not_on_chain", f"the contract holds no root for {where}")
-    except ChainUnavailable as exc:
-        raise _StepFailed("chain_unreachable", f"chain unreachable: {exc}", None) from exc
-    except _StepFailed:
+    if unreachable:
+        raise _StepFailed("chain_unreachable", "chain unreachable: " + "; ".join(unreachable), None)
+
+    v = views[0]
+    names = ", ".join(x.endpoint for x in views)
+    if v.contract_problem is not None:
+        raise _StepFailed("contract_unknown", f"{contract} (per {names}): {v.contract_problem}")
+    if v.version != ANCHOR_VERSION:
+        raise _StepFailed(
+            "contract_unknown",
+            f"{contract} answers anchorVersion() = {v.version!r}, not {ANCHOR_VERSION!r} (per {names})",
+        )
+    where = f"log {b.log_id.hex()} size {b.tree_size}"
+    if v.root == bytes(32):
+        raise _StepFailed("root_not_on_chain", f"the contract {contract} holds no root for {where} (per {names})")
+    if v.root != b.root:
+        assert v.root is not None
+        raise _StepFailed(
+            "root_not_on_chain",
+            f"the contract {contract} holds a different root for {where}: {v.root.hex()} (per {names})",
+        )
+    latest = min(x.latest for x in views)
+    block = v.anchored_block or 0
+    depth = latest - block + 1 if block else 0
+    if depth < need:
+        raise _StepFailed(
+            "not_confirmed",
+            f"root for {where} is in block {block} with {max(depth, 0)} of {need} confirmations (per {names})",
+            None,
+        )
+    claimed = b.anchor.block_number
+    note = "" if block == claimed else f" (the bundle says block {claimed})"
+    return (
+        f"root {b.root.hex()} for {where} is anchored on chain {trust.chain_id} at {contract}, block {block}{note}, "
+        f"with {depth} confirmation(s) (at least {need}); endpoints agreeing: {names}"
+    )
+
+
+def _ask(chain: ChainReader, endpoint: str, calls: list[tuple[str, list]]) -> _View:
+    """One batch to one endpoint, parsed; ChainUnavailable if it cannot be used at all."""
+    try:
+        answers = chain.batch(calls)
+    except ChainUnavailable:
         raise
     except VerifierError as exc:
-        raise _StepFailed("chain_unreachable", f"the chain node could not answer: {exc}", None) from exc
+        raise ChainUnavailable(f"the chain node could not answer: {exc}") from exc
+    if not isinstance(answers, list) or len(answers) != len(calls):
+        raise ChainUnavailable(f"{endpoint} did not give one answer to each of the {len(calls)} calls")
+    chain_id_raw, genesis_raw, latest_raw, version_raw, root_raw, block_raw = answers
+    chain_id = _quantity(chain_id_raw, "eth_chainId")
+    latest = _quantity(latest_raw, "eth_blockNumber")
+    if isinstance(genesis_raw, RpcCallError):
+        raise ChainUnavailable(str(genesis_raw))
+    genesis = genesis_raw.get("hash") if isinstance(genesis_raw, dict) else None
+    if not (isinstance(genesis, str) and _BLOCK_HASH.fullmatch(genesis)):
+        raise ChainUnavailable(f"eth_getBlockByNumber(0x0): no block hash in {genesis_raw!r}")
 
-
-def _block_note(chain: ChainReader, contract: str, b: _Bundle, block: int) -> str:
-    """Where the root was anchored, for the message only: the decision is already made."""
-    assert b.anchor is not None
+    problem: str | None = None
+    version = root = block = None
     try:
-        at = anchored_at_block(chain, contract, b.log_id, b.tree_size, block)
-    except VerifierError:
-        return ""
-    claimed = b.anchor["block_number"]
-    return f", block {at}" + ("" if at == claimed else f" (the bundle says block {claimed})")
+        version = decode_string(_call_data(version_raw, "anchorVersion()"))
+        ret = _call_data(root_raw, "rootAt()")
+        root = bytes(32) if ret == b"" else decode_bytes32(ret)
+        ret = _call_data(block_raw, "anchoredAtBlock()")
+        block = 0 if ret == b"" else decode_uint64(ret)
+    except ChainUnavailable:
+        raise
+    except VerifierError as exc:
+        problem = f"is not an ArchiveAnchor: {exc}"
+    return _View(endpoint, chain_id, genesis.lower(), latest, version, root, block, problem)
+
+
+def _quantity(value: Any, method: str) -> int:
+    if isinstance(value, RpcCallError):
+        raise ChainUnavailable(str(value))
+    if not (isinstance(value, str) and _QUANTITY.fullmatch(value)):
+        raise ChainUnavailable(f"{method}: expected a hex quantity, got {value!r}")
+    return int(value, 16)
+
+
+def _call_data(value: Any, what: str) -> bytes:
+    if isinstance(value, RpcCallError):
+        raise VerifierError(f"{what} failed: {value}")
+    if not (isinstance(value, str) and _DATA.fullmatch(value)):
+        raise ChainUnavailable(f"eth_call {what}: expected hex data, got {value!r}")
+    return bytes.fromhex(value[2:])
+
+
+def _describe(v: _View) -> str:
+    if v.contract_problem is not None:
+        contract = v.contract_problem
+    else:
+        root = "none" if v.root in (None, bytes(32)) else v.root.hex()  # type: ignore[union-attr]
+        contract = f"anchorVersion {v.version!r}, root {root}, anchored in block {v.anchored_block}"
+    return f"{v.endpoint} says chain {v.chain_id}, genesis {v.genesis_hash}, {contract}"

@@ -318,7 +318,9 @@ def verify_trail(ctx: Ctx) -> dict[str, Any]:
     """Recompute the chain, match events and log records both ways, check checkpoint roots on chain."""
     reader = None
     chain_note = None
-    if ctx.settings.contract_address:
+    # The anchored roots are read from the trust root's ArchiveAnchor (the config's for a pre-trust-root node).
+    contract = ctx.trust_root.anchor_address if ctx.trust_root is not None else ctx.settings.contract_address
+    if contract:
         try:
             from anchor.chain import Web3ChainReader
 
@@ -326,7 +328,7 @@ def verify_trail(ctx: Ctx) -> dict[str, Any]:
         except Exception as exc:
             chain_note = f"chain not checked: {exc}"
     with ctx.reader() as s:
-        report = audit.verify_audit(s, reader, ctx.settings.contract_address or None)
+        report = audit.verify_audit(s, reader, contract or None)
     if chain_note and not report.get("chain_error"):
         report["chain_error"] = chain_note
     return report

@@ -3,22 +3,17 @@ an outside auditor must be able to use them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from anchor.bundles import proof_bundle
-from anchor.chain import Web3ChainReader
-from anchor.errors import ChainUnavailable
 from anchor.models import Log
 from node.api.deps import get_ctx
 from node.context import NodeContext
 from node.errors import NotFound
 from node.models import Item
-from verifier.certificate import issue_certificate
-from verifier.verify import verify_bundle
 
 router = APIRouter(tags=["proofs"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -42,24 +37,12 @@ def get_proof(item_id: str, ctx: Ctx, against: Literal["first", "latest"] = "fir
 
 @router.post("/verify")
 def verify(body: VerifyRequest, ctx: Ctx) -> dict[str, Any]:
-    """Verify a proof bundle against this node's chain; optionally as a signed certificate."""
-    try:
-        reader = Web3ChainReader(ctx.chain().w3)
-    except ChainUnavailable:
-        reader = None
-    result = verify_bundle(
-        body.bundle,
-        content_sha256=body.content_sha256.lower() if body.content_sha256 else None,
-        chain=reader,
-        confirmations=ctx.profile.confirmations,
-        expected_chain_id=ctx.profile.chain_id,
-        expected_contract=ctx.settings.contract_address or None,
-    )
+    """Verify a proof bundle against this node's own trust root and chain (the bundle's own contract
+    address and chain id are only compared with them); optionally as a signed certificate."""
+    result = ctx.verify_proof(body.bundle, content_sha256=body.content_sha256.lower() if body.content_sha256 else None)
     answer: dict[str, Any] = {"result": result.to_dict()}
     if body.certificate:
-        answer["certificate"] = issue_certificate(
-            result, body.bundle, ctx.verifier_key, datetime.now(UTC), issuer=f"archive-ledger node {ctx.settings.host}"
-        )
+        answer["certificate"] = ctx.certify(result, body.bundle)
     return answer
 
 

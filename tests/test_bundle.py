@@ -1,0 +1,51 @@
+"""verifier.bundle: the one typed proof bundle model (parse and serialise the unchanged wire form)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from test_verify import build
+
+from verifier.bundle import BUNDLE_VERSION, Anchor, ProofBundle
+from verifier.errors import BundleError
+
+
+def test_round_trip_keeps_the_wire_form() -> None:
+    wire, _ = build()
+    parsed = ProofBundle.from_json(copy.deepcopy(wire))
+    assert parsed.to_json() == wire
+    assert parsed.leaf_index == 3 and parsed.tree_size == 7
+    assert isinstance(parsed.anchor, Anchor) and parsed.anchor.chain_id == 1337
+    assert all(isinstance(h, bytes) and len(h) == 32 for h in parsed.inclusion_path)
+    assert BUNDLE_VERSION == wire["v"] == 1
+
+
+def test_round_trip_without_anchor() -> None:
+    wire, _ = build()
+    wire["anchor"] = None
+    assert ProofBundle.from_json(wire).to_json() == wire
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda b: b.update(v=True), "bundle_malformed"),
+        (lambda b: b.pop("root"), "bundle_malformed"),
+        (lambda b: b["anchor"].update(block_number=-1), "bundle_malformed"),
+        (lambda b: b["record"].pop("nonce"), "record_malformed"),
+    ],
+)
+def test_from_json_reason_codes(mutate, code: str) -> None:  # type: ignore[no-untyped-def]
+    wire, _ = build()
+    mutate(wire)
+    with pytest.raises(BundleError) as info:
+        ProofBundle.from_json(wire)
+    assert info.value.reason_code == code
+
+
+def test_anchor_bundles_uses_the_model() -> None:
+    import anchor.bundles
+
+    assert not hasattr(anchor.bundles, "BUNDLE_VERSION")
+    assert anchor.bundles.ProofBundle is ProofBundle

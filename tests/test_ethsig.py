@@ -1,0 +1,113 @@
+"""verifier.ethsig against eth-account / eth-utils: Keccak-256 and EIP-191 signer recovery."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifier.ethsig import SignatureError, keccak256, personal_message_hash, recover_personal_signer
+
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+MESSAGE = b"archive-ledger trust root v1 " + b"ab" * 32
+
+
+def _sign(account, message: bytes) -> str:  # type: ignore[no-untyped-def]
+    return "0x" + bytes(account.sign_message(encode_defunct(primitive=message)).signature).hex()
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 135, 136, 137, 271, 272, 1000])
+def test_keccak256_matches_eth_utils(length: int) -> None:
+    data = bytes(i % 251 for i in range(length))
+    assert keccak256(data) == keccak(data)
+
+
+def test_keccak256_known_vector() -> None:
+    assert keccak256(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+
+
+def test_personal_message_hash_matches_eip191() -> None:
+    from eth_account.messages import _hash_eip191_message
+
+    assert personal_message_hash(MESSAGE) == _hash_eip191_message(encode_defunct(primitive=MESSAGE))
+
+
+def test_recovers_the_signer() -> None:
+    account = Account.create()
+    assert recover_personal_signer(MESSAGE, _sign(account, MESSAGE)) == account.address.lower()
+
+
+def test_signature_without_0x_and_with_v_0_1() -> None:
+    account = Account.create()
+    sig = bytearray(bytes.fromhex(_sign(account, MESSAGE)[2:]))
+    assert recover_personal_signer(MESSAGE, sig.hex()) == account.address.lower()
+    sig[64] -= 27
+    assert recover_personal_signer(MESSAGE, sig.hex()) == account.address.lower()
+
+
+def test_other_message_recovers_another_address() -> None:
+    account = Account.create()
+    assert recover_personal_signer(MESSAGE + b"x", _sign(account, MESSAGE)) != account.address.lower()
+
+
+def test_high_s_malleated_signature_is_refused() -> None:
+    account = Account.create()
+    raw = bytes.fromhex(_sign(account, MESSAGE)[2:])
+    r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
+    flipped = r + (N - s).to_bytes(32, "big") + bytes([55 - v])  # the same signature, malleated
+    with pytest.raises(SignatureError, match="upper half"):
+        recover_personal_signer(MESSAGE, flipped.hex())
+
+
+@pytest.mark.parametrize("v", [0x1D, 0x1E, 2, 0xFF])
+def test_bad_v_is_refused(v: int) -> None:
+    raw = bytearray(bytes.fromhex(_sign(Account.create(), MESSAGE)[2:]))
+    raw[64] = v
+    with pytest.raises(SignatureError, match="recovery id"):
+        recover_personal_signer(MESSAGE, raw.hex())
+
+
+@pytest.mark.parametrize("cut", [1, -1])
+def test_wrong_length_is_refused(cut: int) -> None:
+    sig = _sign(Account.create(), MESSAGE)
+    bad = sig[: len(sig) - 2] if cut == 1 else sig + "00"
+    with pytest.raises(SignatureError, match="65 bytes"):
+        recover_personal_signer(MESSAGE, bad)
+
+
+@pytest.mark.parametrize("bad", ["0x" + "zz" * 65, 12345, None])
+def test_non_hex_is_refused(bad: object) -> None:
+    with pytest.raises(SignatureError):
+        recover_personal_signer(MESSAGE, bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["r0", "s0", "rN", "sN"])
+def test_r_s_out_of_range_are_refused(field: str) -> None:
+    raw = bytearray(bytes.fromhex(_sign(Account.create(), MESSAGE)[2:]))
+    value = (0 if field.endswith("0") else N).to_bytes(32, "big")
+    if field.startswith("r"):
+        raw[:32] = value
+    else:
+        raw[32:64] = value
+    with pytest.raises(SignatureError, match="out of range"):
+        recover_personal_signer(MESSAGE, raw.hex())
+
+
+def test_r_not_on_curve_is_refused() -> None:
+    raw = bytearray(bytes.fromhex(_sign(Account.create(), MESSAGE)[2:]))
+    # x = 5: 5**3 + 7 = 132 is not a square mod p (checked here so the test cannot pass vacuously)
+    p = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
+    assert pow(132, (p - 1) // 2, p) != 1
+    raw[:32] = (5).to_bytes(32, "big")
+    with pytest.raises(SignatureError, match="curve point"):
+        recover_personal_signer(MESSAGE, raw.hex())
+
+
+@settings(max_examples=8, deadline=None)
+@given(key=st.integers(min_value=1, max_value=N - 1), message=st.binary(max_size=200))
+def test_random_keys_and_messages(key: int, message: bytes) -> None:
+    account = Account.from_key(key.to_bytes(32, "big"))
+    assert recover_personal_signer(message, _sign(account, message)) == account.address.lower()

@@ -1,0 +1,371 @@
+"""Trust root documents: structure, signatures (verifier key + officer threshold), updates."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+from eth_account import Account
+from trust_builders import ROLES, TrustKit, sign_as_officer
+
+from verifier.errors import TrustRootError
+from verifier.trustroot import (
+    assemble,
+    canonical_document_bytes,
+    check_trust_update,
+    format_trust_root,
+    load_trust_root,
+    load_trust_root_file,
+    signing_message,
+    trust_root_sha256,
+    verifier_signature,
+)
+
+
+@pytest.fixture(scope="module")
+def kit() -> TrustKit:
+    return TrustKit()
+
+
+def _code(doc: Any) -> str:
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root(doc)
+    return info.value.reason_code
+
+
+def test_valid_document_loads(kit: TrustKit) -> None:
+    doc = kit.document()
+    tr = load_trust_root(doc)
+    assert tr.version == 1 and tr.previous_sha256 is None
+    assert tr.issued_at == datetime(2026, 11, 29, 17, tzinfo=UTC)
+    assert tr.archive_name == "Port Group Archive"
+    assert tr.fonds[0].code == "Z001"
+    assert (tr.chain_id, tr.genesis_hash, tr.confirmations) == (1337, "0x" + "11" * 32, 1)
+    assert tr.rpc_endpoints == ("http://127.0.0.1:8545",)
+    assert tr.anchor_address == "0x" + "aa" * 20
+    assert tr.roles_address == "0x" + "bb" * 20
+    assert tr.permits_address == "0x" + "cc" * 20
+    assert tr.contracts["ArchiveAnchor"].deployed_block == 3
+    assert [o.role for o in tr.officers] == list(ROLES)
+    assert tr.threshold == 2
+    assert tr.sha256 == trust_root_sha256(doc["trust_root"])
+    assert tr.document is doc
+    assert set(tr.officer_signers) == {a.address.lower() for a in kit.officers.values()}
+
+
+def test_digest_and_signing_message() -> None:
+    body = {"b": 1, "a": [1, "x"]}
+    import hashlib
+
+    assert trust_root_sha256(body) == hashlib.sha256(b'{"a":[1,"x"],"b":1}').hexdigest()
+    assert signing_message("ab" * 32) == b"archive-ledger trust root v1 " + b"ab" * 32
+
+
+def test_canonical_file_round_trip(kit: TrustKit, tmp_path: Path) -> None:
+    doc = kit.document()
+    raw = canonical_document_bytes(doc)
+    assert json.loads(raw) == doc
+    path = tmp_path / "trust.json"
+    path.write_bytes(raw)
+    assert load_trust_root_file(path).sha256 == load_trust_root(doc).sha256
+
+
+def test_file_missing_or_not_json(tmp_path: Path) -> None:
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(tmp_path / "nope.json")
+    assert info.value.reason_code == "trust_root_malformed"
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(tmp_path / "bad.json")
+    assert info.value.reason_code == "trust_root_malformed"
+
+
+def test_key_valid_at(kit: TrustKit) -> None:
+    tr = load_trust_root(kit.document())
+    key = bytes(kit.verifier_key.verify_key).hex()
+    assert tr.key_valid_at(key, datetime(2026, 1, 1, tzinfo=UTC))
+    assert tr.key_valid_at(key.upper(), datetime(2030, 1, 1, tzinfo=UTC))
+    assert not tr.key_valid_at(key, datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert not tr.key_valid_at("00" * 32, datetime(2026, 6, 1, tzinfo=UTC))
+
+
+# Each change keeps the body well formed, so only the signatures can catch it.
+TAMPERS: dict[str, Any] = {
+    "version": lambda b: b.update(version=2, previous_sha256="00" * 32),
+    "issued_at": lambda b: b.update(issued_at="2026-11-29T17:00:01Z"),
+    "archive": lambda b: b["archive"].update(name="Other Archive"),
+    "fonds": lambda b: b["fonds"][0].update(audit_log_id="cd" * 32),
+    "fonds_removed": lambda b: b.update(fonds=[]),
+    "chain_id": lambda b: b["chain"].update(chain_id=1338),
+    "genesis_hash": lambda b: b["chain"].update(genesis_hash="0x" + "12" * 32),
+    "confirmations": lambda b: b["chain"].update(confirmations=12),
+    "rpc_endpoints": lambda b: b["chain"].update(rpc_endpoints=["http://evil.example:8545"]),
+    "anchor_address": lambda b: b["contracts"]["ArchiveAnchor"].update(address="0x" + "dd" * 20),
+    "anchor_block": lambda b: b["contracts"]["ArchiveAnchor"].update(deployed_block=4),
+    "roles_address": lambda b: b["contracts"]["ArchiveRoles"].update(address="0x" + "dd" * 20),
+    "permits_address": lambda b: b["contracts"]["ReadPermits"].update(address="0x" + "dd" * 20),
+    "verifier_key": lambda b: b["verifier_keys"].append(
+        {"public_key": "ee" * 32, "valid_from": "2026-01-01T00:00:00Z", "valid_until": None}
+    ),
+    "key_valid_until": lambda b: b["verifier_keys"][0].update(valid_until="2027-01-01T00:00:00Z"),
+    "officer_role": lambda b: b["officers"][0].update(role="security_auditor"),
+    "officer_address": lambda b: b["officers"][2].update(address="0x" + "ff" * 20),
+    "threshold": lambda b: b.update(threshold=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERS))
+def test_every_field_is_covered_by_the_signatures(kit: TrustKit, name: str) -> None:
+    doc = kit.document()
+    TAMPERS[name](doc["trust_root"])
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(v=2),
+        lambda d: d.pop("signatures"),
+        lambda d: d.update(extra=1),
+        lambda d: d["trust_root"].update(type="archive-ledger/other"),
+        lambda d: d["trust_root"].pop("threshold"),
+        lambda d: d["trust_root"].update(surprise=True),
+        lambda d: d["trust_root"].update(threshold=1),
+        lambda d: d["trust_root"].update(threshold=4),
+        lambda d: d["trust_root"].update(version=0),
+        lambda d: d["trust_root"].update(version=2),  # no previous_sha256
+        lambda d: d["trust_root"].update(previous_sha256="00" * 32),  # version 1 with a previous
+        lambda d: d["trust_root"].update(issued_at="2026-11-29 17:00:00"),
+        lambda d: d["trust_root"]["fonds"][0].update(log_id="00" * 32),
+        lambda d: d["trust_root"]["chain"].update(chain_id="1337"),
+        lambda d: d["trust_root"]["chain"].update(genesis_hash="11" * 32),
+        lambda d: d["trust_root"]["chain"].update(confirmations=0),
+        lambda d: d["trust_root"]["chain"].update(rpc_endpoints=["file:///etc/passwd"]),
+        lambda d: d["trust_root"]["contracts"].pop("ReadPermits"),
+        lambda d: d["trust_root"]["contracts"]["ArchiveAnchor"].update(address="0x" + "AA" * 20),
+        lambda d: d["trust_root"].update(verifier_keys=[]),
+        lambda d: d["trust_root"]["verifier_keys"][0].update(valid_until="2025-01-01T00:00:00Z"),
+        lambda d: d["trust_root"]["officers"].append(dict(d["trust_root"]["officers"][0])),
+        lambda d: d["signatures"][0].update(kind="notary"),
+        lambda d: d["signatures"][1].update(signature="0x" + "ab" * 64),
+        lambda d: d["signatures"][1].update(address=d["signatures"][1]["address"].upper()),
+        lambda d: d["signatures"][0].update(signature=d["signatures"][0]["signature"][:-2]),
+    ],
+)
+def test_malformed_documents(kit: TrustKit, change: Any) -> None:
+    doc = kit.document()
+    change(doc)
+    assert _code(doc) == "trust_root_malformed"
+
+
+def test_not_an_object() -> None:
+    assert _code([1, 2]) == "trust_root_malformed"
+    assert _code(None) == "trust_root_malformed"
+
+
+def test_broken_officer_signature_invalidates_the_document(kit: TrustKit) -> None:
+    doc = kit.document()  # three officers sign: two would be enough
+    sig = doc["signatures"][3]
+    sig["signature"] = sig["signature"][:10] + ("0" if sig["signature"][10] != "0" else "1") + sig["signature"][11:]
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_officer_signature_claiming_another_address(kit: TrustKit) -> None:
+    doc = kit.document()
+    doc["signatures"][1]["address"] = doc["signatures"][2]["address"]
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_broken_verifier_signature(kit: TrustKit) -> None:
+    doc = kit.document()
+    doc["signatures"][0]["signature"] = "00" * 64
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_only_one_officer(kit: TrustKit) -> None:
+    assert _code(kit.document(officers=("system_admin",))) == "trust_root_bad_signature"
+
+
+def test_two_officers_suffice(kit: TrustKit) -> None:
+    tr = load_trust_root(kit.document(officers=("security_admin", "security_auditor")))
+    assert len(tr.officer_signers) == 2
+
+
+def test_officer_not_listed_does_not_count(kit: TrustKit) -> None:
+    body = kit.body()
+    outsider = Account.create()
+    doc = kit.document(body, officers=("system_admin",))
+    doc["signatures"].append(sign_as_officer(outsider, "security_admin", body))
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_officer_signing_under_another_role_does_not_count(kit: TrustKit) -> None:
+    body = kit.body()
+    doc = kit.document(body, officers=("system_admin",))
+    doc["signatures"].append(sign_as_officer(kit.officers["security_admin"], "security_auditor", body))
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_duplicate_officer_counted_once(kit: TrustKit) -> None:
+    body = kit.body()
+    doc = kit.document(body, officers=("system_admin",))
+    doc["signatures"].append(sign_as_officer(kit.officers["system_admin"], "system_admin", body))
+    assert _code(doc) == "trust_root_bad_signature"
+
+
+def test_verifier_signature_missing(kit: TrustKit) -> None:
+    assert _code(kit.document(verifier=None)) == "trust_root_bad_signature"
+
+
+def test_verifier_signature_by_unlisted_key(kit: TrustKit) -> None:
+    assert _code(kit.document(verifier=nacl.signing.SigningKey.generate())) == "trust_root_bad_signature"
+
+
+def test_verifier_signature_by_expired_key(kit: TrustKit) -> None:
+    body = kit.body()
+    body["verifier_keys"][0]["valid_until"] = "2026-11-29T17:00:00Z"  # retired at the issue time
+    assert _code(kit.document(body)) == "trust_root_bad_signature"
+
+
+def test_verifier_signature_by_key_not_yet_valid(kit: TrustKit) -> None:
+    body = kit.body()
+    body["verifier_keys"][0]["valid_from"] = "2026-11-29T17:00:01Z"
+    assert _code(kit.document(body)) == "trust_root_bad_signature"
+
+
+def test_rotated_key_document_signed_by_the_new_key(kit: TrustKit) -> None:
+    new_key = nacl.signing.SigningKey.generate()
+    body = kit.body()
+    body["verifier_keys"][0]["valid_until"] = "2026-11-29T17:00:00Z"
+    body["verifier_keys"].append(
+        {"public_key": bytes(new_key.verify_key).hex(), "valid_from": "2026-11-29T17:00:00Z", "valid_until": None}
+    )
+    tr = load_trust_root(kit.document(body, verifier=new_key))
+    old = bytes(kit.verifier_key.verify_key).hex()
+    assert tr.key_valid_at(old, datetime(2026, 6, 1, tzinfo=UTC))
+    assert not tr.key_valid_at(old, datetime(2026, 11, 29, 17, tzinfo=UTC))
+    assert tr.key_valid_at(bytes(new_key.verify_key).hex(), datetime(2026, 11, 29, 17, tzinfo=UTC))
+
+
+# -- updates ----------------------------------------------------------------------------------------------
+
+
+def _next(kit: TrustKit, pinned_doc: dict, **changes: Any) -> dict:
+    body = kit.body(version=pinned_doc["trust_root"]["version"] + 1, issued_at="2026-12-01T00:00:00Z", **changes)
+    body.setdefault("previous_sha256", None)
+    if "previous_sha256" not in changes:
+        body["previous_sha256"] = trust_root_sha256(pinned_doc["trust_root"])
+    return body
+
+
+def _update_code(pinned: Any, newer: dict) -> str:
+    with pytest.raises(TrustRootError) as info:
+        check_trust_update(pinned, newer)
+    return info.value.reason_code
+
+
+def test_update_signed_by_the_pinned_officers(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    body = _next(kit, pinned_doc)
+    body["chain"]["confirmations"] = 3
+    newer = check_trust_update(pinned, kit.document(body, officers=("system_admin", "security_auditor")))
+    assert newer.version == 2 and newer.previous_sha256 == pinned.sha256 and newer.confirmations == 3
+
+
+def test_update_replacing_one_officer_with_consent(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    replacement = Account.create()
+    body = _next(kit, pinned_doc)
+    body["officers"][2]["address"] = replacement.address.lower()
+    accounts = {**kit.officers, "security_auditor": replacement}
+    assert check_trust_update(pinned, kit.document(body, accounts=accounts)).version == 2
+
+
+def test_update_rollback(kit: TrustKit) -> None:
+    pinned_doc = kit.document(_next(kit, kit.document()))
+    pinned = load_trust_root(pinned_doc)
+    assert _update_code(pinned, kit.document()) == "trust_root_rollback"
+    assert _update_code(pinned, pinned_doc) == "trust_root_rollback"
+
+
+def test_update_signed_by_a_different_set_of_officers(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    others = {r: Account.create() for r in ROLES}
+    body = _next(kit, pinned_doc, officers=[{"role": r, "address": a.address.lower()} for r, a in others.items()])
+    newer = kit.document(body, accounts=others)
+    load_trust_root(newer)  # valid alone...
+    assert _update_code(pinned, newer) == "trust_root_unlinked"  # ...but not by the officers we trust
+
+
+def test_update_with_only_one_pinned_officer(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    newcomer = Account.create()
+    body = _next(kit, pinned_doc)
+    body["officers"][1]["address"] = newcomer.address.lower()
+    accounts = {**kit.officers, "security_admin": newcomer}
+    newer = kit.document(body, accounts=accounts, officers=("system_admin", "security_admin"))
+    assert _update_code(pinned, newer) == "trust_root_unlinked"
+
+
+def test_update_with_a_wrong_previous_digest(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    newer = kit.document(_next(kit, pinned_doc, previous_sha256="00" * 32))
+    assert _update_code(pinned, newer) == "trust_root_unlinked"
+
+
+def test_update_skipping_a_version_needs_only_the_officers(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    body = _next(kit, pinned_doc, previous_sha256="00" * 32)
+    body["version"] = 3
+    assert check_trust_update(pinned, kit.document(body)).version == 3
+
+
+@pytest.mark.parametrize("change", [{"chain_id": 4242}, {"genesis_hash": "0x" + "22" * 32}])
+def test_update_changing_the_chain(kit: TrustKit, change: dict) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    assert _update_code(pinned, kit.document(_next(kit, pinned_doc, **change))) == "wrong_chain"
+
+
+def test_update_must_be_valid_alone(kit: TrustKit) -> None:
+    pinned_doc = kit.document()
+    pinned = load_trust_root(pinned_doc)
+    newer = kit.document(_next(kit, pinned_doc), officers=("system_admin",))
+    assert _update_code(pinned, newer) == "trust_root_bad_signature"
+
+
+def test_format_trust_root(kit: TrustKit) -> None:
+    tr = load_trust_root(kit.document(officers=("system_admin", "security_admin")))
+    text = format_trust_root(tr)
+    assert "trust root version 1 of 'Port Group Archive', issued 2026-11-29T17:00:00Z" in text
+    assert tr.sha256 in text and "0x" + "11" * 32 in text and "http://127.0.0.1:8545" in text
+    assert "ArchiveAnchor" in text and "0x" + "aa" * 20 in text and "Z001" in text
+    assert bytes(kit.verifier_key.verify_key).hex() in text
+    auditor = kit.officers["security_auditor"].address.lower()
+    line = next(x for x in text.splitlines() if auditor in x)
+    assert "signed" not in line
+    admin = kit.officers["system_admin"].address.lower()
+    assert "signed" in next(x for x in text.splitlines() if admin in x)
+
+
+def test_helpers_build_the_documented_shape(kit: TrustKit) -> None:
+    body = kit.body()
+    sig = verifier_signature(body, kit.verifier_key)
+    assert set(sig) == {"kind", "public_key", "signature"} and len(sig["signature"]) == 128
+    officer = sign_as_officer(kit.officers["system_admin"], "system_admin", body)
+    assert officer["signature"].startswith("0x") and len(officer["signature"]) == 132
+    assert officer["address"] == officer["address"].lower()
+    doc = assemble(body, [sig])
+    assert doc == {"v": 1, "trust_root": body, "signatures": [sig]}
+    assert copy.deepcopy(doc) == doc

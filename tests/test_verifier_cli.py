@@ -1,0 +1,260 @@
+"""`python -m verifier verify|verify-certificate|trust-show`, run as a subprocess against a JSON-RPC stub
+that serves an in-memory chain (tests/test_verify.py's FakeChain) over HTTP batches."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_verify import CONTENTS, CONTRACT, GENESIS, FakeChain, build
+from trust_builders import TrustKit
+
+from verifier.certificate import issue_certificate
+from verifier.errors import RpcCallError
+from verifier.trustroot import canonical_document_bytes, load_trust_root, trust_root_sha256
+from verifier.verify import verify_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(chain: FakeChain) -> tuple[str, http.server.ThreadingHTTPServer]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answers = chain.batch([(r["method"], r["params"]) for r in req])
+            replies = []
+            for r, a in zip(req, answers, strict=True):
+                if isinstance(a, RpcCallError):
+                    replies.append(
+                        {"jsonrpc": "2.0", "id": r["id"], "error": {"code": a.code, "message": a.rpc_message}}
+                    )
+                else:
+                    replies.append({"jsonrpc": "2.0", "id": r["id"], "result": a})
+            body = json.dumps(replies).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A bundle, its file, a chain behind an HTTP endpoint, a signed trust root listing that endpoint."""
+    bundle, fake = build()
+    url, server = serve(fake)
+    kit = TrustKit()
+    body = kit.body(genesis_hash=GENESIS, rpc_endpoints=[url])
+    body["contracts"]["ArchiveAnchor"]["address"] = CONTRACT
+    doc = kit.document(body)
+    paths = {"proof": tmp_path / "proof.json", "file": tmp_path / "doc.bin", "trust": tmp_path / "trust.json"}
+    paths["proof"].write_text(json.dumps(bundle))
+    paths["file"].write_bytes(CONTENTS[3])
+    paths["trust"].write_bytes(canonical_document_bytes(doc))
+    try:
+        yield {**paths, "url": url, "fake": fake, "kit": kit, "doc": doc, "bundle": bundle, "tmp": tmp_path}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("ARCHIVE_LEDGER_TRUST", "ARCHIVE_LEDGER_RPC_URL")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "verifier", *map(str, args)], capture_output=True, text=True, env=full_env, timeout=60
+    )
+
+
+def test_verify_authentic(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("[ok  ] content_hash: ") for line in lines)
+    assert [line[:6] for line in lines if line.startswith("[")] == ["[ok  ]"] * 4
+    assert lines[-1] == "AUTHENTIC"
+    assert world["url"] in out.stdout  # the endpoint came from the trust root
+
+
+def test_verify_json(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["outcome"] == "authentic" and data["exit_code"] == 0
+    assert [s["name"] for s in data["steps"]] == ["content_hash", "record", "inclusion", "chain"]
+    assert data["trust_root"]["sha256"] == load_trust_root(world["doc"]).sha256
+    assert data["endpoints"] == [world["url"]]
+
+
+def test_verify_tampered_file(world) -> None:  # type: ignore[no-untyped-def]
+    world["file"].write_bytes(CONTENTS[3] + b"!")
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    assert out.returncode == 1
+    assert "[FAIL] content_hash: content_mismatch" in out.stdout
+    assert out.stdout.splitlines()[-1].startswith("NOT_AUTHENTIC: content_mismatch")
+
+
+def test_verify_sha256_and_env_trust(world) -> None:  # type: ignore[no-untyped-def]
+    sha = world["bundle"]["record"]["content_sha256"]
+    out = run("verify", "--sha256", sha, "--proof", world["proof"], env={"ARCHIVE_LEDGER_TRUST": str(world["trust"])})
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_verify_without_trust_root(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["proof"], "--rpc", world["url"])
+    assert out.returncode == 2
+    assert out.stderr.startswith("no_trust_root: ")
+    assert "AUTHENTIC" not in out.stdout
+    out = run("verify", world["file"], "--proof", world["proof"], "--json")
+    assert out.returncode == 2 and json.loads(out.stdout)["reason_code"] == "no_trust_root"
+
+
+def test_verify_with_a_forged_trust_root(world) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(world["trust"].read_text())
+    doc["trust_root"]["contracts"]["ArchiveAnchor"]["address"] = "0x" + "cd" * 20
+    world["trust"].write_text(json.dumps(doc))
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    assert out.returncode == 2
+    assert out.stderr.startswith("trust_root_bad_signature: ")
+
+
+def test_verify_rpc_env_and_flags(world) -> None:  # type: ignore[no-untyped-def]
+    liar = world["fake"].mirror("liar")
+    liar.lie_root = b"\x42" * 32
+    liar_url, server = serve(liar)
+    try:
+        out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"],
+                  env={"ARCHIVE_LEDGER_RPC_URL": liar_url})  # fmt: skip
+        assert out.returncode == 1 and "root_not_on_chain" in out.stdout
+        out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"],
+                  "--rpc", world["url"], "--rpc", liar_url)  # fmt: skip
+        assert out.returncode == 1
+        assert "split_view" in out.stdout and world["url"] in out.stdout and liar_url in out.stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_verify_unreachable(world) -> None:  # type: ignore[no-untyped-def]
+    from ganache_fixture import closed_port_url
+
+    down = closed_port_url()
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--rpc", down)
+    assert out.returncode == 2
+    assert "chain_unreachable" in out.stdout and down in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--trust", "t.json"],  # no --proof
+        ["verify", "--proof", "nope.json", "--trust", "TRUST"],
+        ["verify", "FILE", "--sha256", "00" * 32, "--proof", "PROOF", "--trust", "TRUST"],
+        ["verify", "--proof", "PROOF", "--trust", "TRUST"],
+        ["verify", "FILE", "--proof", "PROOF", "--trust", "TRUST", "--rpc", "ftp://x"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_2(world, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    subst = {"FILE": world["file"], "PROOF": world["proof"], "TRUST": world["trust"]}
+    out = run(*[subst.get(a, a) for a in args])
+    assert out.returncode == 2, out.stdout + out.stderr
+
+
+# -- certificates ------------------------------------------------------------------------------------------------
+
+
+def _certificate(world: dict, key: Any = None, issued_at: datetime | None = None) -> Path:
+    tr = load_trust_root(world["doc"])
+    result = verify_bundle(world["bundle"], content=CONTENTS[3], trust=tr, chains=[world["fake"]])
+    cert = issue_certificate(result, world["bundle"], key or world["kit"].verifier_key,
+                             issued_at or datetime(2026, 11, 29, 18, tzinfo=UTC), "Port Group Archive",
+                             trust_root_sha256=tr.sha256)  # fmt: skip
+    path = world["tmp"] / "cert.json"
+    path.write_text(json.dumps(cert))
+    return path
+
+
+def test_verify_certificate(world) -> None:  # type: ignore[no-untyped-def]
+    cert = _certificate(world)
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "certificate valid" in out.stdout and out.stdout.splitlines()[-1] == "outcome: authentic"
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0 and data["valid"] is True and data["payload"]["outcome"] == "authentic"
+
+
+def test_verify_certificate_rejections(world) -> None:  # type: ignore[no-untyped-def]
+    import nacl.signing
+
+    cert = _certificate(world)
+    doc = json.loads(cert.read_text())
+    doc["payload"]["issuer"] = "Someone else"
+    cert.write_text(json.dumps(doc))
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 1 and out.stderr.startswith("bad_signature: ")
+
+    cert = _certificate(world, key=nacl.signing.SigningKey.generate())
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["reason_code"] == "key_untrusted"
+
+    out = run("verify-certificate", cert)
+    assert out.returncode == 2 and out.stderr.startswith("no_trust_root: ")
+
+
+# -- trust-show ----------------------------------------------------------------------------------------------------
+
+
+def test_trust_show(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("trust-show", world["trust"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("trust root version 1 of 'Port Group Archive'")
+    assert CONTRACT in out.stdout and world["url"] in out.stdout
+    data = json.loads(run("trust-show", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["version"] == 1 and data["trust_root"]["chain"]["genesis_hash"] == GENESIS
+
+
+def test_trust_show_pinned(world) -> None:  # type: ignore[no-untyped-def]
+    kit, old = world["kit"], world["doc"]
+    body = json.loads(json.dumps(old["trust_root"]))
+    body.update(version=2, previous_sha256=trust_root_sha256(old["trust_root"]), issued_at="2026-12-01T00:00:00Z")
+    newer = world["tmp"] / "trust-2.json"
+    newer.write_bytes(canonical_document_bytes(kit.document(body)))
+    out = run("trust-show", newer, "--pinned", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "valid update of the pinned version 1" in out.stdout
+
+    out = run("trust-show", world["trust"], "--pinned", newer)
+    assert out.returncode == 1 and out.stderr.startswith("trust_root_rollback: ")
+
+    body["chain"]["genesis_hash"] = "0x" + "99" * 32
+    newer.write_bytes(canonical_document_bytes(kit.document(body)))
+    out = run("trust-show", newer, "--pinned", world["trust"], "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["reason_code"] == "wrong_chain"
+
+
+def test_trust_show_rejects_a_bad_document(world) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(world["trust"].read_text())
+    doc["signatures"] = doc["signatures"][:2]  # verifier + one officer
+    world["trust"].write_text(json.dumps(doc))
+    out = run("trust-show", world["trust"])
+    assert out.returncode == 1 and out.stderr.startswith("trust_root_bad_signature: ")
+    assert run("trust-show", world["tmp"] / "missing.json").returncode == 2
