@@ -11,7 +11,7 @@ PORT   ?= 8400
 
 setup: deps-system .stamp-venv .stamp-npm
 
-# ClamAV for the security check of the four-properties checks (node/checks). Installed only when
+# ClamAV for the security check of the four-properties checks (node/filing/checks). Installed only when
 # clamscan is missing and we are root (CI); elsewhere optional: without it SEC-VIRUS reports `skip`.
 deps-system:
 	@if ! command -v clamscan >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

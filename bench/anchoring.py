@@ -35,7 +35,7 @@ from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
 from anchor.models import Submission
 from anchor.profiles import load_profile
-from node.db import migrate
+from node.core.db import migrate
 from verifier.records import new_record
 
 LIMIT_RATIO = 1.25  # gas(largest batch) / gas(batch 1) for the same case

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         # the permit check on fetch, in process, against the same ganache
         from anchor.chain import ChainClient
         from anchor.profiles import load_profile
-        from node.permits import ChainPermits, PermitCache
+        from node.lending.permits import ChainPermits, PermitCache
 
         client = ChainClient(load_profile("dev").replace(rpc_url=rpc_url))
         ledger = ChainPermits(client, None, info["permits_address"])

@@ -1,4 +1,4 @@
-"""Filing throughput: one transfer package of N small PDFs filed end to end (node/filing.py).
+"""Filing throughput: one transfer package of N small PDFs filed end to end (node/filing/service.py).
 
     .venv/bin/python bench/filing.py [--items 10000] [--zip]
 
@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anchor.db import make_engine, make_session_factory
-from node.blobstore import BlobStore
-from node.db import migrate
-from node.filing import Filer
+from node.core.blobstore import BlobStore
+from node.core.db import migrate
+from node.filing.service import Filer
 from tests.checks_builders import pdf_bytes, write_package, ws_metadata
 
 

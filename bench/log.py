@@ -29,7 +29,7 @@ from sqlalchemy import select
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.log import MerkleLog
 from anchor.models import LogEntry
-from node.db import migrate
+from node.core.db import migrate
 from verifier.merkle import root_of, verify_consistency, verify_inclusion
 from verifier.records import new_record
 

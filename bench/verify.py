@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Timer, dev_node, ganache, machine, median, pct, table, verdict, workdir
 
-from node.client import NodeClient, read_api_key
+from node.core.client import NodeClient, read_api_key
 from verifier.chain import JsonRpcChain
 from verifier.trustroot import TrustRoot, load_trust_root
 from verifier.verify import verify_bundle

@@ -18,13 +18,21 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
-from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, trust, users
-from node.api import audit as audit_api
-from node.api.deps import error_response
-from node.api.limits import JsonBodyLimit
-from node.context import NodeContext
-from node.errors import NodeError
-from node.preservation import preserver_for
+from node.anchoring import routes as anchoring
+from node.arrangement import routes as arrangement
+from node.audit import routes as audit_api
+from node.core.context import NodeContext
+from node.core.deps import error_response
+from node.core.errors import NodeError
+from node.core.limits import JsonBodyLimit
+from node.filing import routes as packages
+from node.ingest import routes as items
+from node.lending import routes as loans
+from node.preservation import routes as preservation
+from node.trust import root_routes as trust
+from node.trust import routes as proofs
+from node.users import auth_routes as auth
+from node.users import routes as users
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +59,10 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
                 max_instances=1, coalesce=True, id="anchor",
             )  # fmt: skip
         if scheduler and settings.preservation_enabled:
-            # Long-term preservation checks (node/preservation.py): first pass one interval after start.
+            # Long-term preservation checks (node/preservation/service.py): first pass one interval after start.
             sched = sched or BackgroundScheduler(daemon=True)
             sched.add_job(
-                preserver_for(ctx).job, "interval", seconds=settings.preservation_interval_s, max_instances=1,
+                ctx.preserver().job, "interval", seconds=settings.preservation_interval_s, max_instances=1,
                 coalesce=True, id="preservation",
             )  # fmt: skip
         if sched is not None:
@@ -108,8 +116,8 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
     app.include_router(trust.router)  # GET /trust: the node's trust root (issue 7)
-    # JSON bodies are capped (node/api/limits.py); inside the audit middleware, so a refusal is an event.
+    # JSON bodies are capped (node/core/limits.py); inside the audit middleware, so a refusal is an event.
     app.add_middleware(JsonBodyLimit)
-    # Every state-changing request and every content access becomes an audit event (node/audit.py).
+    # Every state-changing request and every content access becomes an audit event (node/audit/service.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
     return app

@@ -23,7 +23,7 @@ def chain_client():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def node_data(tmp_path: Path, chain_client, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
     """An initialised data dir on the in-process chain (keys, DB, API key, deployed contract)."""
-    from node.bootstrap import initialise
+    from node.core.bootstrap import initialise
 
     monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
     # People's chain keystores with a cheap scrypt (the officers' at init; eth-account's default takes ~1 s).
@@ -35,8 +35,8 @@ def node_data(tmp_path: Path, chain_client, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def node_ctx(node_data: Path, chain_client) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from node.context import NodeContext
-    from node.settings import load_settings
+    from node.core.context import NodeContext
+    from node.core.settings import load_settings
 
     ctx = NodeContext.build(load_settings(node_data), chain_client=chain_client)
     yield ctx
@@ -73,8 +73,8 @@ class People:
 
 @pytest.fixture
 def people(api, node_ctx, node_data: Path) -> People:  # type: ignore[no-untyped-def]
-    from node import users
-    from node.models import UserRole
+    from node.core.models import UserRole
+    from node.users import service as users
 
     passwords: dict[str, str] = {}
     with node_ctx.sessions() as s, s.begin():

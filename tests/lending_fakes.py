@@ -9,7 +9,7 @@ from typing import Any
 
 from anchor.eip712 import Permit
 from anchor.errors import ChainUnavailable
-from node.permits import Relayed
+from node.lending.permits import Relayed
 
 
 @dataclass
@@ -78,4 +78,4 @@ class Who:
 
 BORROWER = frozenset({"loans:request", "items:read"})
 APPROVER = frozenset({"loans:decide", "loans:revoke", "loans:read", "items:read"})
-SECURITY_ADMIN = frozenset({"loans:revoke", "loans:read", "items:read", "roles:grant"})  # as node/roles.py
+SECURITY_ADMIN = frozenset({"loans:revoke", "loans:read", "items:read", "roles:grant"})  # as node/core/roles.py

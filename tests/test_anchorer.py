@@ -16,7 +16,7 @@ from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainUnavailable, TransactionTimeout
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, Submission, SubmissionStatus
-from node.db import migrate
+from node.core.db import migrate
 from verifier.records import log_id_for_fonds, new_record
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from anchor.models import Log
-from node.models import Item
+from node.core.models import Item
 from verifier.certificate import verify_certificate
 from verifier.trustroot import load_trust_root
 
@@ -34,7 +34,7 @@ def upload(api, data: bytes, meta: dict | None = None, name: str = "doc.pdf"):  
 def counts(node_ctx) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     with node_ctx.sessions() as s:
         items = s.scalar(select(func.count()).select_from(Item))
-        # item logs only: audit events go to the fonds' audit log "<fonds>/audit" (node/audit.py)
+        # item logs only: audit events go to the fonds' audit log "<fonds>/audit" (node/audit/service.py)
         size = s.scalar(select(func.coalesce(func.sum(Log.size), 0)).where(Log.fonds_code.not_like("%/audit")))
     return items, size
 
@@ -53,7 +53,7 @@ def test_ingest_anchor_proof_verify(api) -> None:  # type: ignore[no-untyped-def
 
     r = api.post("/anchor")
     assert r.status_code == 200, r.text
-    assert r.json()["submitted"]["logs"] == 2  # the fonds' log and its audit log (node/audit.py)
+    assert r.json()["submitted"]["logs"] == 2  # the fonds' log and its audit log (node/audit/service.py)
 
     bundle = api.get(f"/items/{item['id']}/proof").json()
     assert bundle["v"] == 1 and bundle["tree_size"] == 1 and bundle["leaf_index"] == item["leaf_index"]

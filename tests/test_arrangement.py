@@ -1,4 +1,5 @@
-"""Arrangement (件/卷/盒), metadata edits after filing, loans of a whole volume: node/arrangement.py over HTTP."""
+"""Arrangement (件/卷/盒), metadata edits after filing, loans of a whole volume:
+node/arrangement/service.py over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from conftest import People
 from sqlalchemy import select
 
 from anchor.models import Log, LogEntry
-from node.models import AuditEvent
+from node.core.models import AuditEvent
 from verifier.records import metadata_digest
 
 META = {"fonds": "Z001", "title": "关于港口调度的通知", "category": "WS", "year": 2024, "retention": "永久"}

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from anchor.bundles import proof_bundle
 from anchor.chain import Web3ChainReader
 from anchor.log import MerkleLog
-from node.models import AuditEvent
+from node.core.models import AuditEvent
 from verifier.verify import verify_bundle
 
 
@@ -109,7 +109,7 @@ def test_deleted_and_edited_rows_are_detected(api, people: People, node_ctx) -> 
 
 def test_rewritten_chain_still_caught_by_the_log(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
     """An attacker who edits a row and recomputes every hash after it: the log records disagree."""
-    from node.audit import event_body, event_hash
+    from node.audit.service import event_body, event_hash
 
     upload(api, b"one")
     upload(api, b"two")
@@ -200,7 +200,7 @@ def test_cli_login_audit_verify_and_export(server: str, node_data: Path, node_ct
 def test_pending_lazy_events_are_sealed_in_chain_order(node_ctx) -> None:  # type: ignore[no-untyped-def]
     """A lazy event (anchor:run) waits, events of other logs do not seal it, the next event of its log
     seals it first; also after the log has records (the pending lookup starts after its last record)."""
-    from node import audit
+    from node.audit import service as audit
 
     for _ in range(2):
         with node_ctx.sessions() as s, s.begin():
@@ -223,7 +223,7 @@ def test_pending_lazy_events_are_sealed_in_chain_order(node_ctx) -> None:  # typ
 def test_edited_unsealed_row_breaks_the_chain_link(node_ctx) -> None:  # type: ignore[no-untyped-def]
     """An event not yet in the log (a lazy anchor:run) has no record to compare with: editing it and
     recomputing its own hash is still caught, because the next row's prev_hash no longer links to it."""
-    from node import audit
+    from node.audit import service as audit
 
     with node_ctx.sessions() as s, s.begin():
         first = audit.record_event(s, None, "anchor:run", "/anchor", "ok", None, {}, "Z001")

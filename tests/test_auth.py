@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import PEOPLE_PASSWORD, People
 from sqlalchemy import select, update
 
-from node.models import AuditEvent, AuthToken
+from node.core.models import AuditEvent, AuthToken
 
 
 def last_event(node_ctx) -> AuditEvent:  # type: ignore[no-untyped-def]
@@ -69,7 +69,7 @@ def test_token_ttl_setting(api, people: People, node_ctx) -> None:  # type: igno
 def test_api_keys_scoped_by_action_and_fonds(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
     from test_api import META, upload
 
-    from node import users
+    from node.users import service as users
 
     # The system admin holds no items:read, so cannot hand it out (separation of duties): made locally here.
     r = api.post("/api-keys", json={"name": "reader Z002", "actions": ["items:read"], "fonds": ["Z002"]},

@@ -26,9 +26,9 @@ from anchor.errors import ChainUnavailable
 from anchor.models import ChainRollback, Checkpoint, CheckpointStatus, Log, Submission
 from contracts import load_artifact
 from node.app import create_app
-from node.context import ROLLBACK_ACTION, NodeContext
-from node.models import AuditEvent
-from node.settings import load_settings
+from node.core.context import ROLLBACK_ACTION, NodeContext
+from node.core.models import AuditEvent
+from node.core.settings import load_settings
 from verifier.merkle import verify_inclusion
 
 pytestmark = pytest.mark.ganache
@@ -42,7 +42,7 @@ META = {"fonds": "Z001", "title": "港口调度通知", "category": "WS", "year"
 # -- a node on a test ganache (dev profile), in process ----------------------------------------------
 @pytest.fixture
 def node_dir(tmp_path: Path, ganache_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from node.bootstrap import initialise
+    from node.core.bootstrap import initialise
 
     monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
     monkeypatch.setenv("ARCHIVE_LEDGER_CHAIN_KEY_SCRYPT_N", "1024")
@@ -232,7 +232,7 @@ def test_every_chain_step_maps_a_dead_node_to_chain_unavailable(node_dir: Path) 
 def test_ganache_killed_after_anchoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The issue's case: the node anchored, then its chain died; the next POST /anchor fails in
     reconcile (reading the contract's heads) and must be 503 chain_unavailable, not a bare 500."""
-    from node.bootstrap import initialise
+    from node.core.bootstrap import initialise
 
     monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
     monkeypatch.setenv("ARCHIVE_LEDGER_CHAIN_KEY_SCRYPT_N", "1024")
@@ -255,7 +255,7 @@ def test_ganache_killed_after_anchoring(tmp_path: Path, monkeypatch: pytest.Monk
 def test_ganache_killed_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The chain dies while POST /anchor waits for confirmations: 503 chain_unavailable, status still
     answers; the transaction stays SUBMITTED (stored, resent by the next run), nothing is confirmed."""
-    from node.bootstrap import initialise
+    from node.core.bootstrap import initialise
 
     monkeypatch.delenv("ARCHIVE_LEDGER_KEYSTORE_PASSWORD", raising=False)
     monkeypatch.setenv("ARCHIVE_LEDGER_CHAIN_KEY_SCRYPT_N", "1024")

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from node.checks.antivirus import VirusScanner
-from node.checks.engine import CheckConfig, check_package, default_process
-from node.checks.model import PackageReport
-from node.checks.package import load_package
-from node.checks.policy import apply, load_policy
+from node.filing.checks.antivirus import VirusScanner
+from node.filing.checks.engine import CheckConfig, check_package, default_process
+from node.filing.checks.model import PackageReport
+from node.filing.checks.package import load_package
+from node.filing.checks.policy import apply, load_policy
 from tests.checks_builders import (
     EICAR,
     ELF_HEADER,

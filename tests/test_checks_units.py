@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from node.checks import codes, formats, metadata, parsers
-from node.checks.antivirus import VirusScanner
-from node.checks.model import CheckResult, PackageReport, failed, passed, skipped
-from node.checks.policy import Policy, blocking, load_policy
+from node.filing.checks import codes, formats, metadata, parsers
+from node.filing.checks.antivirus import VirusScanner
+from node.filing.checks.model import CheckResult, PackageReport, failed, passed, skipped
+from node.filing.checks.policy import Policy, blocking, load_policy
 from tests.checks_builders import (
     EICAR,
     ELF_HEADER,

@@ -21,7 +21,7 @@ def offline_trust_root(tmp_path: Path, key) -> Path:  # type: ignore[no-untyped-
     """A trust root signed by `key` and two throwaway officer keys (no chain needed to check a certificate)."""
     from eth_account import Account
 
-    from node.trust import sign_document
+    from node.trust.service import sign_document
     from verifier.records import log_id_for_fonds
 
     officers = [("system_admin", Account.create()), ("security_admin", Account.create())]
@@ -144,8 +144,8 @@ def test_serve_brings_an_old_database_up_to_date(node_data: Path, monkeypatch) -
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
-    from node.db import alembic_config
-    from node.settings import load_settings
+    from node.core.db import alembic_config
+    from node.core.settings import load_settings
 
     url = load_settings(node_data).db_url
     command.downgrade(alembic_config(url), "0001")

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from anchor.log import MerkleLog
 from anchor.models import Log
-from node.filing import Filer, package_digest
-from node.models import Item, Package, RefcodeCounter
+from node.core.models import Item, Package, RefcodeCounter
+from node.filing.service import Filer, package_digest
 from tests.checks_builders import EICAR, ELF_HEADER, pdf_bytes, sha256, write_package, ws_metadata
 from verifier.errors import RecordError
 from verifier.records import canonical_bytes, new_record, validate_record
@@ -127,7 +127,7 @@ def test_resent_package_is_not_filed_twice(api: Any, node_ctx: Any, tmp_path: Pa
 
 
 def test_package_digest_is_independent_of_the_container(tmp_path: Path) -> None:
-    from node.checks.package import load_package
+    from node.filing.checks.package import load_package
 
     root = write_package(tmp_path / "pkg", items_of(1, 2))
     (tmp_path / "p.zip").write_bytes(zip_of(root, compression=zipfile.ZIP_STORED))
@@ -291,8 +291,8 @@ def test_a_failure_in_the_transaction_files_nothing(node_ctx: Any, tmp_path: Pat
 
 
 def test_api_key_limited_to_another_fonds_is_refused(api: Any, node_ctx: Any, tmp_path: Path) -> None:
-    from node.context import hash_api_key
-    from node.models import ApiKey
+    from node.core.context import hash_api_key
+    from node.core.models import ApiKey
 
     key = "alk_test_z002_only"
     with node_ctx.sessions() as s, s.begin():
@@ -323,7 +323,7 @@ def test_record_checks_sha256_is_optional_and_checked() -> None:
 # -- CLI -------------------------------------------------------------------------------------------------
 def test_cli_file(api: Any, node_ctx: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cli import app
-    from node import client as client_mod
+    from node.core import client as client_mod
 
     def fake_init(self: Any, base_url: str, api_key: str | None, *, timeout: float = 300.0) -> None:
         self.base_url, self.http = base_url, api  # the in-process app instead of a socket

@@ -18,10 +18,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
 from anchor.models import Log
-from node import users
-from node.api.deps import all_routes, route_authenticated
-from node.models import AuditEvent
-from node.roles import API_KEY_ALLOWED_ACTIONS
+from node.core.deps import all_routes, route_authenticated
+from node.core.models import AuditEvent
+from node.core.roles import API_KEY_ALLOWED_ACTIONS
+from node.users import service as users
 
 A, B = "A001", "B002"
 
@@ -207,10 +207,11 @@ def test_first_password_set_by_the_system_admin_must_be_changed(api, people: Peo
     from typer.testing import CliRunner
 
     import cli
+    from node.users import commands as users_commands
 
     sent: list[dict[str, Any]] = []
     answer = {"username": "zhang.min", "id": "1"}
-    monkeypatch.setattr(cli, "_http", lambda *a, **kw: sent.append(kw.get("json") or {}) or answer)
+    monkeypatch.setattr(users_commands, "call_node", lambda *a, **kw: sent.append(kw.get("json") or {}) or answer)
     pw = Path(api.app.state.ctx.settings.data_dir) / "pw"
     pw.write_text(first + "\n")
     result = CliRunner().invoke(cli.app, ["users", "create", "zhang.min", "--password-file", str(pw)])
@@ -221,10 +222,10 @@ def test_first_password_set_by_the_system_admin_must_be_changed(api, people: Peo
 # -- login --------------------------------------------------------------------------------------------------
 def _guard(node_ctx, **over: Any):  # type: ignore[no-untyped-def]
     """A fresh login guard with some settings changed (the node's is made from its settings on first use)."""
-    from node.login_guard import LoginGuard
+    from node.users.login_guard import LoginGuard
 
     guard = LoginGuard(node_ctx.settings.model_copy(update=over))
-    node_ctx.__dict__["_login_guard"] = guard
+    node_ctx._services["login_guard"] = guard  # what node_ctx.login_guard() answers from now on
     return guard
 
 
@@ -357,7 +358,7 @@ def test_parallel_logins_do_not_starve_health(people: People, node_data: Path, t
 
 # -- audit growth from anonymous traffic --------------------------------------------------------------------
 def test_anonymous_aggregate_is_written_when_its_window_is_over() -> None:
-    from node.api.audit import AnonymousFailures
+    from node.audit.routes import AnonymousFailures
 
     now = [0.0]
     agg = AnonymousFailures(60.0, clock=lambda: now[0])
@@ -375,7 +376,6 @@ def test_anonymous_aggregate_is_written_when_its_window_is_over() -> None:
 
 
 def test_anonymous_posts_are_aggregated_and_unknown_paths_write_nothing(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
-    from node.api.audit import anonymous_failures_for
 
     anonymous = {"Authorization": ""}
     audit_logs = lambda: sum(log_sizes(node_ctx, "Z001").get(c, 0) for c in ("Z001/audit",))  # noqa: E731
@@ -390,7 +390,7 @@ def test_anonymous_posts_are_aggregated_and_unknown_paths_write_nothing(api, peo
         api.post("/auth/login", json={"username": "archivist", "password": "guessing away"}, headers=anonymous)
     assert event_count(node_ctx) - events <= 4 and audit_logs() - records <= 4
     # Reading the trail writes the aggregates: one event per address and route, with the count.
-    assert anonymous_failures_for(node_ctx).flush(node_ctx) == 2
+    assert node_ctx.anonymous_failures().flush(node_ctx) == 2
     with node_ctx.reader() as s:
         rows = list(s.scalars(select(AuditEvent).where(AuditEvent.seq > 0).order_by(AuditEvent.seq)))
     aggregated = [json.loads(r.details_json) for r in rows if '"aggregated": true' in r.details_json]

@@ -12,11 +12,11 @@ import pytest
 from lending_fakes import APPROVER, BORROWER, SECURITY_ADMIN, FakePermits, Who
 
 from anchor.db import make_engine, make_session_factory
-from node.db import migrate
-from node.errors import Conflict, InvalidInput, NotFound
-from node.ingest import ItemMetadata, file_item
-from node.lending import ChainRelayFailed, Forbidden, Lending
-from node.models import Loan, LoanStatus, User
+from node.core.db import migrate
+from node.core.errors import Conflict, InvalidInput, NotFound
+from node.core.models import Loan, LoanStatus, User
+from node.ingest.service import ItemMetadata, file_item
+from node.lending.service import ChainRelayFailed, Forbidden, Lending
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 ALICE = Who("u-alice", BORROWER)

@@ -44,8 +44,8 @@ class People:
 def _officer_account(ctx: Any, role: str) -> Any:
     from sqlalchemy import select
 
-    from node.models import User, UserRole
-    from node.users import unlock_chain_key
+    from node.core.models import User, UserRole
+    from node.users.service import unlock_chain_key
 
     with ctx.reader() as s:
         user = s.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role)).first()
@@ -57,7 +57,7 @@ def _officer_account(ctx: Any, role: str) -> Any:
 def people(api, node_ctx) -> People:  # type: ignore[no-untyped-def]
     """Accounts as an archive makes them: the system admin creates them, the security admin grants
     roles; the approver role lands on chain through the node, signed with the security admin's key."""
-    from node.roles import Role
+    from node.core.roles import Role
 
     officers = {}
     for username in ("sysadmin", "secadmin"):
@@ -206,7 +206,7 @@ def test_audit_trail_records_decisions_and_fetches(people: People, node_data: Pa
     p.call("bob", "GET", f"/items/{a}/content")
     from sqlalchemy import select
 
-    from node.models import AuditEvent
+    from node.core.models import AuditEvent
 
     with p.ctx.reader() as s:
         events = [(e.action, e.outcome, e.target) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]

@@ -18,7 +18,7 @@ import pytest
 from e2e_support import NodeServer, clean_env, describe, init_node, run_cli
 from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
-from node.settings import load_settings
+from node.core.settings import load_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
 

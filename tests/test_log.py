@@ -9,7 +9,7 @@ import pytest
 
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.log import MerkleLog, TreeSizeError
-from node.db import migrate
+from node.core.db import migrate
 from verifier.merkle import root_of, verify_consistency, verify_inclusion
 from verifier.records import new_record, record_leaf_hash
 

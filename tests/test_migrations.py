@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 import anchor.models  # noqa: F401
-import node.models  # noqa: F401
+import node.core.models  # noqa: F401
 from anchor.db import Base
-from node.db import migrate
+from node.core.db import migrate
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:

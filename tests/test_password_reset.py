@@ -10,9 +10,9 @@ import pytest
 from conftest import People
 from typer.testing import CliRunner
 
-from node import users
-from node.errors import NodeError
-from node.models import User
+from node.core.errors import NodeError
+from node.core.models import User
+from node.users import service as users
 
 NEW = "a reset password!"
 OWN = "my own new password"
@@ -97,7 +97,7 @@ def test_security_admin_cannot_be_taken_over(api, people: People) -> None:  # ty
 
 
 def test_confirm_rules(node_ctx, people: People) -> None:  # type: ignore[no-untyped-def]
-    """The rules in node/users.py, beyond the route's roles:grant: not for one's own account, not by an
+    """The rules in node/users/service.py, beyond the route's roles:grant: not for one's own account, not by an
     account that may also reset passwords, only when a reset is pending."""
     secadmin = users.Principalish(people.ids["security_admin"], frozenset({"security_admin"}))
     both = users.Principalish("someone", frozenset({"security_admin", "system_admin"}))
@@ -155,9 +155,12 @@ def test_new_account_must_change_by_default(api, people: People) -> None:  # typ
 
 def test_cli_confirm_reset(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import cli
+    from node.users import commands as users_commands
 
     calls: list[tuple[str, str]] = []
-    monkeypatch.setattr(cli, "_http", lambda node, key, token, method, url, **kw: calls.append((method, url)) or {})
+    monkeypatch.setattr(
+        users_commands, "call_node", lambda node, key, method, url, **kw: calls.append((method, url)) or {}
+    )
     result = CliRunner().invoke(cli.app, ["users", "confirm-reset", "archivist"])
     assert result.exit_code == 0, result.output
     assert calls == [("POST", "/users/archivist/password/confirm")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lending_fakes import FakePermits
 
 from anchor.eip712 import Permit
-from node.permits import PermitCache
+from node.lending.permits import PermitCache
 
 NOW = 1_800_000_000
 

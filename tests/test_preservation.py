@@ -1,4 +1,4 @@
-"""Long-term preservation checks (node/preservation.py): tampering found and alerted, a clean store
+"""Long-term preservation checks (node/preservation/service.py): tampering found and alerted, a clean store
 passes, the cursor resumes, the rate bound holds (as a pure function, not by timing)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from conftest import People
 from sqlalchemy import select
 
 from anchor.models import Log, LogEntry
-from node.models import AuditEvent, PreservationItem
-from node.preservation import Throttle, throttle_delay
+from node.core.models import AuditEvent, PreservationItem
+from node.preservation.service import Throttle, throttle_delay
 from verifier.records import canonical_bytes
 
 
@@ -137,8 +137,7 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(node_ctx, monkeypatch) 
     from fastapi.testclient import TestClient
 
     import node.app as node_app
-    from node.models import PreservationRun
-    from node.preservation import preserver_for
+    from node.core.models import PreservationRun
 
     jobs: list[dict[str, Any]] = []
 
@@ -165,4 +164,4 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(node_ctx, monkeypatch) 
     job["func"]()  # what the scheduler calls: one pass, recorded as scheduled
     with node_ctx.reader() as s:
         assert s.scalars(select(PreservationRun.trigger)).all() == ["schedule"]
-    assert preserver_for(node_ctx).last_error is None
+    assert node_ctx.preserver().last_error is None

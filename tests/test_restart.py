@@ -33,7 +33,7 @@ from e2e_support import (
 )
 from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
-from node.client import NodeClient
+from node.core.client import NodeClient
 from verifier.chain import JsonRpcChain
 from verifier.records import log_id_for_fonds
 from verifier.trustroot import load_trust_root

@@ -1,10 +1,10 @@
-"""node/roles.py: the action table of docs/design.md and the rules for changing roles (pure)."""
+"""node/core/roles.py: the action table of docs/design.md and the rules for changing roles (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from node.roles import (
+from node.core.roles import (
     INIT_API_KEY_ACTIONS,
     OFFICERS,
     ROLE_ACTIONS,

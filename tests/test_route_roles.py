@@ -14,8 +14,8 @@ import pytest
 from conftest import People
 from fastapi.routing import APIRoute
 
-from node.api.deps import all_routes, route_actions, route_authenticated
-from node.roles import INIT_API_KEY_ACTIONS, ROLE_ACTIONS, Role
+from node.core.deps import all_routes, route_actions, route_authenticated
+from node.core.roles import INIT_API_KEY_ACTIONS, ROLE_ACTIONS, Role
 
 CALLERS = ("anonymous", "init_key", *(r.value for r in Role))
 

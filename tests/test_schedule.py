@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from anchor.errors import ChainUnavailable
-from node.context import AnchorSchedule
+from node.core.context import AnchorSchedule
 from tests.test_api import upload
 
 

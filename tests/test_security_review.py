@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from test_loans_api import PASSWORD, People, _request, people  # noqa: F401  (the lending fixture)
 
-from node.api.deps import all_routes, route_authenticated
-from node.models import AuditEvent
+from node.core.deps import all_routes, route_authenticated
+from node.core.models import AuditEvent
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -48,7 +48,7 @@ def _event_count(p: People) -> int:
 
 # -- (1) content access ----------------------------------------------------------------------------
 def test_losing_the_borrower_role_ends_access_through_old_loans(people: People) -> None:
-    """Finding: the permit branch of node/access.py asked only for a loan, not for the borrower role,
+    """Finding: the permit branch of node/lending/access.py asked only for a loan, not for the borrower role,
     so an account whose borrower role was revoked (or that became an officer, e.g. system admin)
     kept reading content through a loan approved earlier."""
     p = people
@@ -75,8 +75,8 @@ def test_the_system_admin_never_gets_content(people: People) -> None:
 
 
 def test_an_api_key_keeps_to_its_fonds_on_every_item_route(people: People) -> None:
-    from node import users
-    from node.roles import Action
+    from node.core.roles import Action
+    from node.users import service as users
 
     p = people
     a = p.ingest(b"fonds Z001 record" * 10)  # init's key: every fonds
@@ -259,7 +259,7 @@ def test_list_limits_are_bounded(people: People, url: str) -> None:
 def test_package_paths_cannot_escape(tmp_path: Path) -> None:
     import zipfile
 
-    from node.checks.package import PackageError, _safe_extract
+    from node.filing.checks.package import PackageError, _safe_extract
 
     for name in ("../evil.txt", "/abs.txt", "a/../../evil.txt", "a\\..\\evil.txt"):
         z = tmp_path / "p.zip"

@@ -22,7 +22,7 @@ from ganache_fixture import ganache_url  # noqa: F401  (the module's one ganache
 from typer.testing import CliRunner
 
 from cli import app
-from node.settings import load_settings
+from node.core.settings import load_settings
 from verifier.trustroot import check_trust_update, load_trust_root, load_trust_root_file
 
 runner = CliRunner()
@@ -142,8 +142,8 @@ def test_a_data_dir_without_trust_root_still_serves(node_data: Path, chain_clien
     from test_api import upload
 
     from node.app import create_app
-    from node.context import NodeContext
-    from node.trust import issue_next
+    from node.core.context import NodeContext
+    from node.trust.service import issue_next
 
     shutil.rmtree(node_data / "trust")
     ctx = NodeContext.build(load_settings(node_data), chain_client=chain_client)
@@ -205,8 +205,8 @@ def world(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from anchor.chain import ChainClient
     from anchor.profiles import load_profile
     from node.app import create_app
-    from node.bootstrap import initialise
-    from node.context import NodeContext
+    from node.core.bootstrap import initialise
+    from node.core.context import NodeContext
 
     saved = {k: v for k, v in os.environ.items() if k.startswith("ARCHIVE_LEDGER_")}
     for key in saved:
@@ -349,8 +349,8 @@ def test_look_alike_chain_with_the_same_id_and_address_is_wrong_chain(world: Wor
     from anchor.deploy import deploy_contracts
     from anchor.keystore import load_account
     from anchor.profiles import load_profile
-    from node import users
-    from node.bootstrap import OFFICER_ACCOUNTS
+    from node.core.bootstrap import OFFICER_ACCOUNTS
+    from node.users import service as users
 
     settings = world.ctx.settings
     account = load_account(settings.keystore_path, settings.keystore_password_file)

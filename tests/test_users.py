@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from conftest import PEOPLE_PASSWORD, People
 
-from node import users
-from node.models import User
+from node.core.models import User
+from node.users import service as users
 
 
 def test_system_admin_creates_users_without_roles(api, people: People) -> None:  # type: ignore[no-untyped-def]

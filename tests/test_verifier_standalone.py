@@ -29,7 +29,7 @@ from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
 from anchor.models import Log
 from anchor.profiles import load_profile
-from node.db import migrate
+from node.core.db import migrate
 from verifier.certificate import issue_certificate
 from verifier.chain import JsonRpcChain
 from verifier.records import new_record

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import anchor.models  # noqa: F401  (registers tables)
-import node.models  # noqa: F401
+import node.core.models  # noqa: F401
 from anchor.db import Base
 
 target_metadata = Base.metadata

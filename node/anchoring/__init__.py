@@ -1,0 +1,1 @@
+"""Anchoring the logs' checkpoints on chain: the HTTP routes (the anchorer itself lives in anchor/)."""

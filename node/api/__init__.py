@@ -1,1 +1,0 @@
-"""HTTP routes, one router per area; node/app.py assembles them."""

@@ -1,0 +1,141 @@
+"""Dependencies shared by the routers: the node context and who is calling (docs/design.md, "Principals")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from node.core.context import NodeContext
+from node.core.errors import Forbidden, Unauthorized
+from node.core.principal import Principal
+from node.users import service as users
+
+
+def get_ctx(request: Request) -> NodeContext:
+    return request.app.state.ctx
+
+
+def error_response(status: int, reason: str, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": reason, "detail": detail})
+
+
+def bearer_token(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+
+
+def resolve_principal(ctx: NodeContext, credential: str) -> Principal:
+    """The principal behind a bearer credential; Unauthorized (with a reason) if none."""
+    if not credential:
+        raise Unauthorized("log in or give an API key (Authorization: Bearer <token or key>)")
+    with ctx.reader() as s:
+        if credential.startswith(users.TOKEN_PREFIX):
+            user = users.resolve_token(s, credential)
+            roles = users.roles_of(s, user.id)
+            must_change = user.password_reset_state == users.MUST_CHANGE
+            return Principal("user", user.id, user.username, roles, users.actions_of(roles), None, must_change)
+        row = users.resolve_api_key(s, credential)
+        return Principal(
+            "api_key", str(row.id), row.name, frozenset(), users.api_key_actions(row), users.api_key_fonds(row)
+        )
+
+
+# What a user whose password must be changed (after a confirmed reset) may still call.
+PASSWORD_CHANGE_ROUTES = frozenset({("POST", "/me/password"), ("GET", "/me"), ("POST", "/auth/logout")})
+
+
+def current_principal(request: Request) -> Principal:
+    """401 `unauthorized` (or a more precise reason) unless a valid token or API key is given;
+    403 `password_change_required` for a user who must first change their password."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = resolve_principal(get_ctx(request), bearer_token(request))
+        request.state.principal = principal
+    if principal.must_change_password:
+        template = getattr(request.scope.get("route"), "path", request.url.path)
+        if (request.method, template) not in PASSWORD_CHANGE_ROUTES:
+            raise Forbidden(
+                "your password was reset: change it first (POST /me/password, `archive-ledger users passwd`)",
+                reason="password_change_required",
+            )
+    return principal
+
+
+def require(action: str) -> Callable[..., Principal]:
+    """A dependency: the caller must hold `action` (403 `forbidden` otherwise)."""
+
+    def dependency(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.may(action):
+            raise Forbidden(f"{principal.kind} {principal.name!r} may not {action}")
+        return principal
+
+    dependency.action = action  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{action.replace(':', '_')}"
+    return dependency
+
+
+def sees_log(principal: Principal, fonds_code: str) -> bool:
+    """Whether a principal may see a Merkle log: a fonds' log or its audit log (`<fonds>/audit`)."""
+    return principal.fonds is None or fonds_code.split("/", 1)[0] in principal.fonds
+
+
+def check_fonds(principal: Principal, fonds: str) -> None:
+    """403 `fonds_forbidden`; the message never names the fonds (it may be another fonds' object's)."""
+    if not principal.covers(fonds):
+        raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
+
+
+def fonds_forbidden_message(principal: Principal) -> str:
+    allowed = ", ".join(sorted(principal.fonds or ()))
+    return f"{principal.kind} {principal.name!r} is limited to fonds {allowed or '(none)'}: not allowed here"
+
+
+def route_actions(route: Any) -> list[str]:
+    """The actions a route requires, read from its `require(...)` dependencies (router-level ones too)."""
+    if not isinstance(route, APIRoute):
+        return []
+    found: list[str] = []
+    declared = (route.openapi_extra or {}).get("x-action")  # checked in the handler (e.g. node/lending/access.py)
+    if declared:
+        found.append(declared)
+
+    def walk(dependant: Any) -> None:
+        for dep in dependant.dependencies:
+            action = getattr(dep.call, "action", None)
+            if action is not None and action not in found:
+                found.append(action)
+            walk(dep)
+
+    walk(route.dependant)
+    return found
+
+
+def route_authenticated(route: Any) -> bool:
+    """Whether a route needs a principal at all (any `current_principal` dependency)."""
+    if not isinstance(route, APIRoute):
+        return False
+
+    def walk(dependant: Any) -> bool:
+        return any(dep.call is current_principal or walk(dep) for dep in dependant.dependencies)
+
+    return walk(route.dependant)
+
+
+def all_routes(app: Any) -> list[APIRoute]:
+    """Every API route of an app, also those of included routers (FastAPI includes them lazily, so
+    `app.routes` lists the routers, not their routes). Routers here are included without a prefix."""
+    found: list[APIRoute] = []
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(app.router.routes)
+    return found

@@ -1,0 +1,143 @@
+"""The node's settings: one typed object, read once at start from the data dir's config.toml + env."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_FILE = "config.toml"
+
+
+class Settings(BaseSettings):
+    """Environment variables (ARCHIVE_LEDGER_*) override the data dir's config.toml."""
+
+    model_config = SettingsConfigDict(env_prefix="ARCHIVE_LEDGER_", extra="ignore")
+
+    data_dir: Path
+    database_url: str = ""
+    chain_profile: str = "dev"
+    rpc_url: str = ""
+    contract_address: str = ""
+    deployed_block: int = 0
+    # Per-contract deployment blocks (recorded by init since issue 7; None: use deployed_block).
+    anchor_deployed_block: int | None = None
+    roles_deployed_block: int | None = None
+    permits_deployed_block: int | None = None
+    archive_name: str = ""  # the archive's name in the trust root
+    public_rpc_endpoints: list[str] = Field(default_factory=list)  # trust root's RPC endpoints (default: rpc_url)
+    host: str = "127.0.0.1"
+    port: int = 8400
+    default_fonds: str = "Z001"
+    anchor_interval_s: float = Field(default=60.0, gt=0)
+    anchor_enabled: bool = True
+    anchor_wait_timeout_s: float = Field(default=120.0, gt=0)
+    max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
+    max_metadata_bytes: int = Field(default=64 * 1024, gt=0)
+    keystore_password_env: str = "ARCHIVE_LEDGER_KEYSTORE_PASSWORD"
+    token_ttl_s: float = Field(default=8 * 3600.0, gt=0)  # lifetime of a login token
+    chain_key_scrypt_n: int | None = None  # scrypt cost of people's chain keystores (None: eth-account's 2**18)
+    roles_address: str = ""  # ArchiveRoles
+    permits_address: str = ""  # ReadPermits
+    loan_max_period_s: float = Field(default=90 * 86400.0, gt=0)  # longest loan a borrower may request
+    # Long-term preservation checks (node/preservation/service.py): a scheduled pass re-hashes blobs at a bounded rate.
+    preservation_enabled: bool = True
+    preservation_interval_s: float = Field(default=86400.0, gt=0)  # first scheduled pass one interval after start
+    preservation_rate_mb_s: float = Field(default=50.0, gt=0)  # bytes read for hashing and parsing, MB/s
+    preservation_max_run_s: float = Field(default=3600.0, gt=0)  # a pass stops here; the next resumes at the cursor
+    # Login policy (node/users/login_guard.py, docs/design.md "Login policy").
+    login_max_failures: int = Field(default=5, ge=1)  # failed logins of one username before a lockout
+    login_ip_max_failures: int = Field(default=20, ge=1)  # failed logins from one client address before a lockout
+    login_lockout_s: float = Field(default=30.0, gt=0)  # the first lockout; doubles with each further failure
+    login_lockout_max_s: float = Field(default=900.0, gt=0)  # the longest lockout
+    login_failure_window_s: float = Field(default=900.0, gt=0)  # failures older than this (and unlocked) are forgotten
+    login_concurrency: int = Field(default=0, ge=0)  # password checks at once (0: one per CPU core); more: 503
+    # Anonymous refusals are aggregated into one audit event per address, route and window (node/audit/routes.py).
+    audit_anonymous_window_s: float = Field(default=300.0, gt=0)
+    # Four-properties checks at filing: clamd socket (ARCHIVE_LEDGER_CLAMD_SOCKET; empty: clamscan).
+    clamd_socket: str = ""
+    # Tests only (ARCHIVE_LEDGER_FILING_TEST_PAUSE): "stage=seconds,..." sleeps at filing stages (blob,
+    # transaction, commit) so a crash test can SIGKILL a real server there.
+    filing_test_pause: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+    # Paths derived from the data dir: one layout, so init, serve and the CLI agree.
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'node.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.secrets_dir / "anchor-key.json"
+
+    @property
+    def keystore_password_file(self) -> Path:
+        return self.secrets_dir / "anchor-key.password"
+
+    @property
+    def verifier_key_path(self) -> Path:
+        return self.secrets_dir / "verifier.key"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.secrets_dir / "api-key"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.secrets_dir / "pseudonym.key"
+
+    @property
+    def officers_dir(self) -> Path:
+        return self.secrets_dir / "officers"
+
+
+def load_settings(data_dir: Path | str, **overrides: Any) -> Settings:
+    """Read config.toml from the data dir (if present), then env; explicit overrides win."""
+    data_dir = Path(data_dir).resolve()
+    values: dict[str, Any] = {}
+    config = data_dir / CONFIG_FILE
+    if config.exists():
+        values.update(tomllib.loads(config.read_text(encoding="utf-8")))
+    values["data_dir"] = data_dir
+    settings = Settings(**values)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def write_config(data_dir: Path, values: dict[str, Any]) -> Path:
+    """Write config.toml (no secrets ever go here: keys live in secrets/ with 0600 permissions)."""
+    lines = []
+    for key, value in sorted(values.items()):
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value}")
+        elif isinstance(value, list | tuple):
+            items = ", ".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value)
+            lines.append(f"{key} = [{items}]")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key} = "{escaped}"')
+    path = data_dir / CONFIG_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

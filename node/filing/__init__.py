@@ -1,0 +1,2 @@
+"""Filing of transfer packages: the four-properties checks (checks/), reference codes, filing into the log
+(service), its routes."""

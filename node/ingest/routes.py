@@ -1,0 +1,159 @@
+"""Items: ingest (streamed multipart), metadata, content."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from anchor.models import Log
+from node.audit import service as audit
+from node.core.context import NodeContext
+from node.core.deps import check_fonds, current_principal, error_response, get_ctx, require
+from node.core.errors import NotFound
+from node.core.models import Item, ItemPlacement
+from node.core.principal import Principal
+from node.ingest.service import file_item, find_duplicate, receive_upload
+from node.lending.access import authorize_content
+
+router = APIRouter(tags=["items"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+
+
+def item_view(item: Item, log: Log | None = None) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "fonds": item.fonds_code,
+        "title": item.title,
+        "category": item.category,
+        "year": item.year,
+        "retention": item.retention,
+        "archival_code": item.archival_code,
+        "metadata": json.loads(item.metadata_json),
+        "content_sha256": item.content_sha256,
+        "size": item.size,
+        "filename": item.filename,
+        "source_path": item.source_path,
+        "leaf_index": item.leaf_index,
+        "log_id": log.log_id.hex() if log else None,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
+    with ctx.reader() as s:
+        item = s.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}", reason="item_not_found")
+        return item, s.get(Log, item.log_pk)  # type: ignore[return-value]
+
+
+@router.post("/items", status_code=201)
+async def create_item(
+    request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
+) -> JSONResponse:
+    """Multipart upload: part `file` (the bytes) and part `metadata` (JSON). Streamed, never held in
+    memory; a resent file (same fonds, bytes and source_path) returns the existing item with 200."""
+    settings = ctx.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + settings.max_metadata_bytes:
+        return error_response(413, "upload_too_large", f"upload exceeds {settings.max_upload_bytes} bytes")
+    upload = await receive_upload(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        ctx.blobs,
+        max_file=settings.max_upload_bytes,
+        max_metadata=settings.max_metadata_bytes,
+    )
+
+    check_fonds(principal, upload.metadata.fonds)
+    source_ip = request.client.host if request.client else None
+
+    def persist() -> tuple[int, dict[str, Any]]:
+        digest = upload.blob.commit()
+        with ctx.sessions() as s, s.begin():
+            dup = find_duplicate(s, upload.metadata, digest)
+            item = dup or file_item(s, upload.metadata, digest, upload.blob.size, upload.filename)
+            # The audit event commits with the item (node/audit/service.py).
+            audit.record_event(
+                s, principal, "items:ingest", f"/items/{item.id}", "ok", source_ip,
+                {"method": "POST", "route": "/items", "status": 200 if dup else 201, "duplicate": dup is not None,
+                 "content_sha256": digest},
+                item.fonds_code, default_fonds=settings.default_fonds,
+            )  # fmt: skip
+            request.state.audit_recorded = True
+            return (200 if dup else 201), {**item_view(item, s.get(Log, item.log_pk)), "duplicate": dup is not None}
+
+    try:
+        status, body = await run_in_threadpool(persist)
+    except BaseException:
+        upload.blob.discard()
+        raise
+    return JSONResponse(status_code=status, content=body)
+
+
+@router.get("/items")
+def list_items(
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require("items:read"))],
+    fonds: str | None = None,
+    category: str | None = None,
+    year: int | None = None,
+    content_sha256: str | None = None,
+    source_path: str | None = None,
+    volume: str | None = None,  # items arranged in this volume (node/arrangement/service.py)
+    box: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    query = select(Item)
+    for column, value in (
+        (Item.fonds_code, fonds), (Item.category, category), (Item.year, year),
+        (Item.content_sha256, content_sha256), (Item.source_path, source_path),
+    ):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
+    if volume is not None or box is not None:
+        query = query.join(ItemPlacement, ItemPlacement.item_id == Item.id)
+        query = query.where(ItemPlacement.volume_id == volume) if volume is not None else query
+        query = query.where(ItemPlacement.box_id == box) if box is not None else query
+    if principal.fonds is not None:
+        query = query.where(Item.fonds_code.in_(sorted(principal.fonds)))
+    with ctx.reader() as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        rows = s.scalars(query.order_by(Item.created_at, Item.id).limit(limit).offset(offset)).all()
+        return {"total": total, "items": [item_view(i) for i in rows]}
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))]) -> dict[str, Any]:
+    item, log = load_item(ctx, item_id)
+    check_fonds(principal, item.fonds_code)
+    return item_view(item, log)
+
+
+@router.get("/items/{item_id}/content", openapi_extra={"x-action": "items:content"})
+def get_content(
+    item_id: str, request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]
+) -> FileResponse:
+    """The stored bytes. Who may: node/lending/access.py (items:content, or a borrower's valid permit)."""
+    item, _ = load_item(ctx, item_id)
+    request.state.audit_fonds = item.fonds_code
+    access = authorize_content(ctx, principal, item, state=request.state)
+    path = ctx.blobs.path_for(item.content_sha256)
+    if not path.exists():
+        raise NotFound(f"the stored file of item {item_id} is missing", reason="blob_missing")
+    headers = {"X-Content-SHA256": item.content_sha256}
+    if access is not None and access.loan_id:  # a borrower: where the certificate of this loan is
+        headers |= {"X-Loan-Id": access.loan_id, "X-Permit-Id": access.permit_id or "",
+                    "Link": f'</loans/{access.loan_id}/certificates>; rel="certificate"'}  # fmt: skip
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=item.filename or item.id,
+        headers=headers,
+    )

@@ -1,0 +1,757 @@
+"""Loans: a borrower asks for items with a purpose and a period, an approver decides, the permit goes on
+chain, and content is served only while a loan is APPROVED *and* its permit is valid on chain.
+
+States (`LoanStatus`)::
+
+    REQUESTED --approve--> APPROVED --return--> RETURNED
+        |                      |----revoke--> REVOKED
+        +--reject (reason)--> REJECTED        +--(expires_at passes)--> EXPIRED
+
+EXPIRED needs no action: a loan is reported EXPIRED as soon as `expires_at` has passed (the stored
+status catches up the next time the loan is written), and the permit check refuses on its own.
+
+Choices (see docs/design.md, "Lending"):
+- Approval is idempotent on chain. The permit's fields come from the loan as requested (fixed times,
+  fixed pseudonyms), so its permitId is fixed; a second approve after a crash between the relay and
+  the commit re-sends an identical permit, which the contract takes as a no-op. The relay runs outside
+  any database transaction (the chain is slow compared with SQLite's single writer); the loan turns
+  APPROVED only if it is still REQUESTED when the result is written.
+- Separation of duties: the approver is never the borrower; the approver signs with their own chain
+  key (unlocked in memory for this one request from their keystore, or a signature made client-side);
+  the node's anchoring key only relays, and the contract checks that the signer is an APPROVER of
+  the fonds' log.
+- Return: the borrower ends the loan early; the node marks it RETURNED and refuses content at once,
+  whatever the chain says (the node is the only content server, so that is safe). The permit stays
+  on chain until it expires or an approver / security admin revokes it (revoke is allowed on a
+  RETURNED loan for that purpose; the status stays RETURNED).
+- Revoke: the node marks the loan REVOKED *first* (access ends at once), then relays the signed
+  revocations; if the chain is down, the loan stays REVOKED and a second revoke call relays what
+  is missing.
+- Physical records (item metadata `extra.medium == "physical"`, with `extra.box` and
+  `extra.shelf`): the loan is decided like any other, with a permit on chain (who approved what,
+  provable later), but the node serves a check-out slip instead of content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from anchor.eip712 import Permit
+from anchor.errors import LedgerError
+from anchor.models import Log, LogEntry
+from node.core.errors import Conflict, Forbidden, InvalidInput, NodeError, NotFound
+from node.core.models import Item, Loan, LoanItem, LoanStatus, PermitRow
+from node.core.principal import Principal
+from node.lending.permits import PermitCache, PermitLedger, Relayed
+
+if TYPE_CHECKING:
+    from node.core.context import NodeContext
+
+logger = logging.getLogger(__name__)
+
+MAX_ITEMS_PER_LOAN = 500
+PHYSICAL = "physical"
+DIGITAL = "digital"
+
+# actions (node/core/roles.py names them too; strings here so the domain does not import the API layer)
+LOANS_REQUEST = "loans:request"
+LOANS_DECIDE = "loans:decide"
+LOANS_REVOKE = "loans:revoke"
+LOANS_READ = "loans:read"
+ROLES_GRANT = "roles:grant"  # held by the security admin only (node/core/roles.py)
+
+
+class ChainRelayFailed(NodeError):
+    status_code = 502
+    reason = "chain_relay_failed"
+
+
+# audit(session, action, target, outcome, details, fonds) -> None, called inside the transaction
+AuditHook = Callable[[Session, str, str, str, dict[str, Any], "str | None"], None]
+# certify(item_id, permit summary) -> certificate (dict)
+CertifyHook = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def _uid(actor: Principal) -> str:
+    return str(actor.id)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def loan_id_bytes32(loan_id: str) -> bytes:
+    """The loan id (32 hex = 16 random bytes) as the permit's bytes32, left-padded with zeros."""
+    return bytes.fromhex(loan_id).rjust(32, b"\x00")
+
+
+def item_medium(item: Item) -> tuple[str, dict[str, Any]]:
+    """("physical", {"box", "shelf"}) for a paper record, ("digital", {}) otherwise."""
+    meta = json.loads(item.metadata_json or "{}")
+    extra = meta.get("extra") or {}
+    if str(extra.get("medium", "")).lower() == PHYSICAL:
+        return PHYSICAL, {"box": extra.get("box"), "shelf": extra.get("shelf")}
+    return DIGITAL, {}
+
+
+def effective_status(loan: Loan, now: datetime) -> LoanStatus:
+    if loan.status == LoanStatus.APPROVED and now >= as_utc(loan.expires_at):
+        return LoanStatus.EXPIRED
+    return loan.status
+
+
+@dataclass(frozen=True)
+class Access:
+    """The answer of the permit branch of authorize_content."""
+
+    allowed: bool
+    reason: str  # "permit" when allowed; else why not
+    loan_id: str | None = None
+    permit_id: str | None = None
+    block: int | None = None
+    physical: dict[str, Any] | None = None
+
+
+@dataclass
+class Lending:
+    """The workflow over a database and a permit ledger. Stateless apart from the permit cache."""
+
+    sessions: sessionmaker[Session]
+    reader: sessionmaker[Session]
+    ledger: Callable[[], PermitLedger]  # made on first use: a chain outage must not stop requests
+    pseudonym: Callable[[str], bytes]  # user id -> bytes32 grantee
+    chain_id: int
+    contract: Callable[[], str]  # ReadPermits address
+    max_period_s: float = 90 * 86400.0
+    clock: Callable[[], float] = time.time
+    certify: CertifyHook | None = None
+    cache: PermitCache | None = None
+    _cache_ledger: Any = field(default=None, repr=False)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def permit_cache(self) -> PermitCache:
+        if self.cache is None:
+            self.cache = PermitCache(self.ledger(), clock=self.clock)
+        return self.cache
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def _audit_denied(self, audit: AuditHook | None, action: str, target: str, exc: Exception) -> None:
+        if audit is None:
+            return
+        try:
+            with self.sessions() as s, s.begin():
+                audit(s, action, target, "denied", {"reason": getattr(exc, "reason", type(exc).__name__),
+                                                     "detail": str(exc)}, None)  # fmt: skip
+        except Exception:  # the refusal itself must reach the client even if auditing it failed
+            logger.exception("could not audit a refused %s on %s", action, target)
+
+    def _load(self, s: Session, loan_id: str) -> Loan:
+        loan = s.get(Loan, loan_id)
+        if loan is None:
+            raise NotFound(f"no loan {loan_id}", reason="loan_not_found")
+        return loan
+
+    def _visible(self, actor: Principal, loan: Loan) -> None:
+        """A borrower sees their own loans; loans:read (approvers, auditors, officers) sees all."""
+        if LOANS_READ in actor.actions or LOANS_DECIDE in actor.actions or LOANS_REVOKE in actor.actions:
+            return
+        if loan.borrower_id != _uid(actor):
+            raise NotFound(f"no loan {loan.id}", reason="loan_not_found")  # not even its existence
+
+    def view(self, s: Session, loan: Loan) -> dict[str, Any]:
+        now = self.now()
+        rows = s.execute(
+            select(LoanItem, Item).join(Item, Item.id == LoanItem.item_id).where(LoanItem.loan_id == loan.id)
+        ).all()
+        permits = {p.item_id: p for p in s.scalars(select(PermitRow).where(PermitRow.loan_id == loan.id))}
+        items = []
+        for li, item in rows:
+            p = permits.get(item.id)
+            items.append({
+                "item_id": item.id, "fonds": item.fonds_code, "title": item.title, "medium": li.medium,
+                "permit_id": p.permit_id if p else None, "tx_hash": p.tx_hash if p else None,
+                "revoke_tx_hash": p.revoke_tx_hash if p else None,
+            })  # fmt: skip
+        return {
+            "id": loan.id,
+            "borrower_id": loan.borrower_id,
+            "purpose": loan.purpose,
+            "not_before": as_utc(loan.not_before).isoformat(),
+            "expires_at": as_utc(loan.expires_at).isoformat(),
+            "status": effective_status(loan, now).value,
+            "reason": loan.reason,
+            "requested_at": as_utc(loan.requested_at).isoformat(),
+            "decided_at": as_utc(loan.decided_at).isoformat() if loan.decided_at else None,
+            "decided_by": loan.decided_by,
+            "approver_address": loan.approver_address,
+            "ended_at": as_utc(loan.ended_at).isoformat() if loan.ended_at else None,
+            "ended_by": loan.ended_by,
+            "items": items,
+        }
+
+    # -- request ------------------------------------------------------------------------------------------
+    def request(
+        self,
+        actor: Principal,
+        item_ids: Sequence[str],
+        purpose: str,
+        expires_at: datetime,
+        not_before: datetime | None = None,
+        *,
+        audit: AuditHook | None = None,
+        volume: str | None = None,
+    ) -> dict[str, Any]:
+        """`volume`: a whole volume (卷), expanded to the items arranged in it (added to `item_ids`)."""
+        try:
+            if LOANS_REQUEST not in actor.actions:
+                raise Forbidden("only borrowers request loans")
+            now = self.now()
+            start = as_utc(not_before) if not_before else now
+            end = as_utc(expires_at)
+            ids = list(dict.fromkeys(item_ids))
+            if volume is not None:
+                ids = list(dict.fromkeys([*ids, *self._volume_items(volume)]))
+            if not ids:
+                raise InvalidInput("a loan needs at least one item", reason="no_items")
+            if len(ids) > MAX_ITEMS_PER_LOAN:
+                raise InvalidInput(f"at most {MAX_ITEMS_PER_LOAN} items per loan", reason="too_many_items")
+            if not purpose.strip():
+                raise InvalidInput("a purpose is required", reason="no_purpose")
+            if end <= start or end <= now:
+                raise InvalidInput("expires_at must be after not_before and in the future", reason="bad_period")
+            if (end - start).total_seconds() > self.max_period_s:
+                raise InvalidInput(
+                    f"the period exceeds the maximum of {timedelta(seconds=self.max_period_s)}",
+                    reason="period_too_long",
+                )
+            loan_id = uuid.uuid4().hex
+            with self.sessions() as s, s.begin():
+                items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(ids)))}
+                missing = [i for i in ids if i not in items]
+                if missing:
+                    raise NotFound(f"no item(s) {', '.join(missing)}", reason="item_not_found")
+                loan = Loan(
+                    id=loan_id, borrower_id=_uid(actor), purpose=purpose.strip(), not_before=start,
+                    expires_at=end, status=LoanStatus.REQUESTED, requested_at=now,
+                )  # fmt: skip
+                s.add(loan)
+                s.flush()
+                for iid in ids:
+                    s.add(LoanItem(loan_id=loan_id, item_id=iid, medium=item_medium(items[iid])[0]))
+                s.flush()
+                if audit:
+                    fonds = sorted({i.fonds_code for i in items.values()})
+                    audit(s, LOANS_REQUEST, f"loan:{loan_id}", "ok",
+                          {"items": ids, "purpose": loan.purpose, "expires_at": end.isoformat(),
+                           **({"volume": volume} if volume else {})},
+                          fonds[0] if len(fonds) == 1 else None)  # fmt: skip
+                return self.view(s, loan)
+        except NodeError as exc:
+            self._audit_denied(audit, LOANS_REQUEST, "loan:new", exc)
+            raise
+
+    def _volume_items(self, volume_id: str) -> list[str]:
+        from node.arrangement.service import get_volume, volume_item_ids
+
+        with self.reader() as s:
+            get_volume(s, volume_id)  # 404 volume_not_found
+            ids = volume_item_ids(s, volume_id)
+        if not ids:
+            raise InvalidInput(f"volume {volume_id} holds no items", reason="empty_volume")
+        return ids
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def list(self, actor: Principal, *, status: str | None = None, mine: bool = False, limit: int = 100,
+             offset: int = 0) -> dict[str, Any]:  # fmt: skip
+        sees_all = bool({LOANS_READ, LOANS_DECIDE, LOANS_REVOKE} & actor.actions)
+        query = select(Loan)
+        if mine or not sees_all:
+            query = query.where(Loan.borrower_id == _uid(actor))
+        now = self.now()
+        with self.reader() as s:
+            if status is not None:
+                wanted = LoanStatus(status.upper())
+                if wanted == LoanStatus.EXPIRED:  # stored EXPIRED, or APPROVED past its end
+                    query = query.where(
+                        (Loan.status == LoanStatus.EXPIRED)
+                        | ((Loan.status == LoanStatus.APPROVED) & (Loan.expires_at <= now))
+                    )
+                elif wanted == LoanStatus.APPROVED:
+                    query = query.where(Loan.status == LoanStatus.APPROVED, Loan.expires_at > now)
+                else:
+                    query = query.where(Loan.status == wanted)
+            loans = s.scalars(query.order_by(Loan.requested_at.desc(), Loan.id).limit(limit).offset(offset)).all()
+            return {"loans": [self.view(s, loan) for loan in loans]}
+
+    def get(self, actor: Principal, loan_id: str) -> dict[str, Any]:
+        with self.reader() as s:
+            loan = self._load(s, loan_id)
+            self._visible(actor, loan)
+            return self.view(s, loan)
+
+    # -- approval ---------------------------------------------------------------------------------------
+    def permits_to_sign(self, loan_id: str) -> list[tuple[str, Permit]]:
+        """(item id, Permit) for every item of the loan, from the loan as requested."""
+        with self.reader() as s:
+            loan = self._load(s, loan_id)
+            rows = s.execute(
+                select(Item, Log.log_id, LogEntry.leaf_hash)
+                .join(LoanItem, LoanItem.item_id == Item.id)
+                .join(Log, Log.id == Item.log_pk)
+                .join(LogEntry, (LogEntry.log_pk == Item.log_pk) & (LogEntry.index == Item.leaf_index))
+                .where(LoanItem.loan_id == loan_id)
+                .order_by(Item.id)
+            ).all()
+            grantee = self.pseudonym(loan.borrower_id)
+            nb, exp = int(as_utc(loan.not_before).timestamp()), int(as_utc(loan.expires_at).timestamp())
+            return [
+                (item.id, Permit(bytes(log_id), bytes(leaf), grantee, nb, exp, loan_id_bytes32(loan_id)))
+                for item, log_id, leaf in rows
+            ]
+
+    def typed_data(self, actor: Principal, loan_id: str) -> dict[str, Any]:
+        """What an approver signs client-side: one Permit per item, with the EIP-712 domain."""
+        if LOANS_DECIDE not in actor.actions:
+            raise Forbidden("only approvers sign permits")
+        ledger = self.ledger()
+        return {
+            "domain": {"name": "ArchiveLedger ReadPermits", "version": "1", "chainId": self.chain_id,
+                       "verifyingContract": self.contract()},
+            "permits": [
+                {"item_id": iid, "permit_id": ledger.permit_id(p).hex(), "permit": p.to_dict()}
+                for iid, p in self.permits_to_sign(loan_id)
+            ],
+        }  # fmt: skip
+
+    def _check_decidable(self, actor: Principal, loan: Loan, now: datetime) -> None:
+        if LOANS_DECIDE not in actor.actions:
+            raise Forbidden("only approvers decide loans")
+        if loan.borrower_id == _uid(actor):
+            raise Forbidden("an approver cannot decide their own request", reason="own_request")
+        status = effective_status(loan, now)
+        if status != LoanStatus.REQUESTED:
+            raise Conflict(f"loan {loan.id} is {status.value}, not REQUESTED", reason="invalid_state")
+
+    def approve(
+        self,
+        actor: Principal,
+        loan_id: str,
+        *,
+        account: Any | None = None,
+        signatures: dict[str, bytes] | None = None,
+        signer: str | None = None,
+        audit: AuditHook | None = None,
+    ) -> dict[str, Any]:
+        """Sign (with `account`, the approver's unlocked key) or take client-side `signatures`
+        (item id -> 65 bytes, made by `signer`), relay, wait for confirmation, certify, commit."""
+        target = f"loan:{loan_id}"
+        try:
+            now = self.now()
+            with self.reader() as s:
+                loan = self._load(s, loan_id)
+                self._check_decidable(actor, loan, now)
+                if as_utc(loan.expires_at) <= now:
+                    raise Conflict(f"loan {loan_id} ended before it was decided", reason="period_over")
+                borrower = loan.borrower_id
+            if account is None and signatures is None:
+                raise InvalidInput("give the approver's password or one signature per item", reason="no_signature")
+            to_sign = self.permits_to_sign(loan_id)
+            ledger = self.ledger()
+            grants: list[tuple[str, Permit, bytes]] = []
+            for iid, permit in to_sign:
+                if account is not None:
+                    sig = ledger.sign_permit(account, permit)
+                else:
+                    assert signatures is not None
+                    if iid not in signatures:
+                        raise InvalidInput(f"no signature for item {iid}", reason="missing_signature")
+                    sig = signatures[iid]
+                grants.append((iid, permit, sig))
+            signer_address = account.address if account is not None else (signer or "")
+            try:
+                relayed = ledger.grant_many([(p, sig) for _, p, sig in grants])
+            except LedgerError as exc:
+                raise ChainRelayFailed(f"the permit could not be put on chain: {exc}") from exc
+            permit_ids = [ledger.permit_id(p).hex() for _, p, _ in grants]
+            certificates: dict[str, dict[str, Any]] = {}
+            for (iid, permit, _), pid, tx in zip(grants, permit_ids, relayed, strict=True):
+                summary = self._permit_summary(pid, permit, tx, signer_address)
+                if self.certify is not None:
+                    try:
+                        certificates[iid] = self.certify(iid, summary)
+                    except LedgerError as exc:  # the loan stands; the certificate can be re-issued
+                        logger.warning("no certificate for item %s of loan %s: %s", iid, loan_id, exc)
+            with self.sessions() as s, s.begin():
+                loan = self._load(s, loan_id)
+                self._check_decidable(actor, loan, self.now())  # decided meanwhile by someone else?
+                loan.status = LoanStatus.APPROVED
+                loan.decided_at = self.now()
+                loan.decided_by = _uid(actor)
+                loan.approver_address = signer_address
+                for (iid, permit, sig), pid, tx in zip(grants, permit_ids, relayed, strict=True):
+                    if s.get(PermitRow, pid) is not None:
+                        continue
+                    s.add(PermitRow(
+                        permit_id=pid, loan_id=loan_id, item_id=iid, log_id=permit.log_id.hex(),
+                        item_key=permit.item_key.hex(), grantee=permit.grantee.hex(), not_before=permit.not_before,
+                        expires_at=permit.expires_at, signer=signer_address, signature=sig.hex(),
+                        contract=self.contract(), chain_id=self.chain_id, tx_hash=tx.tx_hash,
+                        block_number=tx.block_number,
+                        certificate_json=json.dumps(certificates[iid]) if iid in certificates else None,
+                    ))  # fmt: skip
+                s.flush()
+                if audit:
+                    audit(s, LOANS_DECIDE, target, "ok",
+                          {"decision": "approve", "borrower": borrower, "permits": permit_ids,
+                           "tx_hashes": [t.tx_hash for t in relayed], "signer": signer_address}, None)  # fmt: skip
+                return self.view(s, loan)
+        except NodeError as exc:
+            self._audit_denied(audit, LOANS_DECIDE, target, exc)
+            raise
+
+    def _permit_summary(self, pid: str, permit: Permit, tx: Relayed, signer: str) -> dict[str, Any]:
+        return {
+            "permit_id": pid,
+            "chain_id": self.chain_id,
+            "contract": self.contract(),
+            "tx_hash": tx.tx_hash,
+            "block_number": tx.block_number,
+            "approver": signer,
+            **permit.to_dict(),
+            "not_before_iso": datetime.fromtimestamp(permit.not_before, UTC).isoformat(),
+            "expires_at_iso": datetime.fromtimestamp(permit.expires_at, UTC).isoformat(),
+        }
+
+    def reject(self, actor: Principal, loan_id: str, reason: str, *, audit: AuditHook | None = None) -> dict[str, Any]:
+        target = f"loan:{loan_id}"
+        try:
+            if not reason or not reason.strip():
+                raise InvalidInput("a rejection needs a reason", reason="no_reason")
+            with self.sessions() as s, s.begin():
+                loan = self._load(s, loan_id)
+                self._check_decidable(actor, loan, self.now())
+                loan.status = LoanStatus.REJECTED
+                loan.reason = reason.strip()
+                loan.decided_at = self.now()
+                loan.decided_by = _uid(actor)
+                if audit:
+                    audit(s, LOANS_DECIDE, target, "ok", {"decision": "reject", "reason": loan.reason}, None)
+                return self.view(s, loan)
+        except NodeError as exc:
+            self._audit_denied(audit, LOANS_DECIDE, target, exc)
+            raise
+
+    # -- ending -------------------------------------------------------------------------------------------
+    def return_loan(self, actor: Principal, loan_id: str, *, audit: AuditHook | None = None) -> dict[str, Any]:
+        """The borrower ends the loan early: access ends at once in the node (see the module doc)."""
+        target = f"loan:{loan_id}"
+        try:
+            with self.sessions() as s, s.begin():
+                loan = self._load(s, loan_id)
+                if loan.borrower_id != _uid(actor):
+                    raise NotFound(f"no loan {loan_id}", reason="loan_not_found")
+                now = self.now()
+                status = effective_status(loan, now)
+                if status != LoanStatus.APPROVED:
+                    if status == LoanStatus.EXPIRED:
+                        loan.status = LoanStatus.EXPIRED
+                    raise Conflict(f"loan {loan_id} is {status.value}, not APPROVED", reason="invalid_state")
+                loan.status = LoanStatus.RETURNED
+                loan.ended_at, loan.ended_by = now, _uid(actor)
+                if audit:
+                    audit(s, "loans:return", target, "ok", {}, None)
+                return self.view(s, loan)
+        except NodeError as exc:
+            self._audit_denied(audit, "loans:return", target, exc)
+            raise
+
+    def revoke(
+        self,
+        actor: Principal,
+        loan_id: str,
+        *,
+        account: Any | None = None,
+        signatures: dict[str, bytes] | None = None,
+        reason: str | None = None,
+        audit: AuditHook | None = None,
+    ) -> dict[str, Any]:
+        """Approver or security admin: the loan is REVOKED in the node first (access ends now), then
+        each permit's signed revocation is relayed; calling again relays whatever is still missing."""
+        target = f"loan:{loan_id}"
+        try:
+            if LOANS_REVOKE not in actor.actions:
+                raise Forbidden("only approvers and security admins revoke loans")
+            if account is None and signatures is None:
+                raise InvalidInput("give your password or one signature per permit", reason="no_signature")
+            with self.sessions() as s, s.begin():
+                loan = self._load(s, loan_id)
+                now = self.now()
+                status = effective_status(loan, now)
+                # As on chain (ReadPermits.revoke): the loan's own approver or a security admin (the one
+                # holder of roles:grant), never another approver; checked before the node ends access.
+                if ROLES_GRANT not in actor.actions and loan.decided_by != _uid(actor):
+                    raise Forbidden(f"only the approver of loan {loan_id} or a security admin revokes it",
+                                    reason="not_loan_approver")  # fmt: skip
+                if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED):
+                    raise Conflict(f"loan {loan_id} is {status.value}: nothing to revoke", reason="invalid_state")
+                if status == LoanStatus.APPROVED:
+                    loan.status = LoanStatus.REVOKED
+                    loan.ended_at, loan.ended_by = now, _uid(actor)
+                    loan.reason = (reason or "").strip() or loan.reason
+                    if audit:
+                        audit(s, LOANS_REVOKE, target, "ok", {"reason": reason, "stage": "node"}, None)
+                pending = [p.permit_id for p in s.scalars(
+                    select(PermitRow).where(PermitRow.loan_id == loan_id, PermitRow.revoke_tx_hash.is_(None))
+                )]  # fmt: skip
+            ledger = self.ledger()
+            done: dict[str, Relayed] = {}
+            error: Exception | None = None
+            for pid in pending:
+                try:
+                    raw = bytes.fromhex(pid)
+                    if account is not None:
+                        sig = ledger.sign_revoke(account, raw)
+                    else:
+                        assert signatures is not None
+                        if pid not in signatures:
+                            raise InvalidInput(f"no signature for permit {pid}", reason="missing_signature")
+                        sig = signatures[pid]
+                    done[pid] = ledger.revoke(raw, sig)
+                except LedgerError as exc:
+                    error = exc
+                    break
+                finally:
+                    if self.cache is not None:
+                        self.cache.forget(bytes.fromhex(pid))
+            with self.sessions() as s, s.begin():
+                for pid, tx in done.items():
+                    row = s.get(PermitRow, pid)
+                    if row is not None:
+                        row.revoke_tx_hash, row.revoked_at = tx.tx_hash, self.now()
+                if audit and done:
+                    audit(s, LOANS_REVOKE, target, "ok",
+                          {"stage": "chain", "permits": list(done), "tx_hashes": [t.tx_hash for t in done.values()]},
+                          None)  # fmt: skip
+                loan = self._load(s, loan_id)
+                answer = self.view(s, loan)
+            if error is not None:
+                if isinstance(error, NodeError) and not isinstance(error, ChainRelayFailed):
+                    raise error
+                raise ChainRelayFailed(
+                    f"loan {loan_id} is revoked in the node, but relaying the revocation failed: {error}; "
+                    "run revoke again to finish it on chain"
+                ) from error
+            return answer
+        except NodeError as exc:
+            self._audit_denied(audit, LOANS_REVOKE, target, exc)
+            raise
+
+    # -- content access ------------------------------------------------------------------------------------
+    def content_access(self, actor: Principal, item_id: str) -> Access:
+        """The permit branch: `actor` may fetch `item_id` only while a loan of theirs covering it is
+        APPROVED (not returned, revoked or expired) and its permit is valid on chain now."""
+        now_ts = self.clock()
+        now = datetime.fromtimestamp(now_ts, UTC)
+        with self.reader() as s:
+            rows = s.execute(
+                select(Loan, LoanItem, PermitRow)
+                .join(LoanItem, LoanItem.loan_id == Loan.id)
+                .outerjoin(PermitRow, (PermitRow.loan_id == Loan.id) & (PermitRow.item_id == LoanItem.item_id))
+                .where(Loan.borrower_id == _uid(actor), LoanItem.item_id == item_id)
+                .order_by(Loan.expires_at.desc())
+            ).all()
+        if not rows:
+            return Access(False, "no_loan")
+        reason = "no_loan"
+        for loan, li, permit in rows:
+            status = effective_status(loan, now)
+            if status != LoanStatus.APPROVED:
+                reason = f"loan_{status.value.lower()}"
+                continue
+            if permit is None:
+                reason = "no_permit"
+                continue
+            if li.medium == PHYSICAL:
+                with self.reader() as s:
+                    item = s.get(Item, item_id)
+                    info = item_medium(item)[1] if item else {}
+                return Access(False, "physical_record", loan.id, permit.permit_id, None, info)
+            check = self.permit_cache().check(
+                bytes.fromhex(permit.permit_id), permit.not_before, permit.expires_at, now=now_ts
+            )
+            if check.allowed:
+                return Access(True, "permit", loan.id, permit.permit_id, check.block)
+            reason = f"permit_{check.reason}"
+        return Access(False, reason)
+
+    # -- slip and certificates ------------------------------------------------------------------------
+    def slip(self, actor: Principal, loan_id: str) -> dict[str, Any]:
+        """The check-out slip of the physical records of an approved loan (box and shelf)."""
+        with self.reader() as s:
+            loan = self._load(s, loan_id)
+            self._visible(actor, loan)
+            status = effective_status(loan, self.now())
+            if status != LoanStatus.APPROVED:
+                raise Conflict(f"loan {loan_id} is {status.value}: no slip", reason="invalid_state")
+            rows = s.execute(
+                select(Item, LoanItem, PermitRow)
+                .join(LoanItem, LoanItem.item_id == Item.id)
+                .outerjoin(PermitRow, (PermitRow.loan_id == LoanItem.loan_id) & (PermitRow.item_id == Item.id))
+                .where(LoanItem.loan_id == loan_id, LoanItem.medium == PHYSICAL)
+                .order_by(Item.archival_code, Item.id)
+            ).all()
+            if not rows:
+                raise NotFound(f"loan {loan_id} has no physical records", reason="no_physical_records")
+            return {
+                "loan_id": loan.id,
+                "borrower_id": loan.borrower_id,
+                "purpose": loan.purpose,
+                "approved_by": loan.decided_by,
+                "approver_address": loan.approver_address,
+                "not_before": as_utc(loan.not_before).isoformat(),
+                "due": as_utc(loan.expires_at).isoformat(),
+                "records": [
+                    {"item_id": item.id, "archival_code": item.archival_code, "title": item.title,
+                     "fonds": item.fonds_code, **item_medium(item)[1],
+                     "permit_id": p.permit_id if p else None}
+                    for item, _li, p in rows
+                ],
+            }  # fmt: skip
+
+    def certificates(self, actor: Principal, loan_id: str) -> dict[str, Any]:
+        with self.reader() as s:
+            loan = self._load(s, loan_id)
+            self._visible(actor, loan)
+            rows = s.scalars(select(PermitRow).where(PermitRow.loan_id == loan_id).order_by(PermitRow.item_id))
+            return {
+                "loan_id": loan_id,
+                "certificates": [
+                    {"item_id": p.item_id, "permit_id": p.permit_id,
+                     "certificate": json.loads(p.certificate_json) if p.certificate_json else None}
+                    for p in rows
+                ],
+            }  # fmt: skip
+
+    def certificate_for(self, actor: Principal, item_id: str) -> dict[str, Any] | None:
+        """The certificate of the borrower's current loan of the item (None if none)."""
+        with self.reader() as s:
+            row = s.execute(
+                select(PermitRow)
+                .join(Loan, Loan.id == PermitRow.loan_id)
+                .where(PermitRow.item_id == item_id, Loan.borrower_id == _uid(actor))
+                .order_by(PermitRow.created_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            return json.loads(row.certificate_json) if row and row.certificate_json else None
+
+    def permit(self, actor: Principal, permit_id: str) -> dict[str, Any]:
+        """The node's record of a permit plus what the chain says about it now."""
+        pid = permit_id.lower().removeprefix("0x")
+        with self.reader() as s:
+            row = s.get(PermitRow, pid)
+            if row is None:
+                raise NotFound(f"no permit {pid}", reason="permit_not_found")
+            loan = self._load(s, row.loan_id)
+            self._visible(actor, loan)
+            view = {c: getattr(row, c) for c in (
+                "permit_id", "loan_id", "item_id", "log_id", "item_key", "grantee", "not_before", "expires_at",
+                "signer", "contract", "chain_id", "tx_hash", "block_number", "revoke_tx_hash",
+            )}  # fmt: skip
+            view["loan_status"] = effective_status(loan, self.now()).value
+        try:
+            ledger = self.ledger()
+            view["chain"] = {
+                "block": ledger.block_number(),
+                "valid_now": ledger.is_valid(bytes.fromhex(pid), int(self.clock())),
+                "permit": ledger.get_permit(bytes.fromhex(pid)),
+            }
+        except LedgerError as exc:
+            view["chain"] = {"error": str(exc)}
+        return view
+
+
+# -- wiring into a running node ------------------------------------------------------------------------
+
+def issue_loan_certificate(ctx: NodeContext, item_id: str, permit: dict[str, Any]) -> dict[str, Any]:
+    """The verifier's certificate for one lent item: the item's proof bundle verified against the
+    chain *and* its stored bytes, plus the permit (tx, approver, validity), signed with the node's
+    verifier key. An item not anchored yet is anchored first (the approval waits for it)."""
+    from anchor.bundles import NotAnchoredYet, proof_bundle
+
+    def bundle() -> tuple[Item, dict[str, Any]]:
+        with ctx.reader() as s:
+            item = s.get(Item, item_id)
+            if item is None:
+                raise NotFound(f"no item {item_id}", reason="item_not_found")
+            return item, proof_bundle(s, s.get(Log, item.log_pk), item.leaf_index)
+
+    try:
+        item, proof = bundle()
+    except NotAnchoredYet:
+        ctx.anchor_now(wait=True)
+        item, proof = bundle()
+    path = ctx.blobs.path_for(item.content_sha256)
+    with open(path, "rb") if path.exists() else contextlib.nullcontext() as stream:
+        result = ctx.verify_proof(proof, content=stream)  # the node's own trust root and chain
+    return ctx.certify(result, proof, extra={"permit": permit})
+
+
+def build_lending(ctx: NodeContext) -> Lending:
+    """The node's `Lending` (and so its one permit cache); NodeContext.lending() builds it once."""
+    settings = ctx.settings
+    ledgers: list[PermitLedger] = []
+    ledger_lock = threading.Lock()
+
+    def contract() -> str:
+        address = settings.permits_address
+        if not address:
+            raise LedgerError("no ReadPermits contract is configured: run `archive-ledger init`")
+        return address
+
+    def ledger() -> PermitLedger:
+        with ledger_lock:
+            if not ledgers:
+                from anchor.keystore import load_account
+                from node.lending.permits import ChainPermits
+
+                relay = load_account(
+                    settings.keystore_path, settings.keystore_password_file,
+                    password_env=settings.keystore_password_env,
+                )  # fmt: skip
+                ledgers.append(ChainPermits(ctx.chain(), relay, contract()))
+            return ledgers[0]
+
+    key: list[bytes] = []
+
+    def pseudonym(user_id: str) -> bytes:
+        from node.users.service import grantee_pseudonym, load_pseudonym_key
+
+        if not key:
+            key.append(load_pseudonym_key(settings.pseudonym_key_path))
+        return grantee_pseudonym(key[0], user_id)
+
+    return Lending(
+        sessions=ctx.sessions,
+        reader=ctx.reader,
+        ledger=ledger,
+        pseudonym=pseudonym,
+        chain_id=ctx.profile.chain_id,
+        contract=contract,
+        max_period_s=settings.loan_max_period_s,
+        certify=lambda item_id, permit: issue_loan_certificate(ctx, item_id, permit),
+    )

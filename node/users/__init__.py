@@ -1,0 +1,1 @@
+"""People: accounts, passwords, tokens, roles on chain (service), the login policy (login_guard), routes."""

@@ -1,0 +1,247 @@
+"""Accounts (system admin), roles (security admin), officer role changes (two officers), API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from anchor.roles_chain import set_approver
+from node.audit.routes import audited
+from node.core.context import NodeContext
+from node.core.deps import current_principal, get_ctx, require
+from node.core.errors import Conflict, Forbidden, InvalidInput
+from node.core.models import ApiKey, OfficerProposal, User
+from node.core.principal import Principal
+from node.core.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
+from node.users import service as users
+
+router = APIRouter(tags=["users"])
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+Manager = Annotated[Principal, Depends(require("users:manage"))]
+Reader = Annotated[Principal, Depends(require("users:read"))]
+Granter = Annotated[Principal, Depends(require("roles:grant"))]
+Anyone = Annotated[Principal, Depends(current_principal)]
+OFFICER_ONLY = {"x-roles": sorted(r.value for r in OFFICERS)}  # checked by node/core/roles.py in the handler
+
+
+class NewUser(BaseModel):
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(max_length=1024)
+    display_name: str = Field(default="", max_length=200)
+    must_change_password: bool = Field(
+        default=True, description="The user must change it at first login (default: the system admin chose it)."
+    )
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class RoleGrant(BaseModel):
+    role: str
+    password: str | None = Field(
+        default=None, max_length=1024,
+        description="Your own password: the approver role is also changed on chain, signed with your key.",
+    )  # fmt: skip
+
+
+class RoleRevoke(BaseModel):
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class OfficerChangeRequest(BaseModel):
+    user: str = Field(description="user id or username")
+    role: str
+    change: Literal["grant", "revoke"] = "grant"
+
+
+class NewApiKey(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    actions: list[str] = Field(min_length=1)
+    fonds: list[str] | None = Field(default=None, description="Limit to these fonds (at least one); omit: every fonds.")
+
+
+def _user_principal(principal: Principal) -> Principal:
+    if principal.kind != "user":
+        raise Forbidden("only a person (logged in) may do this, not an API key", reason="not_a_user")
+    return principal
+
+
+def _officer(principal: Principal) -> Principal:
+    """Officer role changes are made by officers (node/core/roles.py checks the details)."""
+    if not principal.roles & {r.value for r in OFFICERS}:
+        raise Forbidden("only an officer proposes or confirms an officer role change", reason="not_an_officer")
+    return _user_principal(principal)
+
+
+# -- accounts ------------------------------------------------------------------------------------
+@router.get("/users")
+def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return {"users": [users.user_view(s, u) for u in s.scalars(select(User).order_by(User.username))]}
+
+
+@router.post("/users", status_code=201)
+def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """A new account without roles (the security admin grants them)."""
+    details = {"op": "create", "username": body.username, "must_change_password": body.must_change_password}
+    with audited(ctx, request, principal, "users:manage", "/users", details) as s:
+        user = users.create_user(s, body.username, body.password, display_name=body.display_name,
+                                 created_by=principal.id)  # fmt: skip
+        # Every account gets a chain key under its own password, so an approver role can be granted on
+        # chain later without ever handling the person's key in clear.
+        users.new_chain_key(user, body.password, scrypt_n=ctx.settings.chain_key_scrypt_n)
+        if body.must_change_password:
+            user.password_reset_state = users.MUST_CHANGE
+        return users.user_view(s, user)
+
+
+@router.get("/users/{ref}")
+def get_user(ref: str, ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return users.user_view(s, users.find_user(s, ref))
+
+
+@router.post("/users/{ref}/password")
+def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """The system admin resets a password; the user's sessions end and the account is locked for login
+    until the security admin confirms the reset (POST /users/{ref}/password/confirm). (A chain key stays
+    encrypted under the old password: only the user's own change, POST /me/password, re-encrypts it.)"""
+    details = {"op": "password_reset", "state": users.RESET_PENDING}
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", details) as s:
+        user = users.find_user(s, ref)
+        users.set_password(s, user, body.password)
+        return {"reset": True, "user": user.id, "password_reset": user.password_reset_state}
+
+
+@router.post("/users/{ref}/password/confirm")
+def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+    """The security admin confirms a password reset made by the system admin: the user may log in
+    again, and must change the password at first login (403 `password_change_required` until then)."""
+    _user_principal(principal)
+    details = {"op": "password_reset_confirm", "state": users.MUST_CHANGE}
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", details) as s:
+        user = users.find_user(s, ref)
+        users.confirm_password_reset(s, principal, user)
+        return {"confirmed": True, "user": user.id, "password_reset": user.password_reset_state}
+
+
+@router.post("/users/{ref}/disable")
+def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "disable"}) as s:
+        user = users.find_user(s, ref)
+        users.disable_user(s, user, actor_id=principal.id)
+        return users.user_view(s, user)
+
+
+@router.post("/users/{ref}/enable")
+def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "enable"}) as s:
+        user = users.find_user(s, ref)
+        users.enable_user(s, user)
+        return users.user_view(s, user)
+
+
+# -- business roles ----------------------------------------------------------------------------------
+@router.post("/users/{ref}/roles")
+def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
+    """The security admin grants a business role to another account. The approver role is granted on
+    chain too (ArchiveRoles.grantApprover, signed with the security admin's key: give `password`)."""
+    _user_principal(principal)
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
+        user = users.find_user(s, ref)
+        roles = users.change_business_role(s, principal, user, body.role, grant=True)
+        tx = _approver_on_chain(ctx, s, principal, user, body.role, body.password, grant=True)
+        return {"user": user.id, "roles": roles, "chain_tx": tx}
+
+
+@router.delete("/users/{ref}/roles/{role}")
+def revoke_role(
+    ref: str, role: str, request: Request, ctx: Ctx, principal: Granter, body: RoleRevoke | None = None
+) -> dict[str, Any]:
+    _user_principal(principal)
+    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "revoke", "role": role}) as s:
+        user = users.find_user(s, ref)
+        roles = users.change_business_role(s, principal, user, role, grant=False)
+        tx = _approver_on_chain(ctx, s, principal, user, role, body.password if body else None, grant=False)
+        return {"user": user.id, "roles": roles, "chain_tx": tx}
+
+
+def _approver_on_chain(
+    ctx: NodeContext, s: Session, principal: Principal, user: User, role: str, password: str | None, *, grant: bool
+) -> str | None:
+    """Mirror the approver role on chain inside the node's transaction: if the chain refuses or is
+    down, the node's role change rolls back with it."""
+    if role != "approver":
+        return None
+    if not password:
+        raise InvalidInput(
+            "the approver role is changed on chain too, signed with your key: give your password",
+            reason="password_required",
+        )
+    if not user.chain_address:
+        raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
+    officer = users.unlock_chain_key(s.get(User, principal.id), password)  # type: ignore[arg-type]
+    return set_approver(ctx.chain(), ctx.settings.roles_address, officer, user.chain_address, grant=grant)
+
+
+# -- officer roles: proposal + confirmation by two different officers --------------------------------
+@router.get("/officer-proposals")
+def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str, Any]:
+    with ctx.reader() as s:
+        query = select(OfficerProposal).order_by(OfficerProposal.proposed_at)
+        if status:
+            query = query.where(OfficerProposal.status == status.upper())
+        return {"proposals": [users.proposal_view(p) for p in s.scalars(query)]}
+
+
+@router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY)
+def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    """An officer proposes to grant or revoke an officer role of another account."""
+    _officer(principal)
+    details = {"op": "propose", "role": body.role, "change": body.change, "user": body.user}
+    with audited(ctx, request, principal, "officers:propose", "/officer-proposals", details) as s:
+        user = users.find_user(s, body.user)
+        proposal = users.propose_officer_change(s, principal, user, body.role, grant=body.change == "grant")
+        return users.proposal_view(proposal)
+
+
+@router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY)
+def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    """Another officer confirms; the change applies at once."""
+    _officer(principal)
+    target = f"/officer-proposals/{proposal_id}"
+    with audited(ctx, request, principal, "officers:confirm", target, {"op": "confirm"}) as s:
+        proposal = users.confirm_officer_change(s, principal, proposal_id)
+        return {**users.proposal_view(proposal), "roles": sorted(users.roles_of(s, proposal.target_user_id))}
+
+
+# -- API keys ----------------------------------------------------------------------------------------
+@router.get("/api-keys")
+def list_api_keys(ctx: Ctx, _p: Reader) -> dict[str, Any]:
+    with ctx.reader() as s:
+        return {"api_keys": [users.api_key_view(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]}
+
+
+@router.post("/api-keys", status_code=201)
+def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    """A key for an integrator, with an explicit action list and optional fonds list; shown once. The
+    actions must be the maker's own (403 `action_not_allowed`); a fonds list names at least one fonds
+    (422 `empty_fonds`; leave it out for every fonds)."""
+    details = {"op": "create_api_key", "name": body.name, "actions": sorted(body.actions), "fonds": body.fonds}
+    # Separation of duties: a key carries only actions its maker holds (and never items:content).
+    allowed = frozenset(a for a in API_KEY_ALLOWED_ACTIONS if principal.may(a))
+    with audited(ctx, request, principal, "users:manage", "/api-keys", details) as s:
+        row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id,
+                                        allowed=allowed)  # fmt: skip
+        return {**users.api_key_view(row), "key": key}
+
+
+@router.delete("/api-keys/{key_id}")
+def revoke_api_key(key_id: int, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    with audited(ctx, request, principal, "users:manage", f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
+        return users.api_key_view(users.revoke_api_key(s, key_id))
