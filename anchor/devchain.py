@@ -180,13 +180,15 @@ def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, ti
         wait_until_answers(url, p.chain_id, timeout, log_path=log_path)
         return url
     (data_dir / PID_FILE).unlink(missing_ok=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    db_path.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the node's data dir: owner only
+    db_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     cmd = ganache_command(
         chain_id=p.chain_id, db_path=db_path, host=p.ganache.host, port=p.ganache.port,
         extra_args=p.ganache.extra_args,
     )  # fmt: skip
-    with open(log_path, "ab") as log:
+    # the chain's log shows accounts and transactions: owner only, also when it existed before
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+        os.chmod(log_path, 0o600)
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(

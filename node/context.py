@@ -20,9 +20,9 @@ from anchor.db import make_engine, make_session_factory
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.keystore import load_account
 from anchor.profiles import ChainProfile, load_profile
-from node.blobstore import BlobStore
+from node.blobstore import BlobStore, clean_dir
 from node.models import ApiKey
-from node.settings import Settings
+from node.settings import Settings, tighten_data_dir
 from verifier.certificate import load_signing_key
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,10 @@ class NodeContext:
         profile = load_profile(settings.chain_profile)
         if settings.rpc_url:
             profile = profile.replace(rpc_url=settings.rpc_url)
+        tighten_data_dir(settings.data_dir)
         blobs = BlobStore(settings.blob_dir)
-        blobs.clean_tmp()
+        blobs.clean_tmp()  # uploads and expanded packages a crash left behind
+        clean_dir(settings.tmp_dir)
         return cls(
             settings=settings,
             engine=engine,

@@ -14,8 +14,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.checks.ziplimits import DEFAULT_LIMITS, ZipBomb, ZipLimits, judge, read_bounded
+
 HEAD_BYTES = 64 * 1024
 TEXT_SAMPLE = 256 * 1024
+CONTENT_TYPES_MAX = 4 * 1024**2  # [Content_Types].xml of a real OOXML file is a few KiB
 
 # format key -> (label, mime, usual extensions)
 FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -79,6 +82,7 @@ class FormatInfo:
     macros: str | None = None  # where macros were found
     encrypted: str | None = None  # why it counts as encrypted / password-protected
     unknown_compression: list[str] = field(default_factory=list)  # e.g. ["word/document.xml: bzip2"]
+    bomb: str | None = None  # a container that inflates past a bound (USAB-BOMB): not opened further
     encoding: str | None = None  # for text: utf-8 / utf-8-sig / gb18030
     notes: list[str] = field(default_factory=list)
 
@@ -121,15 +125,16 @@ def normalise_declared(value: str) -> str | None:
     return None
 
 
-def identify(path: str | Path) -> FormatInfo:
+def identify(path: str | Path, limits: ZipLimits | None = None) -> FormatInfo:
     path = Path(path)
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
-    return identify_bytes(head, path)
+    return identify_bytes(head, path, limits)
 
 
-def identify_bytes(head: bytes, path: Path | None = None) -> FormatInfo:
-    """Identify from the first bytes; `path` lets container formats read their directories."""
+def identify_bytes(head: bytes, path: Path | None = None, limits: ZipLimits | None = None) -> FormatInfo:
+    """Identify from the first bytes; `path` lets container formats read their directories (ZIPs
+    within `limits`: a bomb is named in `bomb`, its members are not inflated)."""
     if head.startswith(b"\x7fELF"):
         return FormatInfo("elf", executable="ELF header (0x7F 'ELF')")
     if head[:2] == b"MZ":
@@ -167,7 +172,7 @@ def identify_bytes(head: bytes, path: Path | None = None) -> FormatInfo:
     if head.startswith(_OLE_MAGIC):
         return _identify_ole(head, path)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return _identify_zip(path) if path is not None else FormatInfo("zip")
+        return _identify_zip(path, limits or DEFAULT_LIMITS) if path is not None else FormatInfo("zip")
     if head.startswith(b"Rar!\x1a\x07"):
         return FormatInfo("rar", unknown_compression=["RAR archive"])
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
@@ -223,15 +228,20 @@ def _identify_text(head: bytes, path: Path | None) -> FormatInfo:
     return FormatInfo("txt", encoding=encoding)
 
 
-def _identify_zip(path: Path) -> FormatInfo:
+def _identify_zip(path: Path, limits: ZipLimits) -> FormatInfo:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return FormatInfo("zip", notes=[f"ZIP signature but unreadable directory: {exc}"])
+        why = str(exc).replace(str(path), path.name)
+        return FormatInfo("zip", notes=[f"ZIP signature but unreadable directory: {why}"])
     with zf:
         infos = zf.infolist()
         names = {i.filename for i in infos}
         info = FormatInfo("zip")
+        try:
+            judge(infos, limits)
+        except ZipBomb as exc:
+            info.bomb = str(exc)
         for i in infos:
             if i.flag_bits & 0x1:
                 info.encrypted = info.encrypted or f"ZIP entry {i.filename!r} has the encryption flag set"
@@ -243,8 +253,10 @@ def _identify_zip(path: Path) -> FormatInfo:
         elif "[Content_Types].xml" in names:
             ct = b""
             try:
-                if not info.encrypted:
-                    ct = zf.read("[Content_Types].xml")
+                if not info.encrypted and not info.bomb:
+                    ct = read_bounded(zf, "[Content_Types].xml", CONTENT_TYPES_MAX, limits)
+            except ZipBomb as exc:
+                info.bomb = str(exc)
             except Exception as exc:  # a broken entry: the parser reports it
                 info.notes.append(f"[Content_Types].xml unreadable: {exc}")
             macro_members = sorted(n for n in names if _MACRO_MEMBER.search(n))
@@ -257,7 +269,7 @@ def _identify_zip(path: Path) -> FormatInfo:
                 info.format = "xlsm" if info.macros else "xlsx"
             else:
                 info.format = "ooxml"
-        if not info.encrypted and not info.unknown_compression:
+        if not info.encrypted and not info.unknown_compression and not info.bomb:
             for i in infos[:2000]:
                 if i.is_dir() or i.file_size < 4:
                     continue
