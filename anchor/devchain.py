@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from anchor.errors import ChainError, ChainUnavailable, ProfileError
 from anchor.profiles import ChainProfile, load_profile
@@ -186,9 +187,7 @@ def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, ti
         chain_id=p.chain_id, db_path=db_path, host=p.ganache.host, port=p.ganache.port,
         extra_args=p.ganache.extra_args,
     )  # fmt: skip
-    # the chain's log shows accounts and transactions: owner only, also when it existed before
-    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-        os.chmod(log_path, 0o600)
+    with open_log(log_path) as log:
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
@@ -208,6 +207,14 @@ def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, ti
         (data_dir / PID_FILE).unlink(missing_ok=True)
         raise
     return url
+
+
+def open_log(log_path: Path) -> BinaryIO:
+    """The chain's log (it shows accounts and transactions) for appending: owner only (0600), also
+    when an older one was readable by others."""
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    os.chmod(log_path, 0o600)
+    return log
 
 
 def _terminate(pid: int, timeout: float = 15.0) -> None:
