@@ -191,7 +191,7 @@ class Preserver:
             result.alert("format_changed", "the format identified by content changed", baseline.format, result.format)
         elif baseline is not None and baseline.usable and result.usable is False:
             result.alert("usability_lost", f"the file no longer parses: {result.message}", "usable", "unusable")
-        elif (baseline is None or baseline.usable is None) and result.usable is False:
+        elif (baseline is None or not baseline.usable) and result.usable is False:  # stays open while unusable
             result.alert("unusable", f"the file does not open or parse: {result.message}", "usable", "unusable")
         return result
 
