@@ -133,7 +133,7 @@ def _json_safe(value: Any) -> Any:
 
 # -- reference codes -------------------------------------------------------------------------------
 def _int(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -158,7 +158,7 @@ def numbering_scope(item: ItemInput, config: CheckConfig) -> tuple[codes.CodeRul
     values = {
         "fonds": fonds,
         "category": category,
-        "year": int(year) if str(year).isdigit() else year,
+        "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
         "retention": _retention_code(rule, md.get("retention")),
         "organisation": md.get("organisation") or None,
     }

@@ -549,3 +549,17 @@ def test_ganache_log_is_owner_only(tmp_path: Path) -> None:
         os.umask(old_mask)
     assert _mode(fresh) == 0o600 and _mode(loose) == 0o600
     assert loose.read_text() == "older log\nagain\n"
+
+
+def test_csv_manifest_with_5000_digit_numbers_fails_a_check(api: Any, tmp_path: Path) -> None:
+    huge = "9" * 5000  # more digits than Python turns into an int by default
+    root = write_package(tmp_path / "pkg", [("doc-0001.pdf", pdf_bytes(1), ws_metadata(1, item_number=huge,
+                         pages=huge, archival_code=None))], row_over={"doc-0001.pdf": {"size": huge}})  # fmt: skip
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in root.iterdir():
+            zf.write(p, p.name)
+    r = post_zip(api, buf.getvalue())
+    assert r.status_code == 422 and r.json()["error"] == "package_rejected", r.text
+    codes = {b["code"] for b in r.json()["report"]["blocking"]}
+    assert {"AUTH-MANIFEST", "AUTH-META-TYPE"} <= codes, codes

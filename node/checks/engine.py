@@ -497,7 +497,7 @@ def _check_numbering(
     for item in items:
         md = item.metadata
         number, fonds, category = md.get("item_number"), md.get("fonds_code"), item.category_code
-        if isinstance(number, str) and number.isdigit():
+        if isinstance(number, str) and number.isdigit() and len(number) <= 18:
             number = int(number)
         if not isinstance(number, int) or isinstance(number, bool) or not fonds or not category:
             continue
@@ -506,7 +506,7 @@ def _check_numbering(
         values = {
             "fonds": fonds,
             "category": category,
-            "year": int(year) if str(year).isdigit() else year,
+            "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
             "retention": _ret(rule, md.get("retention")),
             "organisation": md.get("organisation") or None,
         }

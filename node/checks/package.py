@@ -276,7 +276,7 @@ def _build(
             referenced.add(str(a))
         size = row.get("size")
         if isinstance(size, str) and size.strip():
-            size = int(size) if size.strip().isdigit() else size
+            size = int(size) if size.strip().isdigit() and len(size.strip()) <= 18 else size
         if size in ("", None):
             size = None
         elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -347,7 +347,7 @@ def _load_bag(root: Path, name: str) -> LoadedPackage:
     oxum = bag.info.get("Payload-Oxum")
     if isinstance(oxum, str) and "." in oxum:
         b, _, c = oxum.partition(".")
-        if b.isdigit() and c.isdigit():
+        if b.isdigit() and c.isdigit() and len(b) <= 18 and len(c) <= 18:
             declared = (int(c), int(b))
     manifest = next((d / n for d in (root, root / "data") for n in MANIFEST_NAMES if _regular(d / n)), None)
     if manifest is not None:
