@@ -110,16 +110,15 @@ class BoundedMember:
     def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits = DEFAULT_LIMITS) -> None:
         self._chunks = read_chunks(zf, info, limits)
         self._buffer = b""
+        self._pos = 0
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             n = CHUNK
-        while len(self._buffer) < n:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                break
-            self._buffer += nxt
-        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        if self._pos >= len(self._buffer):
+            self._buffer, self._pos = next(self._chunks, b""), 0
+        out = self._buffer[self._pos : self._pos + n]  # at most what is left of the current chunk
+        self._pos += len(out)
         return out
 
 
