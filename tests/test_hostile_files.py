@@ -259,6 +259,39 @@ def test_docx_bomb_in_a_preservation_pass_is_bounded_and_does_not_wedge(served: 
     assert mine and mine[0]["kind"] == "unusable" and "bomb" in mine[0]["message"], (alerts, r.json())
 
 
+def pdf_with_big_pages(pages: int = 8, inflated: int = 60 * MiB) -> bytes:
+    """A PDF whose every page's content stream is a Flate stream inflating to `inflated` bytes."""
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    writer = PdfWriter()
+    compressed = zlib.compress(b"% " + b" " * (inflated - 2), 9)
+    for _ in range(pages):
+        page = writer.add_blank_page(100, 100)
+        stream = StreamObject()
+        stream._data = compressed
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+        page[NameObject("/Contents")] = writer._add_object(stream)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.e2e
+@pytest.mark.ganache
+def test_pdf_content_streams_are_inflated_without_being_kept(served: Served) -> None:
+    data = pdf_with_big_pages()  # 8 x 60 MiB of page content: pypdf kept all of it (480 MiB) before
+    files = {"doc-0001.pdf": data}
+    with RssWatch(served.server.pid) as rss:
+        r = post_zip(served.client, package_zip(files, manifest_for(files, pages=8), zipfile.ZIP_STORED))
+    assert r.status_code in (201, 422), r.text
+    parse = [x for x in r.json()["report"]["items"][0]["results"] if x["code"] == "USAB-PARSE"]
+    assert parse[0]["outcome"] == "pass", parse
+    assert rss.growth < RSS_BOUND, f"server RSS grew by {rss.growth / MiB:.0f} MiB"
+
+
 @pytest.mark.e2e
 @pytest.mark.ganache
 def test_zip_package_expanding_to_2_gib_is_refused_without_writing_it(served: Served) -> None:

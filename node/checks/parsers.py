@@ -22,7 +22,7 @@ from defusedxml import ElementTree as SafeET
 from node.checks.ziplimits import DEFAULT_LIMITS, BoundedMember, ZipBomb, ZipCorrupt, ZipLimits, verify_all
 
 CHUNK = 1 << 20
-BOUNDED_FORMATS = frozenset({"ofd", "docx", "docm", "xlsx", "xlsm", "jpeg", "png", "tiff"})  # take `limits`
+BOUNDED_FORMATS = frozenset({"ofd", "docx", "docm", "xlsx", "xlsm", "jpeg", "png", "tiff", "pdf"})  # take `limits`
 # a library's own bound reached (pypdf streams > 75 MB inflated, Pillow's pixel bound): a bomb, not a parse error
 _BOMB_ERRORS = frozenset({"LimitReachedError", "DecompressionBombError", "DecompressionBombWarning"})
 
@@ -63,7 +63,7 @@ def _no_paths(message: str, path: Path) -> str:
 
 
 # -- PDF -----------------------------------------------------------------------------------------
-def _parse_pdf(path: Path) -> ParseResult:
+def _parse_pdf(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> ParseResult:
     import logging
 
     from pypdf import PdfReader
@@ -88,15 +88,56 @@ def _parse_pdf(path: Path) -> ParseResult:
         n = len(reader.pages)
         if n == 0:
             return ParseResult(False, "PDF has no pages")
+        inflated = 0
         for i, page in enumerate(reader.pages):
             box = page.mediabox
             if float(box.width) <= 0 or float(box.height) <= 0:
                 return ParseResult(False, f"PDF page {i + 1} has an empty media box")
-            contents = page.get_contents()
-            if contents is not None:
-                contents.get_data()  # decodes (inflates) the page's content stream
+            inflated = _inflate_contents(page, limits, inflated)  # decodes the page's content streams, bounded
         version = reader.pdf_header.removeprefix("%PDF-") if reader.pdf_header else "?"
     return ParseResult(True, f"PDF {version}, {n} page(s) readable", {"pages": n, "pdf_version": version})
+
+
+def _inflate_contents(page: Any, limits: ZipLimits, inflated: int) -> int:
+    """Decode a page's content streams without keeping them: Flate streams inflated in 1 MiB steps and
+    counted (a stream over `max_member_bytes`, or all pages over `max_total_bytes`, is a bomb); other
+    filters through pypdf (its own 75 MB bound), its cached decoded copy dropped. Returns the running total."""
+    import zlib
+
+    from pypdf.generic import ArrayObject
+
+    contents = page.get("/Contents")
+    if contents is None:
+        return inflated
+    contents = contents.get_object()
+    streams = list(contents) if isinstance(contents, ArrayObject) else [contents]
+    for ref in streams:
+        stream = ref.get_object()
+        size = 0
+        if stream.get("/Filter") == "/FlateDecode" and not stream.get("/DecodeParms"):
+            d = zlib.decompressobj()
+            pending = stream._data
+            try:
+                while True:
+                    out = d.decompress(pending, CHUNK)
+                    pending = d.unconsumed_tail
+                    size += len(out)
+                    if size > limits.max_member_bytes:
+                        raise ZipBomb(f"a PDF content stream inflates past {limits.max_member_bytes} bytes")
+                    if inflated + size > limits.max_total_bytes:
+                        raise ZipBomb(f"the PDF's content streams inflate past {limits.max_total_bytes} bytes")
+                    if not out and (d.eof or not pending):
+                        break
+            except zlib.error:
+                size = len(stream.get_data())  # pypdf recovers what it can from a damaged stream
+        else:
+            size = len(stream.get_data())
+        if hasattr(stream, "decoded_self"):
+            stream.decoded_self = None  # do not keep every page's decoded content in memory
+        inflated += size
+        if inflated > limits.max_total_bytes:
+            raise ZipBomb(f"the PDF's content streams inflate past {limits.max_total_bytes} bytes")
+    return inflated
 
 
 # -- images --------------------------------------------------------------------------------------
