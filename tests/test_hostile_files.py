@@ -596,3 +596,16 @@ def test_csv_manifest_with_5000_digit_numbers_fails_a_check(api: Any, tmp_path: 
     assert r.status_code == 422 and r.json()["error"] == "package_rejected", r.text
     codes = {b["code"] for b in r.json()["report"]["blocking"]}
     assert {"AUTH-MANIFEST", "AUTH-META-TYPE"} <= codes, codes
+
+
+def test_upload_failing_with_a_500_leaves_no_blob(api: Any, node_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.api.items as items_api
+
+    def broken_file_item(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected: the database went away after the blob was stored")
+
+    monkeypatch.setattr(items_api, "file_item", broken_file_item)
+    body, ctype = item_form(b"bytes that never become an item", ITEM_MD)
+    with pytest.raises(RuntimeError, match="injected"):
+        api.post("/items", content=body, headers={"Content-Type": ctype})
+    assert blob_names(node_data) == set() and leftovers(node_data) == []
