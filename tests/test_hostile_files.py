@@ -609,3 +609,26 @@ def test_upload_failing_with_a_500_leaves_no_blob(api: Any, node_data: Path, mon
     with pytest.raises(RuntimeError, match="injected"):
         api.post("/items", content=body, headers={"Content-Type": ctype})
     assert blob_names(node_data) == set() and leftovers(node_data) == []
+
+
+def test_zip_with_too_many_entries_is_refused_before_its_directory_is_built(api: Any, node_ctx: Any,
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    from node.checks.engine import CheckConfig, ItemInput, check_item
+    from node.checks.ziplimits import ZipLimits
+
+    many = tmp_path / "many.docx"
+    with zipfile.ZipFile(io.BytesIO(docx_bytes())) as src, zipfile.ZipFile(many, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        for n in range(200):
+            out.writestr(f"customXml/item{n}.xml", b"<a/>")
+    report = check_item(ItemInput(many, "many.docx", sha256(many.read_bytes())),
+                        CheckConfig(limits=ZipLimits(max_entries=100)))  # fmt: skip
+    bomb = [r for r in report.results if r.code == "USAB-BOMB"]
+    assert bomb[0].outcome == "fail" and "entries" in bomb[0].message, bomb
+
+    node_ctx.settings = node_ctx.settings.model_copy(update={"package_max_entries": 20})
+    files = {f"doc-{n:04d}.pdf": pdf_bytes(1, text=str(n)) for n in range(1, 31)}
+    r = post_zip(api, package_zip(files, manifest_for(files)))
+    assert r.status_code == 422 and "entries" in r.json()["detail"], r.text
+    assert leftovers(node_ctx.settings.data_dir) == []

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.checks.ziplimits import DEFAULT_LIMITS, ZipBomb, ZipLimits, judge, read_bounded
+from node.checks.ziplimits import DEFAULT_LIMITS, ZipBomb, ZipLimits, judge, open_zip, read_bounded
 
 HEAD_BYTES = 64 * 1024
 TEXT_SAMPLE = 256 * 1024
@@ -230,7 +230,9 @@ def _identify_text(head: bytes, path: Path | None) -> FormatInfo:
 
 def _identify_zip(path: Path, limits: ZipLimits) -> FormatInfo:
     try:
-        zf = zipfile.ZipFile(path)
+        zf = open_zip(path, limits)
+    except ZipBomb as exc:
+        return FormatInfo("zip", bomb=str(exc))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         why = str(exc).replace(str(path), path.name)
         return FormatInfo("zip", notes=[f"ZIP signature but unreadable directory: {why}"])

@@ -29,7 +29,7 @@ from typing import Any
 from node.checks import metadata
 from node.checks.engine import ItemInput, ManifestFacts
 from node.checks.model import CheckResult, failed, passed
-from node.checks.ziplimits import ZipBomb, ZipCorrupt, ZipLimits, copy_member, judge
+from node.checks.ziplimits import ZipBomb, ZipCorrupt, ZipLimits, copy_member, judge, open_zip
 
 MANIFEST_NAMES = ("manifest.json", "manifest.csv")
 RESERVED = {"path", "sha256", "size", "format", "time", "name", "category", "metadata"}
@@ -86,7 +86,9 @@ def load_package(path: str | Path, *, tmp_root: Path | None = None, limits: ZipL
 def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> Path:
     limits = limits or ZipLimits.for_packages()
     try:
-        zf = zipfile.ZipFile(zpath)
+        zf = open_zip(zpath, limits)
+    except ZipBomb as exc:
+        raise PackageError(f"refused (decompression bomb): {exc}") from exc
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise PackageError(f"the ZIP cannot be read: {str(exc).replace(str(zpath), zpath.name)}") from exc
     with zf:

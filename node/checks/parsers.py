@@ -19,7 +19,15 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 
-from node.checks.ziplimits import DEFAULT_LIMITS, BoundedMember, ZipBomb, ZipCorrupt, ZipLimits, verify_all
+from node.checks.ziplimits import (
+    DEFAULT_LIMITS,
+    BoundedMember,
+    ZipBomb,
+    ZipCorrupt,
+    ZipLimits,
+    open_zip,
+    verify_all,
+)
 
 CHUNK = 1 << 20
 BOUNDED_FORMATS = frozenset({"ofd", "docx", "docm", "xlsx", "xlsm", "jpeg", "png", "tiff", "pdf"})  # take `limits`
@@ -228,7 +236,7 @@ def _zip_xml(zf: zipfile.ZipFile, names: list[str], limits: ZipLimits) -> None:
 def _open_zip(path: Path, limits: ZipLimits) -> zipfile.ZipFile:
     """The ZIP, after its directory is judged against the bounds and every member's CRC and size is
     checked by streaming it (never held whole)."""
-    zf = zipfile.ZipFile(path)
+    zf = open_zip(path, limits)
     try:
         verify_all(zf, limits)
     except BaseException:

@@ -13,6 +13,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 CHUNK = 1 << 20
@@ -26,7 +27,7 @@ class ZipLimits:
     max_member_bytes: int = 256 * 1024**2  # one member (an XML part of a DOCX/XLSX/OFD)
     max_ratio: int = 200  # inflated / compressed, for members larger than `ratio_floor`
     ratio_floor: int = 1024**2  # smaller members may compress better than `max_ratio` (empty XML parts)
-    max_entries: int = 100_000
+    max_entries: int = 10_000  # a DOCX/XLSX has tens to a few hundred parts
     max_image_bytes: int = 128 * 1024**2  # one decoded image frame (an A4 page at 600 dpi in colour is ~105 MB)
 
     min_free_bytes: int = 0  # free disk that must remain after expanding a package (0: not checked)
@@ -63,6 +64,23 @@ class ZipBomb(ValueError):
 
 class ZipCorrupt(ValueError):
     """A member's CRC, sizes or compressed stream are wrong."""
+
+
+CD_BYTES_PER_ENTRY = 256  # central directory bytes allowed per permitted entry (a long name is ~200 bytes)
+
+
+def open_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> zipfile.ZipFile:
+    """zipfile.ZipFile(path), after the end-of-central-directory record is read: a directory of more
+    entries or bytes than the bounds allow is refused before zipfile builds an object per entry."""
+    with path.open("rb") as fp:
+        end = zipfile._EndRecData(fp)  # type: ignore[attr-defined]  # (stdlib; None: not a ZIP)
+    if end is not None:
+        count, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+        if count > limits.max_entries:
+            raise ZipBomb(f"ZIP declares {count} entries, more than {limits.max_entries}")
+        if size > max(limits.max_entries * CD_BYTES_PER_ENTRY, 1024**2):
+            raise ZipBomb(f"ZIP central directory is {size} bytes, more than {limits.max_entries} entries need")
+    return zipfile.ZipFile(path)
 
 
 def judge(infos: list[zipfile.ZipInfo], limits: ZipLimits = DEFAULT_LIMITS) -> None:
