@@ -632,3 +632,23 @@ def test_zip_with_too_many_entries_is_refused_before_its_directory_is_built(api:
     r = post_zip(api, package_zip(files, manifest_for(files)))
     assert r.status_code == 422 and "entries" in r.json()["detail"], r.text
     assert leftovers(node_ctx.settings.data_dir) == []
+
+
+def test_a_large_ole_file_is_identified_without_reading_it_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from node.checks import formats
+    from tests.checks_builders import ole_bytes
+
+    big = tmp_path / "big.doc"
+    with big.open("wb") as f:
+        f.write(ole_bytes(["EncryptionInfo", "EncryptedPackage"]))
+        f.truncate(512 * MiB)  # sparse: 512 MiB of file, nothing on disk
+    tracemalloc.start()
+    try:
+        info = formats.identify(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.format == "ooxml-encrypted"
+    assert peak < 16 * MiB, f"{peak / MiB:.0f} MiB allocated to identify a 512 MiB OLE file"

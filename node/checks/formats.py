@@ -7,12 +7,15 @@ executable, macros, encryption, unknown compression.
 
 from __future__ import annotations
 
+import array
 import codecs
+import mmap
 import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from node.checks.ziplimits import DEFAULT_LIMITS, ZipBomb, ZipLimits, judge, open_zip, read_bounded
 
@@ -292,9 +295,19 @@ _FREESECT, _ENDOFCHAIN = 0xFFFFFFFF, 0xFFFFFFFE
 
 
 def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
-    """Names of all directory entries of a compound file (storages and streams)."""
-    data = data_or_path.read_bytes() if isinstance(data_or_path, Path) else data_or_path
-    if not data.startswith(_OLE_MAGIC) or len(data) < 512:
+    """Names of all directory entries of a compound file (storages and streams). A file is mapped,
+    not read: only the header, FAT and directory sectors are touched (an OLE file may be gigabytes)."""
+    if isinstance(data_or_path, Path):
+        with data_or_path.open("rb") as f:
+            if data_or_path.stat().st_size < 512:
+                raise ValueError("not an OLE compound file")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return _ole_names(mapped)
+    return _ole_names(data_or_path)
+
+
+def _ole_names(data: Any) -> list[str]:
+    if data[: len(_OLE_MAGIC)] != _OLE_MAGIC or len(data) < 512:
         raise ValueError("not an OLE compound file")
     shift = struct.unpack_from("<H", data, 0x1E)[0]
     if shift not in (9, 12):
@@ -302,6 +315,8 @@ def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
     ssize = 1 << shift
     n_fat, first_dir = struct.unpack_from("<II", data, 0x2C)
     first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
+    sectors = len(data) // ssize  # a header may declare more FAT/DIFAT sectors than the file has: never more
+    n_fat, n_difat = min(n_fat, sectors // (ssize // 4) + 1), min(n_difat, sectors // (ssize // 4) + 1)
     difat = list(struct.unpack_from("<109I", data, 0x4C))
     sect = first_difat
     for _ in range(n_difat):
@@ -311,7 +326,7 @@ def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
         vals = struct.unpack_from(f"<{ssize // 4}I", data, off)
         difat.extend(vals[:-1])
         sect = vals[-1]
-    fat: list[int] = []
+    fat = array.array("I")  # 4 bytes per sector, not a Python int each
     for s in difat[:n_fat]:
         if s >= _ENDOFCHAIN:
             continue
