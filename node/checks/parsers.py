@@ -196,8 +196,8 @@ def _parse_txt(path: Path, encoding: str | None) -> ParseResult:
 
 def _parse_xml(path: Path) -> ParseResult:
     with path.open("rb") as f:
-        root = SafeET.parse(f).getroot()
-    return ParseResult(True, f"XML well-formed, root element {_local(root.tag)!r}", {"root": _local(root.tag)})
+        root = _xml_stream(f)  # streamed: a large XML file is never a tree in memory
+    return ParseResult(True, f"XML well-formed, root element {root!r}", {"root": root})
 
 
 def _local(tag: str) -> str:
