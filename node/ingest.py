@@ -19,7 +19,7 @@ from anchor.log import MerkleLog
 from node.api.limits import BodyRefused, loads_bounded
 from node.api.types import JsonScalar
 from node.blobstore import BlobStore, BlobWriter
-from node.errors import InvalidInput, UploadTooLarge
+from node.errors import InvalidInput, NodeError, UploadTooLarge
 from node.models import Item
 from node.multipart import form_boundary, stream_form
 from verifier.records import metadata_digest, new_record
@@ -80,7 +80,8 @@ def parse_metadata(raw: bytes) -> ItemMetadata:
     try:
         data = loads_bounded(raw)  # bounded depth and numbers (node/api/limits.py)
     except BodyRefused as exc:
-        raise InvalidInput(f"metadata refused: {exc.detail}", reason=exc.reason) from exc
+        kind = NodeError if exc.status == 400 else InvalidInput  # the same status as for a JSON body
+        raise kind(f"metadata refused: {exc.detail}", reason=exc.reason) from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"metadata is not valid UTF-8 JSON: {exc}", reason="metadata_not_json") from exc
     if not isinstance(data, dict):
