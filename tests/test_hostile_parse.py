@@ -308,6 +308,37 @@ def test_verify_with_huge_indexes_is_a_clear_answer(api: Any) -> None:
                     assert r.json()["result"]["outcome"] != "authentic", (path, huge)
 
 
+def _is_integer(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "integer" or any(_is_integer(s) for s in schema.get("anyOf", []))
+
+
+def test_every_integer_parameter_of_the_spec_is_bounded(api: Any, people: Any) -> None:
+    """Spec-driven, so a route added later is covered too: every integer query or path parameter,
+    sent 2**63, 10**30 or -2**63, is refused with 422 by some caller allowed to reach the route."""
+    from node.api.openapi import build_openapi
+
+    callers = [None, *(people.auth(r) for r in ("archivist", "security_auditor", "system_admin", "borrower"))]
+    swept, wrong = 0, []
+    for path, operations in build_openapi(api.app)["paths"].items():
+        for method, op in operations.items():
+            params = op.get("parameters", [])
+            for param in (p for p in params if p["in"] in ("query", "path") and _is_integer(p["schema"])):
+                for huge in (2**63, 10**30, -(2**63)):
+                    url = path
+                    for other in (p for p in params if p["in"] == "path"):
+                        url = url.replace("{" + other["name"] + "}", str(huge) if other is param else "x")
+                    query = {param["name"]: huge} if param["in"] == "query" else None
+                    status = None
+                    for headers in callers:
+                        status = api.request(method, url, params=query, headers=headers).status_code
+                        if status not in (401, 403):
+                            break
+                    swept += 1
+                    if status != 422:
+                        wrong.append((method, path, param["name"], huge, status))
+    assert swept >= 30 and not wrong, wrong
+
+
 def test_booleans_are_strict(api: Any, people: Any) -> None:
     wrong = []
     for bad in (0, 1, "yes", "true", "1", None):
