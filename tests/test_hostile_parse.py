@@ -241,8 +241,10 @@ def test_metadata_extra_numbers(api: Any, people: Any, literal: str, status: int
     if status == 201:
         item = r.json()["id"]
         # and the same bounds when editing metadata after filing
-        for bad in (str(2**53), "NaN", "1e400", "9" * 5000):
-            raw = f'{{"set": {{"extra.m": {bad}}}, "reason": "r"}}'
+        for key, bad in [("extra.m", v) for v in (str(2**53), "NaN", "1e400", "9" * 5000)] + [
+            ("year", str(2**63)), ("year", "99999"), ("year", "1e300"), ("year", "true")
+        ]:
+            raw = f'{{"set": {{"{key}": {bad}}}, "reason": "r"}}'
             r = api.patch(f"/items/{item}/metadata", content=raw,
                           headers={**people.auth("archivist"), "Content-Type": "application/json"})  # fmt: skip
             assert r.status_code == 422, (bad, r.text)
