@@ -26,7 +26,10 @@ MAX_JSON_BYTES = MAX_BODY_BYTES  # the former name
 # Routes that stream their bodies under their own caps (node/ingest.py, node/api/packages.py).
 STREAMING_ROUTES = frozenset({("POST", "/items"), ("POST", "/packages")})
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string; an unterminated one (or one ending in a backslash) runs to the end of the input, so
+# every match attempt succeeds and the scan stays linear (a pattern that can fail would retry at every
+# quote: quadratic on `"\"\"\"...`).
+_STRING = re.compile(rb'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
