@@ -391,3 +391,25 @@ def test_openapi_declares_error_bodies_statuses_and_uploads(api: Any) -> None:
     assert set(item_body["required"]) == {"file", "metadata"}
     package_body = spec["paths"]["/packages"]["post"]["requestBody"]["content"]
     assert {"application/zip", "multipart/form-data"} <= set(package_body)
+
+
+def test_a_deep_or_out_of_range_manifest_json_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
+    """A package's manifest.json goes through the same bounded parser as a request body."""
+    import subprocess
+    import sys
+
+    from node.checks.package import _read_manifest
+
+    for text in ("[" * DEEP + "]" * DEEP, '[{"path": "a.pdf", "pages": ' + "9" * 31 + "}]", '[{"pages": NaN}]'):
+        (tmp_path / "manifest.json").write_text(text, encoding="utf-8")
+        rows, _header, results = _read_manifest(tmp_path / "manifest.json")
+        assert not rows and [r.code for r in results] == ["AUTH-MANIFEST"], text[:40]
+    # and in a process with the Ethereum stack's recursion limit, where json.loads would segfault
+    script = (
+        "import sys; import node.app; assert sys.getrecursionlimit() >= 100000; from pathlib import Path; "
+        "from node.checks.package import _read_manifest; "
+        f"print(len(_read_manifest(Path({str(tmp_path / 'deep.json')!r}))[2]))"
+    )
+    (tmp_path / "deep.json").write_text("[" * DEEP + "]" * DEEP, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-2000:]

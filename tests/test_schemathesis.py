@@ -36,22 +36,28 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 PASSWORD = "correct horse battery staple"
 
 
+# Who the run calls as: the init key and a borrower always; FUZZ_AS=archivist,secauditor,sysadmin,secadmin
+# adds more people for a longer hunt (business users are made here, officers are init's).
+CALLERS = ["init_key", "borrower", *filter(None, os.environ.get("FUZZ_AS", "").split(","))]
+OFFICERS = ("sysadmin", "secadmin", "secauditor")
+
+
 class Node:
-    """The app, its spec and the credentials the run uses; re-logs the borrower in if a fuzzed
+    """The app, its spec and the credentials the run uses; logs a person in again if a fuzzed
     POST /auth/logout ended their session."""
 
-    def __init__(self, app: Any, client: Any, init_key: str) -> None:
-        self.app, self.client, self.init_key = app, client, init_key
-        self.borrower_token = self.login()
+    def __init__(self, app: Any, client: Any, init_key: str, officers_dir: Path) -> None:
+        self.app, self.client, self.init_key, self.officers_dir = app, client, init_key, officers_dir
+        self.tokens = {who: self.login(who) for who in CALLERS if who != "init_key"}
 
-    def login(self) -> str:
-        answer = self.client.post("/auth/login", json={"username": "borrower", "password": PASSWORD})
+    def login(self, who: str) -> str:
+        password = (self.officers_dir / f"{who}.password").read_text().strip() if who in OFFICERS else PASSWORD
+        answer = self.client.post("/auth/login", json={"username": who, "password": password})
         assert answer.status_code == 200, answer.text
         return answer.json()["token"]
 
     def headers(self, who: str) -> dict[str, str]:
-        token = self.init_key if who == "init_key" else self.borrower_token
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {self.init_key if who == 'init_key' else self.tokens[who]}"}
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +81,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     initialise(data, profile_name="test", client=chain)
     ctx = NodeContext.build(load_settings(data), chain_client=chain)
     with ctx.sessions() as s, s.begin():
-        s.add(UserRole(user_id=users.create_user(s, "borrower", PASSWORD).id, role="borrower"))
+        for role in {"borrower", *CALLERS} - {"init_key", *OFFICERS}:
+            s.add(UserRole(user_id=users.create_user(s, role, PASSWORD).id, role=role))
     app = create_app(ctx, scheduler=False)
     init_key = (data / "secrets" / "api-key").read_text().strip()
     with TestClient(app) as client:
-        yield Node(app, client, init_key)
+        yield Node(app, client, init_key, load_settings(data).officers_dir)
     ctx.close()
     mp.undo()
 
@@ -108,8 +115,8 @@ def _fuzz_operation(node: Node, who: str, operation: Any, mode: GenerationMode, 
         except Exception as exc:  # in-process, a 500 surfaces as the handler's exception
             failures.append(f"{where(case)} -> exception {type(exc).__name__}: {str(exc)[:300]}")
             return
-        if operation.path == "/auth/logout" and response.status_code == 200 and who == "borrower":
-            node.borrower_token = node.login()
+        if operation.path == "/auth/logout" and response.status_code == 200 and who != "init_key":
+            node.tokens[who] = node.login(who)
         try:
             case.validate_response(response, checks=CHECKS)
         except (AssertionError, FailureGroup) as exc:
@@ -134,7 +141,7 @@ def _fuzz(node: Node, who: str) -> list[str]:
     return failures
 
 
-@pytest.mark.parametrize("who", ["init_key", "borrower"])
+@pytest.mark.parametrize("who", CALLERS)
 def test_every_operation_holds_under_fuzzing(node: Node, who: str) -> None:
     failures = _fuzz(node, who)
     assert not failures, f"{len(failures)} failure(s):\n" + "\n".join(failures[:80])
