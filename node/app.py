@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
@@ -23,8 +24,9 @@ from node.arrangement import routes as arrangement
 from node.audit import routes as audit_api
 from node.core.context import NodeContext
 from node.core.deps import error_response
-from node.core.errors import NodeError
-from node.core.limits import JsonBodyLimit
+from node.core.errors import NodeError, redact_paths
+from node.core.limits import BodyLimit
+from node.core.openapi import install_openapi
 from node.filing import routes as packages
 from node.ingest import routes as items
 from node.lending import routes as loans
@@ -43,6 +45,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (ChainUnavailable, 503, "chain_unavailable"),
     (LogDiverged, 500, "log_diverged"),
 ]
+_HTTP_REASONS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
@@ -83,10 +86,14 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
 
+    def shown(exc: Exception) -> str:
+        """An error's message without the server's absolute paths (relative to the data dir)."""
+        return redact_paths(str(exc), settings.data_dir)
+
     @app.exception_handler(NodeError)
     async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
         req.state.error_reason = exc.reason  # for the audit event of a refused request
-        answer = error_response(exc.status_code, exc.reason, str(exc))
+        answer = error_response(exc.status_code, exc.reason, shown(exc))
         answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
         return answer
 
@@ -94,14 +101,22 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     async def _ledger_error(_req: Request, exc: LedgerError) -> JSONResponse:
         for kind, status, reason in _STATUS_BY_ERROR:
             if isinstance(exc, kind):
-                return error_response(status, reason, str(exc))
+                return error_response(status, reason, shown(exc))
         logger.error("request failed: %s", exc)
-        return error_response(500, "ledger_error", str(exc))
+        return error_response(500, "ledger_error", shown(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return error_response(422, "invalid_input", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes, wrong methods, unparsable bodies: the same {"error","detail"} body as the rest."""
+        reason = _HTTP_REASONS.get(exc.status_code, f"http_{exc.status_code}")
+        answer = error_response(exc.status_code, reason, str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.get("/health", tags=["node"])
     def health() -> dict[str, Any]:
@@ -116,8 +131,10 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
     app.include_router(trust.router)  # GET /trust: the node's trust root (issue 7)
-    # JSON bodies are capped (node/core/limits.py); inside the audit middleware, so a refusal is an event.
-    app.add_middleware(JsonBodyLimit)
+    # Every non-streaming body is capped and JSON parsed within bounds (node/core/limits.py); inside the
+    # audit middleware, so a refusal is an event.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     # Every state-changing request and every content access becomes an audit event (node/audit/service.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
+    install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)
     return app

@@ -24,6 +24,7 @@ from node.audit import service as audit
 from node.core.context import NodeContext
 from node.core.deps import all_routes, get_ctx, require, route_actions
 from node.core.principal import Principal
+from node.core.types import Seq
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ def list_events(
     fonds: str | None = None,
     since: Annotated[str | None, Query(description="ISO time, inclusive (UTC, e.g. 2026-11-25T08:00:00Z)")] = None,
     until: Annotated[str | None, Query(description="ISO time, exclusive")] = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Seq = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     flush_anonymous(ctx)  # aggregated anonymous refusals pending in memory become events first

@@ -23,9 +23,9 @@ from anchor.db import make_engine, make_session_factory
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.keystore import load_account
 from anchor.profiles import ChainProfile, load_profile
-from node.core.blobstore import BlobStore
+from node.core.blobstore import BlobStore, clean_dir
 from node.core.models import ApiKey
-from node.core.settings import Settings
+from node.core.settings import Settings, tighten_data_dir
 from node.trust.service import load_node_trust_root
 from verifier.certificate import issue_certificate, load_signing_key
 from verifier.trustroot import TrustRoot
@@ -104,8 +104,10 @@ class NodeContext:
         profile = load_profile(settings.chain_profile)
         if settings.rpc_url:
             profile = profile.replace(rpc_url=settings.rpc_url)
+        tighten_data_dir(settings.data_dir)
         blobs = BlobStore(settings.blob_dir)
-        blobs.clean_tmp()
+        blobs.clean_tmp()  # uploads and expanded packages a crash left behind
+        clean_dir(settings.tmp_dir)
         verifier_key = load_signing_key(settings.verifier_key_path)
         trust_root = load_node_trust_root(settings)
         if trust_root is None:
@@ -204,12 +206,16 @@ class NodeContext:
         `policy_file` and `hook` replace the settings' defaults (tests)."""
         from node.filing.checks.antivirus import VirusScanner
         from node.filing.checks.engine import CheckConfig
+        from node.filing.checks.ziplimits import ZipLimits
         from node.filing.service import Filer, pause_hook
 
+        settings = self.settings
+        scanner = VirusScanner(clamd_socket=settings.clamd_socket or None)
         return Filer(
             self.sessions, self.blobs, reader=self.reader,
-            config=config or CheckConfig(scanner=VirusScanner(clamd_socket=self.settings.clamd_socket or None)),
-            policy_file=policy_file, hook=hook or pause_hook(self.settings.filing_test_pause),
+            config=config or CheckConfig(limits=ZipLimits.for_checks(settings), scanner=scanner),
+            policy_file=policy_file, hook=hook or pause_hook(settings.filing_test_pause),
+            tmp_dir=settings.tmp_dir, package_limits=ZipLimits.for_packages(settings),
         )  # fmt: skip
 
     def record_rollback(self, loss: dict[str, Any]) -> None:

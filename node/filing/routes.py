@@ -21,7 +21,9 @@ from node.core.deps import check_fonds, fonds_forbidden_message, get_ctx, requir
 from node.core.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from node.core.models import Item, ItemCheck, Package
 from node.core.multipart import form_boundary, stream_form
+from node.core.openapi import MULTIPART_PACKAGE
 from node.core.principal import Principal
+from node.core.types import Offset
 from node.filing.checks.package import PackageError
 from node.filing.service import FILED, Filer, package_items, package_view, report_from_dict
 
@@ -90,7 +92,7 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
     return JSONResponse(status_code=422, content={"error": "package_rejected", "detail": detail, **body})
 
 
-@router.post("/packages", status_code=201)
+@router.post("/packages", status_code=201, openapi_extra=MULTIPART_PACKAGE)
 async def file_package(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
     name: str | None = None,
@@ -148,7 +150,7 @@ def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Pa
 @router.get("/packages")
 def list_packages(
     ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
     query = select(Package)
     if status is not None:

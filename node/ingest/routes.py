@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -16,8 +18,10 @@ from node.core.context import NodeContext
 from node.core.deps import check_fonds, current_principal, error_response, get_ctx, require
 from node.core.errors import NotFound
 from node.core.models import Item, ItemPlacement
+from node.core.openapi import MULTIPART_ITEM
 from node.core.principal import Principal
-from node.ingest.service import file_item, find_duplicate, receive_upload
+from node.core.types import Offset, YearFilter
+from node.ingest.service import file_item, find_duplicate, kept_only_if_filed, receive_upload
 from node.lending.access import authorize_content
 
 router = APIRouter(tags=["items"])
@@ -52,7 +56,7 @@ def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
         return item, s.get(Log, item.log_pk)  # type: ignore[return-value]
 
 
-@router.post("/items", status_code=201)
+@router.post("/items", status_code=201, openapi_extra=MULTIPART_ITEM)
 async def create_item(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
 ) -> JSONResponse:
@@ -68,9 +72,8 @@ async def create_item(
         ctx.blobs,
         max_file=settings.max_upload_bytes,
         max_metadata=settings.max_metadata_bytes,
+        fonds_allowed=lambda fonds: check_fonds(principal, fonds),
     )
-
-    check_fonds(principal, upload.metadata.fonds)
     source_ip = request.client.host if request.client else None
 
     def persist() -> tuple[int, dict[str, Any]]:
@@ -88,11 +91,8 @@ async def create_item(
             request.state.audit_recorded = True
             return (200 if dup else 201), {**item_view(item, s.get(Log, item.log_pk)), "duplicate": dup is not None}
 
-    try:
+    with kept_only_if_filed(upload, ctx.blobs, ctx.reader):
         status, body = await run_in_threadpool(persist)
-    except BaseException:
-        upload.blob.discard()
-        raise
     return JSONResponse(status_code=status, content=body)
 
 
@@ -102,13 +102,13 @@ def list_items(
     principal: Annotated[Principal, Depends(require("items:read"))],
     fonds: str | None = None,
     category: str | None = None,
-    year: int | None = None,
+    year: YearFilter = None,
     content_sha256: str | None = None,
     source_path: str | None = None,
     volume: str | None = None,  # items arranged in this volume (node/arrangement/service.py)
     box: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = select(Item)
     for column, value in (
@@ -151,9 +151,25 @@ def get_content(
     if access is not None and access.loan_id:  # a borrower: where the certificate of this loan is
         headers |= {"X-Loan-Id": access.loan_id, "X-Permit-Id": access.permit_id or "",
                     "Link": f'</loans/{access.loan_id}/certificates>; rel="certificate"'}  # fmt: skip
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        filename=item.filename or item.id,
-        headers=headers,
-    )
+    headers["Content-Disposition"] = content_disposition(item.filename, item.id)
+    return FileResponse(path, media_type="application/octet-stream", headers=headers)
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """The stored file name fit for a header: its last path segment only (no '../', no folders),
+    without control, format or private-use characters, not '.' or '..'; `fallback` when nothing is left."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] not in "CZ" or c == " ").strip()
+    if base in ("", ".", ".."):
+        return fallback
+    return base[:255]
+
+
+def content_disposition(name: str | None, fallback: str) -> str:
+    """attachment with an ASCII `filename` and, for other names, RFC 6266 / RFC 5987 `filename*`."""
+    clean = safe_filename(name, fallback)
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in clean)
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != clean:
+        header += f"; filename*=UTF-8''{quote(clean, safe='')}"
+    return header

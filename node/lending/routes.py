@@ -19,6 +19,7 @@ from node.core.deps import current_principal, get_ctx, require
 from node.core.errors import Forbidden, InvalidInput
 from node.core.models import LoanStatus
 from node.core.principal import Principal
+from node.core.types import LoanDays, Offset, QueryBool, SaneTime
 from node.lending.service import LOANS_DECIDE, LOANS_READ, LOANS_REQUEST, LOANS_REVOKE, AuditHook, Lending
 
 router = APIRouter(tags=["loans"])
@@ -61,9 +62,9 @@ class LoanRequest(BaseModel):
     items: list[str] = Field(default_factory=list, max_length=500)
     volume: str | None = Field(default=None, min_length=1, max_length=32)  # a whole volume (卷): all its items
     purpose: str = Field(min_length=1, max_length=2000)
-    not_before: datetime | None = None
-    expires_at: datetime | None = None
-    days: float | None = Field(default=None, gt=0)
+    not_before: SaneTime | None = None
+    expires_at: SaneTime | None = None
+    days: LoanDays | None = None
 
     @model_validator(mode="after")
     def _period(self) -> LoanRequest:
@@ -129,9 +130,9 @@ def list_loans(
     lend: Lend,
     principal: Who,
     status: str | None = None,
-    mine: bool = False,
+    mine: QueryBool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """A borrower's own loans; every loan for loans:read (approvers, auditors, security officers)."""
     _reader(principal)

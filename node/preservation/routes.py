@@ -15,6 +15,7 @@ from node.core.deps import get_ctx, require
 from node.core.errors import NotFound
 from node.core.models import PreservationRun
 from node.core.principal import Principal
+from node.core.types import Bool, QueryBool
 from node.preservation.service import list_alerts, run_summary_fields, scoped_report
 
 router = APIRouter(tags=["preservation"], prefix="/preservation")
@@ -25,9 +26,9 @@ StatusReader = Annotated[Principal, Depends(require("status:read"))]
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_start: bool = False  # ignore the cursor and start at the first item
-    max_items: int | None = Field(default=None, ge=1)
-    max_seconds: float | None = Field(default=None, gt=0)
+    from_start: Bool = False  # ignore the cursor and start at the first item
+    max_items: int | None = Field(default=None, ge=1, le=10**9)
+    max_seconds: float | None = Field(default=None, gt=0, le=86400 * 7, allow_inf_nan=False)
 
 
 @router.post("/run")
@@ -50,7 +51,7 @@ async def run_now(
 
 @router.get("/alerts")
 def alerts(
-    ctx: Ctx, principal: Annotated[Principal, Depends(require("status:read"))], all: bool = False,
+    ctx: Ctx, principal: Annotated[Principal, Depends(require("status:read"))], all: QueryBool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:  # fmt: skip
     """Open alerts (all=true: resolved ones too), newest first."""

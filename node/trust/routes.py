@@ -14,15 +14,16 @@ from node.core.context import NodeContext
 from node.core.deps import get_ctx
 from node.core.errors import NotFound
 from node.core.models import Item
+from node.core.types import Bool, JsonSafeObject
 
 router = APIRouter(tags=["proofs"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
 class VerifyRequest(BaseModel):
-    bundle: dict[str, Any]
+    bundle: JsonSafeObject
     content_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    certificate: bool = False
+    certificate: Bool = False
 
 
 @router.get("/items/{item_id}/proof")

@@ -17,6 +17,7 @@ from node.core.errors import Conflict, Forbidden, InvalidInput
 from node.core.models import ApiKey, OfficerProposal, User
 from node.core.principal import Principal
 from node.core.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
+from node.core.types import Bool, PathInt
 from node.users import service as users
 
 router = APIRouter(tags=["users"])
@@ -32,7 +33,7 @@ class NewUser(BaseModel):
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(max_length=1024)
     display_name: str = Field(default="", max_length=200)
-    must_change_password: bool = Field(
+    must_change_password: Bool = Field(
         default=True, description="The user must change it at first login (default: the system admin chose it)."
     )
 
@@ -242,6 +243,6 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
 
 
 @router.delete("/api-keys/{key_id}")
-def revoke_api_key(key_id: int, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+def revoke_api_key(key_id: PathInt, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     with audited(ctx, request, principal, "users:manage", f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
         return users.api_key_view(users.revoke_api_key(s, key_id))

@@ -22,7 +22,6 @@ from pathlib import Path
 
 TEST_DB_DIR = Path(__file__).parent / "data"
 SYSTEM_DB_DIRS = (Path("/var/lib/clamav"),)
-CLAMD_ENV = "ARCHIVE_LEDGER_CLAMD_SOCKET"  # unix socket path, or tcp://host:port
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 _DB_SUFFIXES = (".cvd", ".cld", ".cud", ".hdb", ".hsb", ".ndb", ".ldb", ".mdb", ".msb", ".cdb", ".yara", ".yar")
 
