@@ -353,7 +353,7 @@ def test_absurd_manifest_numbers_fail_a_check_not_the_node(api: Any, node_ctx: A
     assert r.json()["error"] == "package_rejected"
     blocking = r.json()["report"]["blocking"]
     # A range check names the field; a manifest.json integer longer than the bounded parser takes
-    # (20 digits, node/api/limits.py) fails the manifest as a whole: either way a check, not a 500.
+    # (20 digits, node/core/limits.py) fails the manifest as a whole: either way a check, not a 500.
     assert any(
         (b["code"] == "AUTH-META-RANGE" and field in b["message"])
         or (b["code"] == "AUTH-MANIFEST" and "integer of 31 digits" in b["message"])
