@@ -21,6 +21,7 @@ from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
 from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
+from node.audit import middleware as audit_middleware
 from node.audit import routes as audit_api
 from node.core.context import NodeContext
 from node.core.deps import error_response
@@ -75,7 +76,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         finally:
             if sched is not None:
                 sched.shutdown(wait=False)
-            audit_api.flush_anonymous(ctx)  # aggregated anonymous refusals still in memory
+            audit_middleware.flush_anonymous(ctx)  # aggregated anonymous refusals still in memory
             ctx.close()
 
     app = FastAPI(
@@ -135,6 +136,6 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     # audit middleware, so a refusal is an event.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     # Every state-changing request and every content access becomes an audit event (node/audit/service.py).
-    app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
+    app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)
     return app

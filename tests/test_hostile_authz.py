@@ -358,7 +358,7 @@ def test_parallel_logins_do_not_starve_health(people: People, node_data: Path, t
 
 # -- audit growth from anonymous traffic --------------------------------------------------------------------
 def test_anonymous_aggregate_is_written_when_its_window_is_over() -> None:
-    from node.audit.routes import AnonymousFailures
+    from node.audit.middleware import AnonymousFailures
 
     now = [0.0]
     agg = AnonymousFailures(60.0, clock=lambda: now[0])

@@ -15,15 +15,14 @@ from sqlalchemy import func, select
 from anchor.bundles import proof_bundle
 from anchor.models import Log
 from node.arrangement import service as arr
-from node.audit.routes import audited
+from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require
 from node.core.errors import InvalidInput
 from node.core.models import Box, Item, Volume
 from node.core.principal import Principal
 from node.core.types import Bool, JsonScalar, Offset, PathInt, YearFilter
-from node.ingest.routes import item_view
-from node.ingest.service import RETENTION_ALIASES
+from node.ingest.service import RETENTION_ALIASES, item_view
 
 router = APIRouter(tags=["arrangement"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]

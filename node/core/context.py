@@ -32,7 +32,7 @@ from verifier.trustroot import TrustRoot
 from verifier.verify import VerificationResult, verify_bundle
 
 if TYPE_CHECKING:
-    from node.audit.routes import AnonymousFailures
+    from node.audit.middleware import AnonymousFailures
     from node.filing.checks.engine import CheckConfig
     from node.filing.service import Filer, Hook
     from node.lending.service import Lending
@@ -195,7 +195,7 @@ class NodeContext:
 
     def anonymous_failures(self) -> AnonymousFailures:
         """The aggregator of anonymous refusals for the audit trail."""
-        from node.audit.routes import AnonymousFailures
+        from node.audit.middleware import AnonymousFailures
 
         return self._once("anonymous_failures", lambda: AnonymousFailures(self.settings.audit_anonymous_window_s))
 

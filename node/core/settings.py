@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     login_lockout_max_s: float = Field(default=900.0, gt=0)  # the longest lockout
     login_failure_window_s: float = Field(default=900.0, gt=0)  # failures older than this (and unlocked) are forgotten
     login_concurrency: int = Field(default=0, ge=0)  # password checks at once (0: one per CPU core); more: 503
-    # Anonymous refusals are aggregated into one audit event per address, route and window (node/audit/routes.py).
+    # Anonymous refusals are aggregated into one audit event per address, route and window (node/audit/middleware.py).
     audit_anonymous_window_s: float = Field(default=300.0, gt=0)
     # Decompression bounds (node/filing/checks/ziplimits.py): format checks at filing and in every preservation pass,
     # and the expansion of ZIP transfer packages (under <data>/tmp). Past a bound: USAB-BOMB / package_unreadable.

@@ -15,7 +15,7 @@ from python_multipart.multipart import parse_options_header
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from node.audit.routes import audited
+from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, fonds_forbidden_message, get_ctx, require
 from node.core.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,31 +20,11 @@ from node.core.models import Item, ItemPlacement
 from node.core.openapi import MULTIPART_ITEM
 from node.core.principal import Principal
 from node.core.types import Offset, YearFilter
-from node.ingest.service import file_item, find_duplicate, kept_only_if_filed, receive_upload
+from node.ingest.service import file_item, find_duplicate, item_view, kept_only_if_filed, receive_upload
 from node.lending.access import authorize_content
 
 router = APIRouter(tags=["items"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
-
-
-def item_view(item: Item, log: Log | None = None) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "fonds": item.fonds_code,
-        "title": item.title,
-        "category": item.category,
-        "year": item.year,
-        "retention": item.retention,
-        "archival_code": item.archival_code,
-        "metadata": json.loads(item.metadata_json),
-        "content_sha256": item.content_sha256,
-        "size": item.size,
-        "filename": item.filename,
-        "source_path": item.source_path,
-        "leaf_index": item.leaf_index,
-        "log_id": log.log_id.hex() if log else None,
-        "created_at": item.created_at.isoformat(),
-    }
 
 
 def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anchor.log import MerkleLog
+from anchor.models import Log
 from node.core.blobstore import BlobStore, BlobWriter
 from node.core.errors import InvalidInput, NodeError, UploadTooLarge
 from node.core.limits import BodyRefused, loads_bounded
@@ -221,3 +222,24 @@ def file_item(
     session.add(item)
     session.flush()
     return item
+
+
+def item_view(item: Item, log: Log | None = None) -> dict[str, Any]:
+    """An item as the API shows it (GET /items/{id}, lists, volumes)."""
+    return {
+        "id": item.id,
+        "fonds": item.fonds_code,
+        "title": item.title,
+        "category": item.category,
+        "year": item.year,
+        "retention": item.retention,
+        "archival_code": item.archival_code,
+        "metadata": json.loads(item.metadata_json),
+        "content_sha256": item.content_sha256,
+        "size": item.size,
+        "filename": item.filename,
+        "source_path": item.source_path,
+        "leaf_index": item.leaf_index,
+        "log_id": log.log_id.hex() if log else None,
+        "created_at": item.created_at.isoformat(),
+    }

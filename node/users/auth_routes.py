@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from node.audit.routes import audited, source_ip
+from node.audit.middleware import audited, source_ip
 from node.core.context import NodeContext
 from node.core.deps import bearer_token, current_principal, get_ctx
 from node.core.errors import Forbidden, InvalidInput, Unauthorized

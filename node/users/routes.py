@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anchor.roles_chain import set_approver
-from node.audit.routes import audited
+from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import current_principal, get_ctx, require
 from node.core.errors import Conflict, Forbidden, InvalidInput
