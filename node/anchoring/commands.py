@@ -18,7 +18,6 @@ from node.core.client import node_client
 
 def anchor(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE) -> None:
     """Checkpoint every log with new records now, wait for confirmation, print the transaction."""
-    from anchor.errors import LedgerError
     from node.core.client import NodeRequestError
 
     try:
@@ -27,9 +26,7 @@ def anchor(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
     except NodeRequestError as exc:
         if exc.reason == "chain_unavailable":  # nothing was anchored; the records wait, safe to re-run
             fail(f"chain unavailable, nothing anchored (records stay pending; re-run when the chain is back): {exc}")
-        fail(str(exc))
-    except LedgerError as exc:
-        fail(str(exc))
+        raise  # exit 1 (cli.EXIT_CODES)
     for loss in report.get("rollbacks") or []:
         typer.secho(
             f"CHAIN ROLLBACK: fonds {loss['fonds']}: {loss['lost_checkpoints']} confirmed checkpoint(s) "
@@ -49,13 +46,8 @@ def anchor(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_
 
 def status(node: NodeUrl = DEFAULT_NODE, api_key_file: ApiKeyFile = DEFAULT_KEY_FILE) -> None:
     """Log sizes, last checkpoints, records waiting for anchoring, chain height."""
-    from anchor.errors import LedgerError
-
-    try:
-        with node_client(node, "integrator", api_key_file=api_key_file) as client:
-            data = client.status()
-    except LedgerError as exc:
-        fail(str(exc))
+    with node_client(node, "integrator", api_key_file=api_key_file) as client:
+        data = client.status()  # a refusal: exit 1 (cli.EXIT_CODES)
     chain = data["chain"]
     typer.echo(f"chain {chain['chain_id']}: " + (f"block {chain['block']}" if chain["reachable"] else "UNREACHABLE"))
     typer.echo(f"contract: {data['contract']}")

@@ -34,13 +34,8 @@ def proof(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the bundle here.")] = None,
 ) -> None:
     """Fetch the proof bundle of an item."""
-    from anchor.errors import LedgerError
-
-    try:
-        with node_client(node) as client:
-            bundle = client.proof(item_id, against)
-    except LedgerError as exc:
-        fail(str(exc))
+    with node_client(node) as client:
+        bundle = client.proof(item_id, against)  # 409 not anchored yet etc.: exit 1 (cli.EXIT_CODES)
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
