@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from anchor.chain.dev import fund_from_dev_account
 from verifier import chain as vchain
 from verifier.chain import MAX_REPLY_BYTES, JsonRpcChain
 from verifier.errors import ChainUnavailable, RpcCallError
@@ -136,7 +137,7 @@ def deployed():  # type: ignore[no-untyped-def]
 
     client = ChainClient(load_profile("test"))
     acct = Account.create()
-    client.fund_from_dev_account(acct.address, 10**20)
+    fund_from_dev_account(client, acct.address, 10**20)
     deployment, _ = deploy_for_tests(client, acct)
     return client, deployment
 

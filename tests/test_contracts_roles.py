@@ -18,6 +18,7 @@ from eth_utils import keccak
 from web3 import EthereumTesterProvider, Web3
 from web3.logs import DISCARD
 
+from anchor.chain.dev import fund_from_dev_account
 from contracts import load_artifact
 from tests.test_contracts_anchor import _error_table, _revert_data
 
@@ -407,7 +408,7 @@ def test_deploy_contracts_wires_roles_and_funds_officers(chain_client):  # type:
     from anchor.deploy import deploy_contracts, gas_price
 
     node_key, sys_key, sec_key, aud_key, anchor_key = (Account.create() for _ in range(5))
-    chain_client.fund_from_dev_account(node_key.address, 10**20)
+    fund_from_dev_account(chain_client, node_key.address, 10**20)
     assert gas_price(chain_client) > 0  # eth-tester charges gas: the officers must be funded
     d = deploy_contracts(
         chain_client, node_key, system_admin=sys_key, security_admin=sec_key, auditor=aud_key,

@@ -21,6 +21,7 @@ import pytest
 from ganache_fixture import ganache_url  # noqa: F401  (the module's one ganache)
 from typer.testing import CliRunner
 
+from anchor.chain.dev import fund_from_dev_account
 from cli import app
 from node.settings import load_settings
 from verifier.trustroot import check_trust_update, load_trust_root, load_trust_root_file
@@ -362,7 +363,7 @@ def test_look_alike_chain_with_the_same_id_and_address_is_wrong_chain(world: Wor
     with run_ganache(world.tmp / "look-alike", chain_id=1337) as other_url:
         other = ChainClient(load_profile("dev").replace(rpc_url=other_url))
         for address in (account.address, *(o.address for o in officers.values())):
-            other.fund_from_dev_account(address, 10**20)
+            fund_from_dev_account(other, address, 10**20)
         deployment = deploy_contracts(other, account, system_admin=officers["system_admin"],
                                       security_admin=officers["security_admin"],
                                       auditor=officers["security_auditor"], anchorer=account.address)  # fmt: skip

@@ -24,6 +24,7 @@ from trust_builders import TrustKit
 from anchor.anchorer import Anchorer
 from anchor.bundles import proof_bundle
 from anchor.chain import ChainClient
+from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
@@ -81,7 +82,7 @@ def anchored(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     tmp = tmp_path_factory.mktemp("standalone")
     client = ChainClient(load_profile("dev").replace(rpc_url=ganache_url, ganache=None))
     account = Account.create()
-    client.fund_from_dev_account(account.address, 10**20)
+    fund_from_dev_account(client, account.address, 10**20)
     deployment, _officers = deploy_for_tests(client, account)
 
     db = f"sqlite:///{tmp / 'node.db'}"

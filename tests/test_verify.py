@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import pytest
 from trust_builders import TrustKit
 
+from anchor.chain.dev import fund_from_dev_account
 from verifier import chain as vchain
 from verifier import merkle
 from verifier.chain import ANCHOR_VERSION, JsonRpcChain
@@ -746,7 +747,7 @@ def evm():  # type: ignore[no-untyped-def]
 
     client = ChainClient(load_profile("test"))
     acct = Account.create()
-    client.fund_from_dev_account(acct.address, 10**20)
+    fund_from_dev_account(client, acct.address, 10**20)
     artifact = load_artifact("ArchiveAnchor")
     genuine, _ = deploy_for_tests(client, acct)
     impostor, _ = deploy_for_tests(client, acct)

@@ -2,57 +2,41 @@
 
 One `ChainClient` per chain profile. Transactions are always signed locally (EIP-155: the chain id
 comes from the profile, and `connect` refuses a node whose chain id differs) and sent raw.
-
-Nonces: web3.py does not serialise them, so every (client, address) pair has one `NonceManager`
-whose lock is held while a nonce is taken and, for `send`, while the transaction is broadcast.
-The anchorer persists a signed transaction *before* broadcasting it, so it uses the split API:
-`prepare` (reserve a nonce and sign) then `broadcast` (idempotent: re-sending a transaction the
-node already knows is a success).
+The parts live beside it: `transport` (connection, network failures as `ChainUnavailable`),
+`nonces` (one `NonceManager` per address), `reverts` (revert decoding), `contracts` (the wrappers of
+ArchiveAnchor, ArchiveRoles and ReadPermits), `reader` (the verifier's adapter) and `dev`
+(development-chain helpers, never used against a production chain).
 
 Every network failure (connection refused, timeout) becomes `ChainUnavailable`.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import eth_abi
-import requests
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
-from eth_utils.abi import abi_to_signature, get_abi_input_types
-from hexbytes import HexBytes
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import (
-    BlockNotFound,
-    ContractLogicError,
-    ProviderConnectionError,
-    TimeExhausted,
-    TransactionNotFound,
-    Web3RPCError,
-)
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import BlockNotFound, TimeExhausted, TransactionNotFound, Web3RPCError
 
-from anchor.errors import (
-    ChainError,
-    ChainUnavailable,
-    NonceTooLow,
-    TransactionReverted,
-    TransactionTimeout,
+from anchor.chain.nonces import NonceManager, SignedTx
+from anchor.chain.reverts import REVERT_ERRORS, decode_revert, describe_revert, revert_data_from_exception
+from anchor.chain.transport import (
+    CONNECTION_ERRORS,
+    check_chain,
+    connect,
+    error_message,
+    hex_hash,
+    translate_errors,
 )
+from anchor.errors import ChainError, NonceTooLow, TransactionReverted, TransactionTimeout
 from anchor.profiles import ChainProfile
-from verifier import errors as verifier_errors
 
 log = logging.getLogger(__name__)
-
-ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
-PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 # Substrings (lower case) of node error messages, per client.
 _ALREADY_KNOWN = (
@@ -70,237 +54,6 @@ _NONCE_TOO_LOW = (
     "the tx doesn't have the correct nonce",  # ganache 7 (nonce lower than the account's)
     "invalid transaction nonce",  # eth-tester / py-evm "Invalid transaction nonce: Expected 1, but got 0"
 )
-try:  # eth-tester (dev extra) reports reverts with its own exception type
-    from eth_tester.exceptions import TransactionFailed as _EthTesterTransactionFailed
-
-    _REVERT_ERRORS: tuple[type[BaseException], ...] = (ContractLogicError, _EthTesterTransactionFailed)
-except ImportError:  # pragma: no cover - production installs have no eth-tester
-    _REVERT_ERRORS = (ContractLogicError,)
-
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,  # the node died while answering
-    requests.exceptions.RequestException,  # and the rest: a proxy's 502/503 in front of a dead node, a bad URL
-    ProviderConnectionError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# values
-
-
-@dataclass(frozen=True)
-class SignedTx:
-    """A locally signed transaction: what the anchorer stores before broadcasting."""
-
-    raw: bytes
-    tx_hash: str  # 0x-prefixed, lower case
-    nonce: int
-    sender: str | None = None
-
-    def __repr__(self) -> str:  # the raw bytes are not secret, just long
-        return f"SignedTx(tx_hash={self.tx_hash}, nonce={self.nonce}, sender={self.sender})"
-
-
-def _hex_hash(h: Any) -> str:
-    if isinstance(h, bytes | bytearray):
-        return "0x" + bytes(h).hex()
-    s = str(h).lower()
-    return s if s.startswith("0x") else "0x" + s
-
-
-# --------------------------------------------------------------------------------------------------
-# revert decoding
-
-
-def decode_revert(data: bytes | str | None, abi: Iterable[Mapping[str, Any]] = ()) -> tuple[str | None, tuple]:
-    """Decode revert data into (error name, args). ``(None, ())`` if it cannot be decoded."""
-    if data is None:
-        return None, ()
-    if isinstance(data, str):
-        try:
-            data = bytes(HexBytes(data))
-        except ValueError:
-            return None, ()
-    if len(data) < 4:
-        return None, ()
-    selector, body = data[:4], data[4:]
-    try:
-        if selector == ERROR_STRING_SELECTOR:
-            return "Error", tuple(eth_abi.decode(["string"], body))
-        if selector == PANIC_SELECTOR:
-            return "Panic", tuple(eth_abi.decode(["uint256"], body))
-        for item in abi:
-            if item.get("type") != "error":
-                continue
-            if keccak(text=abi_to_signature(item))[:4] == selector:
-                types = list(get_abi_input_types(item))
-                values = eth_abi.decode(types, body)
-                return item["name"], tuple(
-                    to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
-                )
-    except Exception:  # malformed data: report as undecodable
-        return None, ()
-    return None, ()
-
-
-def _revert_data_from_exception(e: BaseException) -> bytes | None:
-    """Best effort: the raw revert data carried by a web3 (or eth-tester) exception, or None."""
-    # eth-tester: web3 re-raises TransactionFailed("execution reverted: ...") from the original
-    # TransactionFailed whose first argument is the raw revert bytes (possibly wrapped once more).
-    seen: BaseException | None = e
-    for _ in range(5):
-        if seen is None:
-            break
-        first = seen.args[0] if seen.args else None
-        if isinstance(first, BaseException) and first.args:
-            first = first.args[0]
-        if isinstance(first, bytes | bytearray):
-            return bytes(first)
-        if isinstance(first, str):  # eth_call: the bytes arrive as their repr, "b'\\xe6...'"
-            literal = first.removeprefix("execution reverted: ")
-            if literal.startswith(("b'", 'b"')):
-                with contextlib.suppress(ValueError, SyntaxError):
-                    value = ast.literal_eval(literal)
-                    if isinstance(value, bytes):
-                        return value
-        seen = seen.__cause__ or seen.__context__
-    data: Any = getattr(e, "data", None)
-    if isinstance(data, Mapping):  # some nodes nest it: {"data": "0x..."} or {hash: {"return": ...}}
-        inner = data.get("data") or data.get("result")
-        if inner is None:
-            for v in data.values():
-                if isinstance(v, Mapping) and "return" in v:
-                    inner = v["return"]
-                    break
-        data = inner
-    if isinstance(data, bytes | bytearray):
-        return bytes(data)
-    if isinstance(data, str) and data.startswith("0x"):
-        try:
-            return bytes(HexBytes(data))
-        except ValueError:
-            return None
-    return None
-
-
-def _describe_revert(name: str | None, args: tuple) -> str:
-    if name is None:
-        return "reverted without a decodable reason (out of gas, or an error not in the ABI)"
-    if name == "Error" and args:
-        return f"reverted: {args[0]}"
-    shown = ", ".join("0x" + a.hex() if isinstance(a, bytes) else str(a) for a in args)
-    return f"reverted with {name}({shown})"
-
-
-# --------------------------------------------------------------------------------------------------
-# connection
-
-
-def connect(profile: ChainProfile, *, check_chain_id: bool = True) -> Web3:
-    """A Web3 for the profile: in-process py-evm for ``eth-tester``, HTTP JSON-RPC otherwise.
-
-    Raises `ChainUnavailable` if the node does not answer and `ChainError` ("wrong chain") if its
-    chain id is not the profile's.
-    """
-    if profile.kind == "eth-tester":
-        w3 = Web3(EthereumTesterProvider())
-    else:
-        provider = HTTPProvider(
-            profile.rpc_url,
-            request_kwargs={"timeout": profile.request_timeout_s},
-            # fail fast: the anchorer has its own retry loop, and "node down" must be reported quickly
-            exception_retry_configuration=None,
-        )
-        w3 = Web3(provider)
-    if check_chain_id:
-        check_chain(w3, profile)
-    return w3
-
-
-def check_chain(w3: Web3, profile: ChainProfile) -> None:
-    with translate_errors(profile.rpc_url or profile.name):
-        actual = w3.eth.chain_id
-    if actual != profile.chain_id:
-        raise ChainError(
-            f"wrong chain: the node at {profile.rpc_url or profile.kind} has chain id {actual}, "
-            f"but profile '{profile.name}' expects {profile.chain_id}; fix rpc_url or chain_id in "
-            f"{profile.source or 'the profile'}"
-        )
-
-
-@contextlib.contextmanager
-def translate_errors(where: str | None) -> Iterator[None]:
-    """Map network failures to `ChainUnavailable`."""
-    try:
-        yield
-    except _CONNECTION_ERRORS as e:
-        raise ChainUnavailable(
-            f"chain node {where} does not answer ({type(e).__name__}); check that it is running "
-            f"and reachable (for the dev chain: `archive-ledger dev-chain status`)"
-        ) from e
-
-
-def _error_message(e: BaseException) -> str:
-    """The node's own error message (without ganache's JS stack trace)."""
-    rpc = getattr(e, "rpc_response", None)
-    if isinstance(rpc, Mapping) and isinstance(rpc.get("error"), Mapping) and rpc["error"].get("message"):
-        return str(rpc["error"]["message"])
-    msg = getattr(e, "message", None)
-    if isinstance(msg, Mapping):
-        msg = msg.get("message")
-    if not msg and e.args:
-        first = e.args[0]
-        msg = first.get("message") if isinstance(first, Mapping) else first
-    return str(msg or e)
-
-
-# --------------------------------------------------------------------------------------------------
-# nonces
-
-
-class NonceManager:
-    """Hands out the nonces of one address, for one client.
-
-    The next nonce is ``max(pending transaction count on chain, local next)``: the chain's count
-    covers transactions sent by other processes, the local counter covers transactions prepared
-    here but not broadcast yet. ``lock`` is held while a nonce is taken and used.
-    """
-
-    def __init__(self, client: ChainClient, address: str) -> None:
-        self.client = client
-        self.address = to_checksum_address(address)
-        self.lock = threading.Lock()
-        self._next: int | None = None
-
-    def _take_locked(self) -> int:
-        with translate_errors(self.client.where):
-            on_chain = self.client.w3.eth.get_transaction_count(self.address, "pending")
-        return on_chain if self._next is None else max(on_chain, self._next)
-
-    def _commit_locked(self, nonce: int) -> None:
-        self._next = nonce + 1
-
-    def release(self, signed: SignedTx) -> None:
-        """Give back the nonce of a prepared transaction that will never be broadcast.
-
-        Only the most recent reservation can be given back; otherwise the next nonce is re-read
-        from the chain (the gap then stays until the abandoned nonce is used)."""
-        with self.lock:
-            if self._next is not None and signed.nonce == self._next - 1:
-                self._next = signed.nonce
-
-    def resync(self) -> None:
-        """Forget the local counter: the next nonce comes from the chain's pending count."""
-        with self.lock:
-            self._next = None
-
-
-# --------------------------------------------------------------------------------------------------
-# the client
 
 
 class ChainClient:
@@ -339,8 +92,8 @@ class ChainClient:
             except BlockNotFound:
                 return None
             except Web3RPCError as e:
-                raise ChainError(f"the chain node at {self.where} refused block {number}: {_error_message(e)}") from e
-        return _hex_hash(block["hash"]) if block is not None else None
+                raise ChainError(f"the chain node at {self.where} refused block {number}: {error_message(e)}") from e
+        return hex_hash(block["hash"]) if block is not None else None
 
     def events(self, event: Any, from_block: int, to_block: int, argument_filters: Mapping[str, Any]) -> list[Any]:
         """The logs of a contract event (``contract.events.X()``) in a block range."""
@@ -350,7 +103,7 @@ class ChainClient:
                     event.get_logs(from_block=from_block, to_block=to_block, argument_filters=dict(argument_filters))
                 )
             except Web3RPCError as e:
-                raise ChainError(f"the chain node at {self.where} refused a log query: {_error_message(e)}") from e
+                raise ChainError(f"the chain node at {self.where} refused a log query: {error_message(e)}") from e
 
     def balance(self, address: str) -> int:
         with translate_errors(self.where):
@@ -407,8 +160,8 @@ class ChainClient:
         with translate_errors(self.where):
             try:
                 estimate = int(self.w3.eth.estimate_gas(call))
-            except _REVERT_ERRORS as e:
-                raise self._reverted(_revert_data_from_exception(e), abi, "transaction would revert") from e
+            except REVERT_ERRORS as e:
+                raise self._reverted(revert_data_from_exception(e), abi, "transaction would revert") from e
             block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
         return min(int(estimate * self.profile.gas.estimate_multiplier) + 1, block_limit)
 
@@ -446,7 +199,7 @@ class ChainClient:
         signed = account.sign_transaction({**tx, "nonce": nonce})
         return SignedTx(
             raw=bytes(signed.raw_transaction),
-            tx_hash=_hex_hash(signed.hash),
+            tx_hash=hex_hash(signed.hash),
             nonce=nonce,
             sender=account.address,
         )
@@ -516,19 +269,19 @@ class ChainClient:
         with translate_errors(self.where):
             try:
                 returned = self.w3.eth.send_raw_transaction(signed.raw)
-            except _CONNECTION_ERRORS:
+            except CONNECTION_ERRORS:
                 raise
             except Exception as e:
                 self._broadcast_failed(signed, e)
                 return
-        if _hex_hash(returned) != signed.tx_hash:
+        if hex_hash(returned) != signed.tx_hash:
             raise ChainError(
-                f"the node returned hash {_hex_hash(returned)} for transaction {signed.tx_hash}: "
+                f"the node returned hash {hex_hash(returned)} for transaction {signed.tx_hash}: "
                 "it is not the transaction that was signed"
             )
 
     def _broadcast_failed(self, signed: SignedTx, e: Exception) -> None:
-        msg = _error_message(e)
+        msg = error_message(e)
         low = msg.lower()
         if any(s in low for s in _ALREADY_KNOWN):
             return
@@ -541,8 +294,8 @@ class ChainClient:
                 tx_hash=signed.tx_hash,
                 nonce=signed.nonce,
             ) from e
-        if isinstance(e, _REVERT_ERRORS):
-            raise self._reverted(_revert_data_from_exception(e), [], "transaction reverted") from e
+        if isinstance(e, REVERT_ERRORS):
+            raise self._reverted(revert_data_from_exception(e), [], "transaction reverted") from e
         raise ChainError(f"the node rejected transaction {signed.tx_hash}: {msg}") from e
 
     # -- receipts and confirmations ------------------------------------------------------------------
@@ -555,9 +308,9 @@ class ChainClient:
             except TransactionNotFound:
                 return None
             except Web3RPCError as e:  # some nodes answer "transaction indexing in progress"
-                if "indexing" in _error_message(e).lower():
+                if "indexing" in error_message(e).lower():
                     return None
-                raise ChainError(f"cannot read receipt of {tx_hash}: {_error_message(e)}") from e
+                raise ChainError(f"cannot read receipt of {tx_hash}: {error_message(e)}") from e
 
     def transaction_known(self, tx_hash: str) -> bool:
         """Whether the node knows the transaction (in its pool or mined)."""
@@ -633,7 +386,7 @@ class ChainClient:
         name, args = decode_revert(data, abi)
         subject = f"{what} {tx_hash}" if tx_hash else what
         return TransactionReverted(
-            f"{subject} {_describe_revert(name, args)}",
+            f"{subject} {describe_revert(name, args)}",
             error_name=name,
             error_args=args,
             revert_data=data or b"",
@@ -660,10 +413,10 @@ class ChainClient:
                     continue
                 try:
                     self.w3.eth.call(call, at)
-                except _REVERT_ERRORS as e:
-                    return _revert_data_from_exception(e) or b""
+                except REVERT_ERRORS as e:
+                    return revert_data_from_exception(e) or b""
                 except Web3RPCError as e:
-                    log.debug("replay of %s at block %s failed: %s", tx_hash, at, _error_message(e))
+                    log.debug("replay of %s at block %s failed: %s", tx_hash, at, error_message(e))
         return None
 
     def _reverted_receipt(
@@ -675,17 +428,17 @@ class ChainClient:
             abi = self._abis.get(str(to).lower(), []) if to else []
         return self._reverted(data, abi, "transaction", tx_hash=tx_hash, receipt=rcpt)
 
-    # -- calls, deployment, funding ---------------------------------------------------------------
+    # -- calls and deployment --------------------------------------------------------------------
 
     def call(self, fn: Any, block: int | str = "latest") -> Any:
         """Call a contract view function; reverts become a decoded `TransactionReverted`."""
         with translate_errors(self.where):
             try:
                 return fn.call(block_identifier=block)
-            except _REVERT_ERRORS as e:
-                raise self._reverted(_revert_data_from_exception(e), self._abi_of(fn), "call") from e
+            except REVERT_ERRORS as e:
+                raise self._reverted(revert_data_from_exception(e), self._abi_of(fn), "call") from e
             except Web3RPCError as e:  # the node answered with an error: ours to report, never a bare 500
-                raise ChainError(f"the chain node at {self.where} refused a call: {_error_message(e)}") from e
+                raise ChainError(f"the chain node at {self.where} refused a call: {error_message(e)}") from e
 
     def deploy(self, account: LocalAccount, artifact: Mapping[str, Any], *args: Any) -> tuple[str, Any]:
         """Deploy a compiled contract (dict with "abi" and "bytecode"); wait for the profile's
@@ -700,24 +453,6 @@ class ChainClient:
         self.register_abi(address, artifact["abi"])
         return address, rcpt
 
-    def fund_from_dev_account(self, address: str, wei: int) -> Any:
-        """Send ``wei`` to ``address`` from the node's unlocked accounts[0] (ganache, eth-tester).
-        Development chains only: production chains have no unlocked accounts."""
-        with translate_errors(self.where):
-            accounts = self.w3.eth.accounts
-            if not accounts:
-                raise ChainError(
-                    f"the chain at {self.where} has no unlocked account to fund {address} from; "
-                    "fund it by other means (fund_from_dev_account is for ganache only)"
-                )
-            try:
-                tx_hash = self.w3.eth.send_transaction(
-                    {"from": accounts[0], "to": to_checksum_address(address), "value": int(wei)}
-                )
-            except Web3RPCError as e:
-                raise ChainError(f"funding {address} from the dev account failed: {_error_message(e)}") from e
-        return self.wait_confirmed(_hex_hash(tx_hash))
-
     def wait_for_transaction(self, tx_hash: str, timeout: float | None = None) -> Any:
         """web3-compatible alias of `wait_for_receipt`."""
         try:
@@ -726,134 +461,4 @@ class ChainClient:
             raise TransactionTimeout(str(e), tx_hash=tx_hash) from e
 
 
-# --------------------------------------------------------------------------------------------------
-# verifier adapter
-
-
-def _block_param(tag: Any) -> int | str:
-    """A JSON-RPC block parameter ("0x1a" or a tag) as web3 takes it."""
-    if isinstance(tag, str) and tag.startswith("0x"):
-        return int(tag, 16)
-    return tag
-
-
-class ReaderChainUnavailable(ChainUnavailable, verifier_errors.ChainUnavailable):
-    """Chain unreachable, catchable both as anchor's and as the verifier's ChainUnavailable."""
-
-
-class ReaderCallReverted(TransactionReverted, verifier_errors.VerifierError):
-    """An eth_call reverted (also a VerifierError, so the verifier handles it as its own)."""
-
-
-class ReaderRPCError(ChainError, verifier_errors.VerifierError):
-    """The node answered a read with a JSON-RPC error."""
-
-
-class Web3ChainReader:
-    """The verifier's ChainReader protocol over a Web3 (so the verifier can run against the
-    in-process eth-tester chain in tests; in production it uses its own urllib JSON-RPC reader).
-
-    `batch` answers each call through web3's `w3.eth` (eth-tester's provider does not speak the
-    JSON-RPC wire format: it takes and returns ints, and wants `from` in eth_call) and returns the
-    results as JSON-RPC would: hex strings, and block objects with hex `hash`/`number`.
-    """
-
-    def __init__(self, w3: Web3, endpoint: str | None = None) -> None:
-        self.w3 = w3
-        self.endpoint = endpoint or str(getattr(w3.provider, "endpoint_uri", None) or type(w3.provider).__name__)
-
-    def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]:
-        """One answer per call, in order; JSON-RPC errors and reverts as RpcCallError in their slot;
-        connection failures raise the verifier's ChainUnavailable (ReaderChainUnavailable)."""
-        return [self._one(method, list(params)) for method, params in calls]
-
-    def _one(self, method: str, params: list[Any]) -> Any:
-        try:
-            with self._guard_batch():
-                return self._answer(method, params)
-        except Web3RPCError as e:
-            rpc = getattr(e, "rpc_response", None)
-            err = rpc.get("error") if isinstance(rpc, Mapping) else None
-            code = err.get("code") if isinstance(err, Mapping) else None
-            return verifier_errors.RpcCallError(method, code, _error_message(e))
-        except _REVERT_ERRORS as e:
-            raw = _revert_data_from_exception(e) or b""
-            name, args = decode_revert(raw)
-            message = f"execution {_describe_revert(name, args)}"
-            return verifier_errors.RpcCallError(method, 3, message, "0x" + raw.hex())
-        except BlockNotFound as e:
-            return verifier_errors.RpcCallError(method, -32000, f"block not found: {e}")
-
-    def _answer(self, method: str, params: list[Any]) -> Any:
-        eth = self.w3.eth
-        if method == "eth_chainId":
-            return hex(int(eth.chain_id))
-        if method == "eth_blockNumber":
-            return hex(int(eth.block_number))
-        if method == "eth_getBlockByNumber":
-            block = eth.get_block(_block_param(params[0]), bool(params[1]) if len(params) > 1 else False)
-            return {"hash": _hex_hash(block["hash"]), "number": hex(int(block["number"]))}
-        block_tag = _block_param(params[1]) if len(params) > 1 else "latest"
-        if method == "eth_getCode":
-            return "0x" + bytes(eth.get_code(to_checksum_address(params[0]), block_tag)).hex()
-        if method == "eth_call":
-            tx = {"to": to_checksum_address(params[0]["to"]), "data": params[0].get("data", "0x")}
-            return "0x" + bytes(eth.call(tx, block_tag)).hex()
-        return verifier_errors.RpcCallError(method, -32601, f"method {method} is not supported by Web3ChainReader")
-
-    @contextlib.contextmanager
-    def _guard_batch(self) -> Iterator[None]:
-        try:
-            yield
-        except _CONNECTION_ERRORS as e:
-            raise ReaderChainUnavailable(f"chain node {self.endpoint} does not answer ({type(e).__name__})") from e
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except _CONNECTION_ERRORS as e:
-            raise ReaderChainUnavailable(f"chain node does not answer ({type(e).__name__})") from e
-        except Web3RPCError as e:
-            raise ReaderRPCError(f"JSON-RPC error: {_error_message(e)}") from e
-
-    def chain_id(self) -> int:
-        with self._guard():
-            return int(self.w3.eth.chain_id)
-
-    def block_number(self) -> int:
-        with self._guard():
-            return int(self.w3.eth.block_number)
-
-    def get_code(self, address: str, block: int | str = "latest") -> bytes:
-        with self._guard():
-            return bytes(self.w3.eth.get_code(to_checksum_address(address), block))
-
-    def call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
-        with self._guard():
-            try:
-                return bytes(self.w3.eth.call({"to": to_checksum_address(to), "data": data}, block))
-            except _REVERT_ERRORS as e:
-                raw = _revert_data_from_exception(e) or b""
-                name, args = decode_revert(raw)
-                raise ReaderCallReverted(
-                    f"call to {to} {_describe_revert(name, args)}",
-                    error_name=name,
-                    error_args=args,
-                    revert_data=raw,
-                ) from e
-
-
-__all__ = [
-    "ChainClient",
-    "NonceManager",
-    "ReaderCallReverted",
-    "ReaderChainUnavailable",
-    "ReaderRPCError",
-    "SignedTx",
-    "Web3ChainReader",
-    "check_chain",
-    "connect",
-    "decode_revert",
-    "translate_errors",
-]
+__all__ = ["ChainClient"]
