@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from anchor.errors import ChainError, ChainUnavailable, ProfileError
 from anchor.profiles import ChainProfile, load_profile
@@ -180,13 +181,13 @@ def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, ti
         wait_until_answers(url, p.chain_id, timeout, log_path=log_path)
         return url
     (data_dir / PID_FILE).unlink(missing_ok=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    db_path.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the node's data dir: owner only
+    db_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     cmd = ganache_command(
         chain_id=p.chain_id, db_path=db_path, host=p.ganache.host, port=p.ganache.port,
         extra_args=p.ganache.extra_args,
     )  # fmt: skip
-    with open(log_path, "ab") as log:
+    with open_log(log_path) as log:
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
@@ -206,6 +207,14 @@ def start(data_dir: str | Path, profile: ChainProfile | str | None = None, *, ti
         (data_dir / PID_FILE).unlink(missing_ok=True)
         raise
     return url
+
+
+def open_log(log_path: Path) -> BinaryIO:
+    """The chain's log (it shows accounts and transactions) for appending: owner only (0600), also
+    when an older one was readable by others."""
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    os.chmod(log_path, 0o600)
+    return log
 
 
 def _terminate(pid: int, timeout: float = 15.0) -> None:

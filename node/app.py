@@ -23,7 +23,7 @@ from node.api import audit as audit_api
 from node.api.deps import error_response
 from node.api.limits import JsonBodyLimit
 from node.context import NodeContext
-from node.errors import NodeError
+from node.errors import NodeError, redact_paths
 from node.preservation import preserver_for
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,14 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
 
+    def shown(exc: Exception) -> str:
+        """An error's message without the server's absolute paths (relative to the data dir)."""
+        return redact_paths(str(exc), settings.data_dir)
+
     @app.exception_handler(NodeError)
     async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
         req.state.error_reason = exc.reason  # for the audit event of a refused request
-        answer = error_response(exc.status_code, exc.reason, str(exc))
+        answer = error_response(exc.status_code, exc.reason, shown(exc))
         answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
         return answer
 
@@ -86,9 +90,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     async def _ledger_error(_req: Request, exc: LedgerError) -> JSONResponse:
         for kind, status, reason in _STATUS_BY_ERROR:
             if isinstance(exc, kind):
-                return error_response(status, reason, str(exc))
+                return error_response(status, reason, shown(exc))
         logger.error("request failed: %s", exc)
-        return error_response(500, "ledger_error", str(exc))
+        return error_response(500, "ledger_error", shown(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

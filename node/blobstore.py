@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class BlobWriter:
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._path = Path(name)
         self._closed = False
+        self.created = False  # commit() put a new blob in place (it did not exist before)
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
@@ -55,6 +57,7 @@ class BlobWriter:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self._path, target)
+            self.created = True
         return digest
 
     def discard(self) -> None:
@@ -87,10 +90,24 @@ class BlobStore:
     def exists(self, sha256_hex: str) -> bool:
         return self.path_for(sha256_hex).exists()
 
+    def remove(self, sha256_hex: str) -> None:
+        """Delete a blob (one no item row refers to: a refused or failed upload's)."""
+        self.path_for(sha256_hex).unlink(missing_ok=True)
+
     def clean_tmp(self) -> int:
         """Remove uploads a crash left behind; called at start."""
-        removed = 0
-        for leftover in self.tmp_dir.glob("upload-*"):
+        return clean_dir(self.tmp_dir)
+
+
+def clean_dir(directory: Path) -> int:
+    """Empty a temporary directory (not following links); returns how many entries went."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for leftover in directory.iterdir():
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
             leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        removed += 1
+    return removed

@@ -18,7 +18,7 @@ from anchor.keystore import create_keystore, load_account
 from anchor.profiles import ChainProfile, load_profile
 from node.db import migrate
 from node.roles import INIT_API_KEY_ACTIONS, Role
-from node.settings import CONFIG_FILE, Settings, load_settings, write_config
+from node.settings import CONFIG_FILE, Settings, load_settings, tighten_data_dir, write_config
 from verifier.certificate import generate_signing_key, save_signing_key
 
 # The three officers (三员) `init` creates: username -> role. Their random passwords go to
@@ -140,7 +140,8 @@ def initialise(
     profile = load_profile(profile_name)
     if rpc_url:
         profile = profile.replace(rpc_url=rpc_url)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tighten_data_dir(data_dir)
     settings = load_settings(data_dir, chain_profile=profile_name, default_fonds=default_fonds)
     settings.secrets_dir.mkdir(mode=0o700, exist_ok=True)
 

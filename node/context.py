@@ -21,9 +21,9 @@ from anchor.db import make_engine, make_session_factory
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.keystore import load_account
 from anchor.profiles import ChainProfile, load_profile
-from node.blobstore import BlobStore
+from node.blobstore import BlobStore, clean_dir
 from node.models import ApiKey
-from node.settings import Settings
+from node.settings import Settings, tighten_data_dir
 from node.trust import load_node_trust_root
 from verifier.certificate import issue_certificate, load_signing_key
 from verifier.trustroot import TrustRoot
@@ -92,8 +92,10 @@ class NodeContext:
         profile = load_profile(settings.chain_profile)
         if settings.rpc_url:
             profile = profile.replace(rpc_url=settings.rpc_url)
+        tighten_data_dir(settings.data_dir)
         blobs = BlobStore(settings.blob_dir)
-        blobs.clean_tmp()
+        blobs.clean_tmp()  # uploads and expanded packages a crash left behind
+        clean_dir(settings.tmp_dir)
         verifier_key = load_signing_key(settings.verifier_key_path)
         trust_root = load_node_trust_root(settings)
         if trust_root is None:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from anchor.errors import LedgerError
+
+
+def redact_paths(message: str, data_dir: Path) -> str:
+    """`message` with the data dir's absolute path made relative (`<data>/blobs/...`) and the
+    system temp dir's hidden: error bodies never show where the server keeps its files."""
+    import tempfile
+
+    for root, shown in ((data_dir.resolve(), "<data>"), (data_dir, "<data>"), (Path(tempfile.gettempdir()), "<tmp>")):
+        message = message.replace(str(root), shown)
+    return message
 
 
 class NodeError(LedgerError):

@@ -55,11 +55,12 @@ from anchor.log import MerkleLog
 from node.blobstore import BlobStore
 from node.checks import ENGINE_VERSION, codes, metadata
 from node.checks.engine import CheckConfig, ItemInput, check_package, hash_file
-from node.checks.model import CheckResult, ItemReport, PackageReport, failed
+from node.checks.model import CheckResult, ItemReport, PackageReport, failed, json_safe_numbers
 from node.checks.package import LoadedPackage, load_package
 from node.checks.policy import Policy, load_policy
+from node.checks.ziplimits import ZipLimits
 from node.errors import Conflict
-from node.ingest import RETENTION_ALIASES
+from node.ingest import RETENTION_ALIASES, drop_unreferenced
 from node.models import DedupeKey, Item, ItemCheck, Package, RefcodeCounter
 from verifier.records import canonical_bytes, metadata_digest, new_record
 
@@ -109,6 +110,16 @@ def package_digest(pkg: LoadedPackage) -> tuple[str, dict[str, str]]:
     return hashlib.sha256(canonical_bytes(_json_safe(doc))).hexdigest(), hashes
 
 
+def manifest_clean(pkg: LoadedPackage) -> bool:
+    """Every manifest row became an item and the loader found nothing wrong: only then can a digest
+    match mean "the same package again" (the digest covers items, not refused rows)."""
+    f = pkg.facts
+    return (
+        not any(r.outcome == "fail" for r in f.results) and not f.missing and not f.unlisted
+        and (f.declared_count is None or f.declared_count == len(pkg.items))
+    )  # fmt: skip
+
+
 def _json_safe(value: Any) -> Any:
     """Floats are fine in RFC 8785, but dates and other objects are not JSON: make them text."""
     if isinstance(value, dict):
@@ -116,13 +127,13 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
-        return value
+        return json_safe_numbers(value)  # 10**30 or NaN from a manifest: as text, the checks refuse them
     return str(value)
 
 
 # -- reference codes -------------------------------------------------------------------------------
 def _int(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -147,7 +158,7 @@ def numbering_scope(item: ItemInput, config: CheckConfig) -> tuple[codes.CodeRul
     values = {
         "fonds": fonds,
         "category": category,
-        "year": int(year) if str(year).isdigit() else year,
+        "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
         "retention": _retention_code(rule, md.get("retention")),
         "organisation": md.get("organisation") or None,
     }
@@ -298,6 +309,8 @@ class Filer:
         config: CheckConfig | None = None,
         policy_file: Path | None = None,
         hook: Hook | None = None,
+        tmp_dir: Path | None = None,
+        package_limits: ZipLimits | None = None,
     ) -> None:
         self.sessions = sessions
         self.reader = reader or sessions
@@ -305,6 +318,8 @@ class Filer:
         self.config = config or CheckConfig()
         self.policy_file = policy_file
         self.hook = hook or (lambda stage: None)
+        self.tmp_dir = tmp_dir  # where a ZIP package is expanded (the node's <data>/tmp)
+        self.package_limits = package_limits or ZipLimits.for_packages()
 
     def _default_transaction(self, package_id: str, details: dict[str, Any]) -> AbstractContextManager[Session]:
         @contextmanager
@@ -327,7 +342,7 @@ class Filer:
         """Load, check and file one package. `fonds_allowed(fonds)` is asked for every item's fonds
         before anything is checked (raise in it to refuse). PackageError if it cannot be opened."""
         transaction = transaction or self._default_transaction
-        with load_package(path) as pkg:
+        with load_package(path, tmp_root=self.tmp_dir, limits=self.package_limits) as pkg:
             if name:
                 pkg.name = name
             digest, hashes = package_digest(pkg)
@@ -335,7 +350,9 @@ class Filer:
             if fonds_allowed is not None:
                 for f in fonds_list:
                     fonds_allowed(f)
-            original = self.find_filed(digest)
+            # the digest covers only the rows that became items: a re-sent package whose manifest has more
+            # (an unsafe or missing path, a wrong count) is checked afresh, never answered "already filed"
+            original = self.find_filed(digest) if manifest_clean(pkg) else None
             if original is not None:
                 return original
             with _LOCK:
@@ -395,30 +412,41 @@ class Filer:
                                         body, report.digest(), who, where))  # fmt: skip
             return FilingOutcome(package_id, REJECTED, False, digest, body)
 
-        # blobs first: content-addressed, hashed again while copied
-        self.hook("blobs")
-        for item, item_report in zip(pkg.items, report.items, strict=True):
-            self._store_blob(item.path, item_report.sha256 or "")
-        for rel, sha in hashes.items():  # attachments and other payload files are kept too
-            if rel not in fonds_of and not self.blobs.exists(sha):
-                base = pkg.root / "data" if pkg.kind == "bagit" else pkg.root
-                self._store_blob(base / rel, sha)
-        self.hook("transaction")
-        details = {"package_id": package_id, "status": FILED, "digest": digest, "items": len(pkg.items)}
+        # blobs first: content-addressed, hashed again while copied; the ones this filing created are
+        # removed again if it does not complete (no blob without an item row)
+        created: list[str] = []
         try:
-            with transaction(package_id, details) as s:
-                again = s.scalar(select(Package).where(Package.filed_digest == digest))
-                if again is not None:  # filed meanwhile (another process): answer with it
-                    details.update(status="DUPLICATE", package_id=again.id)
-                    return self._outcome_of(s, again, duplicate=True)
-                ids = self._write(s, package_id, pkg, report, counters, digest, fonds_list, total, who, where)
-                self.hook("commit")
-        except IntegrityError as exc:
-            raise Conflict(f"package could not be filed, nothing was written: {exc.orig}",
-                           reason="filing_conflict") from exc  # fmt: skip
+            self.hook("blobs")
+            for item, item_report in zip(pkg.items, report.items, strict=True):
+                self._store_blob(item.path, item_report.sha256 or "", created)
+            for rel, sha in hashes.items():  # attachments and other payload files are kept too
+                if rel not in fonds_of and not self.blobs.exists(sha):
+                    base = pkg.root / "data" if pkg.kind == "bagit" else pkg.root
+                    self._store_blob(base / rel, sha, created)
+            self.hook("transaction")
+            details = {"package_id": package_id, "status": FILED, "digest": digest, "items": len(pkg.items)}
+            try:
+                with transaction(package_id, details) as s:
+                    again = s.scalar(select(Package).where(Package.filed_digest == digest))
+                    if again is not None:  # filed meanwhile (another process): answer with it
+                        details.update(status="DUPLICATE", package_id=again.id)
+                        return self._outcome_of(s, again, duplicate=True)
+                    ids = self._write(s, package_id, pkg, report, counters, digest, fonds_list, total, who, where)
+                    self.hook("commit")
+            except IntegrityError as exc:
+                raise Conflict(f"package could not be filed, nothing was written: {exc.orig}",
+                               reason="filing_conflict") from exc  # fmt: skip
+        except BaseException:
+            self._drop_unreferenced(created)
+            raise
         return FilingOutcome(package_id, FILED, False, digest, report.to_dict(), ids)
 
-    def _store_blob(self, path: Path, expected: str) -> None:
+    def _drop_unreferenced(self, digests: list[str]) -> None:
+        """Remove blobs this filing wrote that no item row refers to (the filing did not complete)."""
+        if digests:
+            drop_unreferenced(self.blobs, self.reader, digests)
+
+    def _store_blob(self, path: Path, expected: str, created: list[str] | None = None) -> None:
         if expected and self.blobs.exists(expected):
             return
         writer = self.blobs.writer(1 << 62)
@@ -431,6 +459,8 @@ class Filer:
                     f"{path.name} changed after it was checked (sha256 {writer.sha256}, checked {expected})"
                 )
             writer.commit()
+            if created is not None and writer.created:
+                created.append(writer.sha256)
             self.hook("blob")
         except BaseException:
             writer.discard()

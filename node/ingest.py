@@ -3,10 +3,12 @@ transaction, the item row and its ledger record are written together (or not at 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,10 +100,13 @@ class Upload:
 
 
 async def receive_upload(
-    content_type: str, body: AsyncIterator[bytes], blobs: BlobStore, *, max_file: int, max_metadata: int
-) -> Upload:
+    content_type: str, body: AsyncIterator[bytes], blobs: BlobStore, *, max_file: int, max_metadata: int,
+    fonds_allowed: Callable[[str], None] | None = None,
+) -> Upload:  # fmt: skip
     """Parse multipart/form-data as it arrives: part `file` goes to a blob writer, part `metadata`
-    (JSON) into a bounded buffer. Anything else, or a missing part, is refused and nothing is kept."""
+    (JSON) into a bounded buffer. Anything else, or a missing part, is refused and nothing is kept.
+    `fonds_allowed(fonds)` raises to refuse the metadata's fonds: asked as soon as the metadata is
+    known (before the file's first byte is written when the metadata part comes first), and at the end."""
     boundary = form_boundary(content_type)
     if boundary is None:
         raise InvalidInput("expected multipart/form-data with parts 'file' and 'metadata'", reason="not_multipart")
@@ -117,6 +122,8 @@ async def receive_upload(
     def open_part(name: str, filename: str | None) -> Callable[[memoryview], None]:
         if name not in ("file", "metadata") or name in seen:
             raise InvalidInput(f"unexpected form part {name!r}", reason="bad_form_part")
+        if name == "file" and "metadata" in seen and fonds_allowed is not None:
+            fonds_allowed(parse_metadata(bytes(metadata)).fonds)  # refused before the file touches the disk
         seen[name] = filename
         return writer.write if name == "file" else add_metadata
 
@@ -125,10 +132,36 @@ async def receive_upload(
         missing = [n for n in ("file", "metadata") if n not in seen]
         if missing:
             raise InvalidInput(f"missing form part(s): {', '.join(missing)}", reason="missing_part")
-        return Upload(writer, parse_metadata(bytes(metadata)), seen["file"])
+        meta = parse_metadata(bytes(metadata))
+        if fonds_allowed is not None:
+            fonds_allowed(meta.fonds)
+        return Upload(writer, meta, seen["file"])
     except BaseException:
         writer.discard()
         raise
+
+
+@contextmanager
+def kept_only_if_filed(upload: Upload, blobs: BlobStore, reader: Callable[[], Session]) -> Iterator[Upload]:
+    """The one place a refused or failed upload is deleted: whatever is raised inside the block (a
+    403, a 422, a database error, a 500), the temporary file goes, and a blob this upload created
+    goes too unless an item row refers to it."""
+    try:
+        yield upload
+    except BaseException:
+        upload.blob.discard()
+        if upload.blob.created:
+            drop_unreferenced(blobs, reader, [upload.blob.sha256])
+        raise
+
+
+def drop_unreferenced(blobs: BlobStore, reader: Callable[[], Session], digests: list[str]) -> None:
+    """Remove those blobs no item row refers to."""
+    with contextlib.suppress(Exception), reader() as s:
+        kept = set(s.scalars(select(Item.content_sha256).where(Item.content_sha256.in_(digests))))
+        for sha in digests:
+            if sha not in kept:
+                blobs.remove(sha)
 
 
 def find_duplicate(session: Session, meta: ItemMetadata, content_sha256: str) -> Item | None:

@@ -45,6 +45,7 @@ from anchor.models import Checkpoint, CheckpointStatus, LogEntry, MerkleNode, ut
 from node import audit
 from node.blobstore import BlobStore
 from node.checks.engine import hash_file
+from node.checks.ziplimits import ZipLimits
 from node.errors import Conflict
 from node.models import Item, PreservationAlert, PreservationItem, PreservationRun, PreservationState
 from verifier.records import canonical_bytes, metadata_digest, new_record, record_leaf_hash
@@ -112,19 +113,23 @@ class ItemResult:
                 "format": self.format, "usable": self.usable, "alerts": [a["kind"] for a in self.alerts]}  # fmt: skip
 
 
-def usability(path: Path) -> tuple[str | None, bool | None, str]:
+def usability(path: Path, limits: Any = None) -> tuple[str | None, bool | None, str]:
     """(format by content, usable? (None: no parser for it), message), with node/checks' identification
-    and parsers."""
+    and parsers, within the same decompression bounds as at filing (a bomb is unusable, never inflated)."""
     from node.checks import formats, parsers
 
-    info = formats.identify(path)
+    info = formats.identify(path, limits)
+    if info.bomb:
+        return info.format, False, f"decompression bomb refused: {info.bomb}"
     if info.executable or info.macros:
         return info.format, False, f"executable or macro content ({info.executable or info.macros})"
     if info.encrypted:
         return info.format, False, f"encrypted: {info.encrypted}"
     if info.format is None or info.format not in parsers.PARSERS:
         return info.format, None, f"no parser for {info.label}"
-    parsed = parsers.parse(path, info.format, info.encoding)
+    parsed = parsers.parse(path, info.format, info.encoding, limits)
+    if parsed.bomb:
+        return info.format, False, parsed.message
     if parsed.encrypted:
         return info.format, False, f"encrypted: {parsed.encrypted}"
     return info.format, parsed.ok, parsed.message
@@ -175,14 +180,18 @@ class Preserver:
             result.alert("content_mismatch", f"the stored bytes differ from the anchored record ({size} bytes)",
                          expected, digest)  # fmt: skip
             return result
-        result.format, result.usable, result.message = usability(path)
+        try:
+            result.format, result.usable, result.message = usability(path, ZipLimits.for_checks(self.settings))
+        except Exception as exc:  # a file that breaks a parser must not stop the pass (or wedge the cursor)
+            result.format, result.usable = None, False
+            result.message = f"the format check failed: {type(exc).__name__}: {str(exc).replace(str(path), path.name)}"
         if result.usable is not None and throttle is not None:
             throttle.spent(size)  # the parser read it once more
         if baseline is not None and baseline.format and result.format != baseline.format:
             result.alert("format_changed", "the format identified by content changed", baseline.format, result.format)
         elif baseline is not None and baseline.usable and result.usable is False:
             result.alert("usability_lost", f"the file no longer parses: {result.message}", "usable", "unusable")
-        elif (baseline is None or baseline.usable is None) and result.usable is False:
+        elif (baseline is None or not baseline.usable) and result.usable is False:  # stays open while unusable
             result.alert("unusable", f"the file does not open or parse: {result.message}", "usable", "unusable")
         return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,15 @@ class Settings(BaseSettings):
     login_concurrency: int = Field(default=0, ge=0)  # password checks at once (0: one per CPU core); more: 503
     # Anonymous refusals are aggregated into one audit event per address, route and window (node/api/audit.py).
     audit_anonymous_window_s: float = Field(default=300.0, gt=0)
+    # Decompression bounds (node/checks/ziplimits.py): format checks at filing and in every preservation pass,
+    # and the expansion of ZIP transfer packages (under <data>/tmp). Past a bound: USAB-BOMB / package_unreadable.
+    checks_max_inflated_bytes: int = Field(default=1024**3, gt=0)  # all a format check inflates from one file
+    checks_max_member_bytes: int = Field(default=256 * 1024**2, gt=0)  # one member of a DOCX/XLSX/OFD
+    checks_max_ratio: int = Field(default=200, gt=0)  # inflated:compressed, members over 1 MiB
+    checks_max_image_bytes: int = Field(default=128 * 1024**2, gt=0)  # one decoded image frame
+    package_max_expanded_bytes: int = Field(default=8 * 1024**3, gt=0)  # a ZIP package, all members together
+    package_max_entries: int = Field(default=100_000, gt=0)
+    package_min_free_bytes: int = Field(default=1024**3, ge=0)  # free disk that must remain after expanding
 
     @classmethod
     def settings_customise_sources(
@@ -73,6 +83,11 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'node.db'}"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where ZIP packages are expanded: emptied at start and after each request."""
+        return self.data_dir / "tmp"
 
     @property
     def blob_dir(self) -> Path:
@@ -134,5 +149,20 @@ def write_config(data_dir: Path, values: dict[str, Any]) -> Path:
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'{key} = "{escaped}"')
     path = data_dir / CONFIG_FILE
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner only from its first byte
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
     return path
+
+
+OWNER_ONLY = {".": 0o700, CONFIG_FILE: 0o600, "ganache.log": 0o600}
+
+
+def tighten_data_dir(data_dir: Path) -> None:
+    """The data dir 0700, config.toml and ganache.log 0600: nothing of the node readable by others.
+    Made so when created; existing ones (an older node's) are tightened at start."""
+    for name, mode in OWNER_ONLY.items():
+        path = data_dir / name
+        if path.exists() and not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -16,7 +18,7 @@ from node.access import authorize_content
 from node.api.deps import Principal, check_fonds, current_principal, error_response, get_ctx, require
 from node.context import NodeContext
 from node.errors import NotFound
-from node.ingest import file_item, find_duplicate, receive_upload
+from node.ingest import file_item, find_duplicate, kept_only_if_filed, receive_upload
 from node.models import Item, ItemPlacement
 
 router = APIRouter(tags=["items"])
@@ -67,9 +69,8 @@ async def create_item(
         ctx.blobs,
         max_file=settings.max_upload_bytes,
         max_metadata=settings.max_metadata_bytes,
+        fonds_allowed=lambda fonds: check_fonds(principal, fonds),
     )
-
-    check_fonds(principal, upload.metadata.fonds)
     source_ip = request.client.host if request.client else None
 
     def persist() -> tuple[int, dict[str, Any]]:
@@ -87,11 +88,8 @@ async def create_item(
             request.state.audit_recorded = True
             return (200 if dup else 201), {**item_view(item, s.get(Log, item.log_pk)), "duplicate": dup is not None}
 
-    try:
+    with kept_only_if_filed(upload, ctx.blobs, ctx.reader):
         status, body = await run_in_threadpool(persist)
-    except BaseException:
-        upload.blob.discard()
-        raise
     return JSONResponse(status_code=status, content=body)
 
 
@@ -150,9 +148,25 @@ def get_content(
     if access is not None and access.loan_id:  # a borrower: where the certificate of this loan is
         headers |= {"X-Loan-Id": access.loan_id, "X-Permit-Id": access.permit_id or "",
                     "Link": f'</loans/{access.loan_id}/certificates>; rel="certificate"'}  # fmt: skip
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        filename=item.filename or item.id,
-        headers=headers,
-    )
+    headers["Content-Disposition"] = content_disposition(item.filename, item.id)
+    return FileResponse(path, media_type="application/octet-stream", headers=headers)
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """The stored file name fit for a header: its last path segment only (no '../', no folders),
+    without control, format or private-use characters, not '.' or '..'; `fallback` when nothing is left."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] not in "CZ" or c == " ").strip()
+    if base in ("", ".", ".."):
+        return fallback
+    return base[:255]
+
+
+def content_disposition(name: str | None, fallback: str) -> str:
+    """attachment with an ASCII `filename` and, for other names, RFC 6266 / RFC 5987 `filename*`."""
+    clean = safe_filename(name, fallback)
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in clean)
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != clean:
+        header += f"; filename*=UTF-8''{quote(clean, safe='')}"
+    return header

@@ -20,6 +20,7 @@ from node.api.audit import audited
 from node.api.deps import Principal, check_fonds, fonds_forbidden_message, get_ctx, require
 from node.checks.engine import CheckConfig
 from node.checks.package import PackageError
+from node.checks.ziplimits import ZipLimits
 from node.context import NodeContext
 from node.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from node.filing import FILED, Filer, package_items, package_view, report_from_dict
@@ -89,10 +90,12 @@ def _pause_hook() -> Any:
 def filer_for(request: Request, ctx: NodeContext) -> Filer:
     """Tests may set app.state.filing_config (a CheckConfig), filing_policy_file and filing_hook."""
     state = request.app.state
+    config = getattr(state, "filing_config", None) or CheckConfig(limits=ZipLimits.for_checks(ctx.settings))
     return Filer(
-        ctx.sessions, ctx.blobs, reader=ctx.reader, config=getattr(state, "filing_config", None) or CheckConfig(),
+        ctx.sessions, ctx.blobs, reader=ctx.reader, config=config,
         policy_file=getattr(state, "filing_policy_file", None),
         hook=getattr(state, "filing_hook", None) or _pause_hook(),
+        tmp_dir=ctx.settings.tmp_dir, package_limits=ZipLimits.for_packages(ctx.settings),
     )  # fmt: skip
 
 

@@ -129,14 +129,22 @@ def next_number(existing_numbers: Iterable[int], start: int = 1) -> int:
     return max(highest + 1, start)
 
 
+MAX_GAPS = 10_000  # gaps listed at most (a sender's item number of 10**30 must not make a list that long)
+
+
 def gaps_and_repeats(numbers: Iterable[int], start: int = 1) -> tuple[list[int], list[int]]:
-    """(missing numbers from `start` up to the highest, numbers seen more than once), both sorted.
+    """(missing numbers from `start` up to the highest (the first MAX_GAPS), numbers seen more than
+    once), both sorted.
     Numbers below `start` count as gaps of nothing but are reported as repeats of issued ones."""
     counts = Counter(numbers)
     if not counts:
         return [], []
-    top = max(counts)
-    gaps = [n for n in range(start, top + 1) if n not in counts]
+    gaps: list[int] = []
+    prev = start - 1
+    for n in sorted(k for k in counts if k >= start):  # between the numbers present, never over the whole range
+        if n > prev + 1 and len(gaps) < MAX_GAPS:
+            gaps.extend(range(prev + 1, min(n, prev + 1 + MAX_GAPS - len(gaps))))
+        prev = n
     repeats = sorted(n for n, c in counts.items() if c > 1 or n < start)
     return gaps, repeats
 

@@ -23,6 +23,7 @@ from typing import Any
 from node.checks import codes, formats, metadata, parsers
 from node.checks.antivirus import ScanResult, VirusScanner
 from node.checks.model import CheckResult, ItemReport, PackageReport, failed, passed, skipped
+from node.checks.ziplimits import DEFAULT_LIMITS, ZipLimits
 from verifier.records import metadata_digest
 
 CHUNK = 1 << 20
@@ -71,6 +72,7 @@ class CheckConfig:
     rules_file: Path | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     future_tolerance: timedelta = timedelta(days=1)
+    limits: ZipLimits = DEFAULT_LIMITS  # decompression bounds of the format checks (USAB-BOMB)
 
     def get_scanner(self) -> VirusScanner:
         if self.scanner is None:
@@ -118,7 +120,7 @@ def check_item(
     out.append(_check_name(item))
     t = timer.add("authenticity", t)
 
-    info = formats.identify(item.path)
+    info = formats.identify(item.path, config.limits)
     report.format = info.format
     t = timer.add("usability", t)
     out.append(_check_format_attr(item, info))
@@ -306,20 +308,31 @@ def _check_usability(
 
     # USAB-PARSE (and the parser's view of encryption)
     parsed: parsers.ParseResult | None = None
-    if flagged and info.format not in parsers.PARSERS:
+    if info.bomb:
+        out.append(skipped("USAB-PARSE", "not parsed: decompression bomb (see USAB-BOMB)"))
+    elif flagged and info.format not in parsers.PARSERS:
         out.append(skipped("USAB-PARSE", "not parsed: refused as executable or macro content"))
     elif info.encrypted:
         out.append(skipped("USAB-PARSE", "not parsed: encrypted (see USAB-ENCRYPTED)"))
     elif info.format is None or info.format not in parsers.PARSERS:
         out.append(skipped("USAB-PARSE", f"no parser for {info.label}"))
     else:
-        parsed = parsers.parse(item.path, info.format, info.encoding)
-        if parsed.encrypted:
+        parsed = parsers.parse(item.path, info.format, info.encoding, config.limits)
+        if parsed.bomb:
+            out.append(skipped("USAB-PARSE", "not parsed further: decompression bomb (see USAB-BOMB)"))
+        elif parsed.encrypted:
             out.append(skipped("USAB-PARSE", "not parsed: encrypted (see USAB-ENCRYPTED)"))
         elif parsed.ok:
             out.append(passed("USAB-PARSE", parsed.message, **parsed.details))
         else:
             out.append(failed("USAB-PARSE", f"{info.label} does not parse: {parsed.message}"))
+
+    # USAB-BOMB: a container or image that inflates past the bounds (refused before it is inflated)
+    bomb = info.bomb or (parsed.bomb if parsed else None)
+    if bomb:
+        out.append(failed("USAB-BOMB", f"decompression bomb refused: {bomb}"))
+    else:
+        out.append(passed("USAB-BOMB", "inflates within the bounds"))
 
     # USAB-ENCRYPTED
     why = info.encrypted or (parsed.encrypted if parsed else None)
@@ -484,7 +497,7 @@ def _check_numbering(
     for item in items:
         md = item.metadata
         number, fonds, category = md.get("item_number"), md.get("fonds_code"), item.category_code
-        if isinstance(number, str) and number.isdigit():
+        if isinstance(number, str) and number.isdigit() and len(number) <= 18:
             number = int(number)
         if not isinstance(number, int) or isinstance(number, bool) or not fonds or not category:
             continue
@@ -493,7 +506,7 @@ def _check_numbering(
         values = {
             "fonds": fonds,
             "category": category,
-            "year": int(year) if str(year).isdigit() else year,
+            "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
             "retention": _ret(rule, md.get("retention")),
             "organisation": md.get("organisation") or None,
         }

@@ -7,15 +7,21 @@ executable, macros, encryption, unknown compression.
 
 from __future__ import annotations
 
+import array
 import codecs
+import mmap
 import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from node.checks.ziplimits import DEFAULT_LIMITS, ZipBomb, ZipLimits, judge, open_zip, read_bounded
 
 HEAD_BYTES = 64 * 1024
 TEXT_SAMPLE = 256 * 1024
+CONTENT_TYPES_MAX = 4 * 1024**2  # [Content_Types].xml of a real OOXML file is a few KiB
 
 # format key -> (label, mime, usual extensions)
 FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -79,6 +85,7 @@ class FormatInfo:
     macros: str | None = None  # where macros were found
     encrypted: str | None = None  # why it counts as encrypted / password-protected
     unknown_compression: list[str] = field(default_factory=list)  # e.g. ["word/document.xml: bzip2"]
+    bomb: str | None = None  # a container that inflates past a bound (USAB-BOMB): not opened further
     encoding: str | None = None  # for text: utf-8 / utf-8-sig / gb18030
     notes: list[str] = field(default_factory=list)
 
@@ -121,15 +128,16 @@ def normalise_declared(value: str) -> str | None:
     return None
 
 
-def identify(path: str | Path) -> FormatInfo:
+def identify(path: str | Path, limits: ZipLimits | None = None) -> FormatInfo:
     path = Path(path)
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
-    return identify_bytes(head, path)
+    return identify_bytes(head, path, limits)
 
 
-def identify_bytes(head: bytes, path: Path | None = None) -> FormatInfo:
-    """Identify from the first bytes; `path` lets container formats read their directories."""
+def identify_bytes(head: bytes, path: Path | None = None, limits: ZipLimits | None = None) -> FormatInfo:
+    """Identify from the first bytes; `path` lets container formats read their directories (ZIPs
+    within `limits`: a bomb is named in `bomb`, its members are not inflated)."""
     if head.startswith(b"\x7fELF"):
         return FormatInfo("elf", executable="ELF header (0x7F 'ELF')")
     if head[:2] == b"MZ":
@@ -167,7 +175,7 @@ def identify_bytes(head: bytes, path: Path | None = None) -> FormatInfo:
     if head.startswith(_OLE_MAGIC):
         return _identify_ole(head, path)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return _identify_zip(path) if path is not None else FormatInfo("zip")
+        return _identify_zip(path, limits or DEFAULT_LIMITS) if path is not None else FormatInfo("zip")
     if head.startswith(b"Rar!\x1a\x07"):
         return FormatInfo("rar", unknown_compression=["RAR archive"])
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
@@ -223,15 +231,22 @@ def _identify_text(head: bytes, path: Path | None) -> FormatInfo:
     return FormatInfo("txt", encoding=encoding)
 
 
-def _identify_zip(path: Path) -> FormatInfo:
+def _identify_zip(path: Path, limits: ZipLimits) -> FormatInfo:
     try:
-        zf = zipfile.ZipFile(path)
+        zf = open_zip(path, limits)
+    except ZipBomb as exc:
+        return FormatInfo("zip", bomb=str(exc))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return FormatInfo("zip", notes=[f"ZIP signature but unreadable directory: {exc}"])
+        why = str(exc).replace(str(path), path.name)
+        return FormatInfo("zip", notes=[f"ZIP signature but unreadable directory: {why}"])
     with zf:
         infos = zf.infolist()
         names = {i.filename for i in infos}
         info = FormatInfo("zip")
+        try:
+            judge(infos, limits)
+        except ZipBomb as exc:
+            info.bomb = str(exc)
         for i in infos:
             if i.flag_bits & 0x1:
                 info.encrypted = info.encrypted or f"ZIP entry {i.filename!r} has the encryption flag set"
@@ -243,8 +258,10 @@ def _identify_zip(path: Path) -> FormatInfo:
         elif "[Content_Types].xml" in names:
             ct = b""
             try:
-                if not info.encrypted:
-                    ct = zf.read("[Content_Types].xml")
+                if not info.encrypted and not info.bomb:
+                    ct = read_bounded(zf, "[Content_Types].xml", CONTENT_TYPES_MAX, limits)
+            except ZipBomb as exc:
+                info.bomb = str(exc)
             except Exception as exc:  # a broken entry: the parser reports it
                 info.notes.append(f"[Content_Types].xml unreadable: {exc}")
             macro_members = sorted(n for n in names if _MACRO_MEMBER.search(n))
@@ -257,7 +274,7 @@ def _identify_zip(path: Path) -> FormatInfo:
                 info.format = "xlsm" if info.macros else "xlsx"
             else:
                 info.format = "ooxml"
-        if not info.encrypted and not info.unknown_compression:
+        if not info.encrypted and not info.unknown_compression and not info.bomb:
             for i in infos[:2000]:
                 if i.is_dir() or i.file_size < 4:
                     continue
@@ -278,9 +295,19 @@ _FREESECT, _ENDOFCHAIN = 0xFFFFFFFF, 0xFFFFFFFE
 
 
 def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
-    """Names of all directory entries of a compound file (storages and streams)."""
-    data = data_or_path.read_bytes() if isinstance(data_or_path, Path) else data_or_path
-    if not data.startswith(_OLE_MAGIC) or len(data) < 512:
+    """Names of all directory entries of a compound file (storages and streams). A file is mapped,
+    not read: only the header, FAT and directory sectors are touched (an OLE file may be gigabytes)."""
+    if isinstance(data_or_path, Path):
+        with data_or_path.open("rb") as f:
+            if data_or_path.stat().st_size < 512:
+                raise ValueError("not an OLE compound file")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return _ole_names(mapped)
+    return _ole_names(data_or_path)
+
+
+def _ole_names(data: Any) -> list[str]:
+    if data[: len(_OLE_MAGIC)] != _OLE_MAGIC or len(data) < 512:
         raise ValueError("not an OLE compound file")
     shift = struct.unpack_from("<H", data, 0x1E)[0]
     if shift not in (9, 12):
@@ -288,6 +315,8 @@ def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
     ssize = 1 << shift
     n_fat, first_dir = struct.unpack_from("<II", data, 0x2C)
     first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
+    sectors = len(data) // ssize  # a header may declare more FAT/DIFAT sectors than the file has: never more
+    n_fat, n_difat = min(n_fat, sectors // (ssize // 4) + 1), min(n_difat, sectors // (ssize // 4) + 1)
     difat = list(struct.unpack_from("<109I", data, 0x4C))
     sect = first_difat
     for _ in range(n_difat):
@@ -297,7 +326,7 @@ def ole_stream_names(data_or_path: bytes | Path) -> list[str]:
         vals = struct.unpack_from(f"<{ssize // 4}I", data, off)
         difat.extend(vals[:-1])
         sect = vals[-1]
-    fat: list[int] = []
+    fat = array.array("I")  # 4 bytes per sector, not a Python int each
     for s in difat[:n_fat]:
         if s >= _ENDOFCHAIN:
             continue

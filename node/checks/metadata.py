@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from node.checks.model import CheckResult, failed, passed, warned
+from node.checks.model import SAFE_INT, CheckResult, failed, passed, warned
 
 SCHEME_DIR = Path(__file__).parent / "schemes"
 TYPES = ("string", "text", "integer", "date", "enum", "list")
@@ -179,6 +179,11 @@ def validate(metadata: dict[str, Any], scheme: Scheme) -> list[CheckResult]:
         if v is None or v == "" or v == []:
             bad("INTEG-REQUIRED", f, f.name, f"required field {f.title()} is missing or empty")
     for name, v in md.items():
+        absurd = _absurd_number(v)
+        if absurd is not None:
+            bad("AUTH-META-RANGE", None, name, f"{name} holds the number {absurd}, beyond what a record can hold "
+                f"(integers within +-(2**53 - 1), finite numbers)")  # fmt: skip
+            continue
         f = scheme.fields.get(name)
         if f is None:
             problems["AUTH-META-UNKNOWN"].append(
@@ -201,6 +206,22 @@ def validate(metadata: dict[str, Any], scheme: Scheme) -> list[CheckResult]:
         elif code != "AUTH-META-UNKNOWN":
             results.append(passed(code, _PASS_MESSAGES[code].format(scheme=scheme.category)))
     return results
+
+
+def _absurd_number(v: Any) -> str | None:
+    """The first number in `v` (nested too) that no ledger record or JSON reader holds exactly, as text."""
+    if isinstance(v, dict):
+        v = list(v.values())
+    if isinstance(v, list):
+        return next((a for a in map(_absurd_number, v) if a is not None), None)
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int) and abs(v) > SAFE_INT:
+        text = str(v)
+        return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    return None
 
 
 def _strings(v: Any) -> list[str]:

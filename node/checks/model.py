@@ -19,6 +19,25 @@ _FAMILY_OF_PREFIX = {"AUTH": "authenticity", "INTEG": "integrity", "USAB": "usab
 _MARK = {"pass": "ok  ", "warn": "WARN", "skip": "--  ", "fail": "FAIL"}
 
 
+SAFE_INT = 2**53 - 1  # the largest integer every JSON reader (and RFC 8785) represents exactly
+
+
+def json_safe_numbers(value: Any) -> Any:
+    """Integers beyond +-(2**53 - 1) and non-finite floats as text, so a report with a sender's absurd
+    number (a manifest's `pages` of 10**30) still has a digest instead of failing to serialise."""
+    if isinstance(value, dict):
+        return {k: json_safe_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe_numbers(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > SAFE_INT:
+        return str(value)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value
+
+
 def family_of(code: str) -> str:
     """AUTH-DIGEST -> authenticity, INTEG-* -> integrity, USAB-* -> usability, SEC-* -> security."""
     try:
@@ -45,7 +64,7 @@ class CheckResult:
 
     @classmethod
     def make(cls, code: str, outcome: str, message: str, **details: Any) -> CheckResult:
-        return cls(code, family_of(code), outcome, message, details)
+        return cls(code, family_of(code), outcome, message, json_safe_numbers(details))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import stat
 import tempfile
@@ -28,11 +29,10 @@ from typing import Any
 from node.checks import metadata
 from node.checks.engine import ItemInput, ManifestFacts
 from node.checks.model import CheckResult, failed, passed
+from node.checks.ziplimits import ZipBomb, ZipCorrupt, ZipLimits, copy_member, judge, open_zip
 
 MANIFEST_NAMES = ("manifest.json", "manifest.csv")
 RESERVED = {"path", "sha256", "size", "format", "time", "name", "category", "metadata"}
-MAX_ZIP_BYTES = 64 * 1024**3
-MAX_ZIP_ENTRIES = 1_000_000
 
 
 class PackageError(Exception):
@@ -61,30 +61,48 @@ class LoadedPackage:
         self.close()
 
 
-def load_package(path: str | Path) -> LoadedPackage:
+def load_package(path: str | Path, *, tmp_root: Path | None = None, limits: ZipLimits | None = None) -> LoadedPackage:
+    """A directory or ZIP package. A ZIP is expanded under `tmp_root` (the system's temp dir when None)
+    within `limits` (ZipLimits.for_packages): refused before anything is written when its directory
+    declares too much, too many entries, too high a ratio or more than the free disk allows."""
     path = Path(path)
     if path.is_dir():
         return _load_dir(path, path.name, "directory")
     if path.is_file() and zipfile.is_zipfile(path):
-        tmp = tempfile.TemporaryDirectory(prefix="archive-ledger-checks-")
+        if tmp_root is not None:
+            tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory(prefix="archive-ledger-checks-", dir=tmp_root)
         try:
-            root = _safe_extract(path, Path(tmp.name))
+            root = _safe_extract(path, Path(tmp.name), limits or ZipLimits.for_packages())
             pkg = _load_dir(root, path.name, "zip")
         except BaseException:
             tmp.cleanup()
             raise
         pkg._tmp = tmp
         return pkg
-    raise PackageError(f"{path} is neither a directory nor a ZIP file")
+    raise PackageError(f"{path.name} is neither a directory nor a ZIP file")
 
 
-def _safe_extract(zpath: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(zpath) as zf:
+def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> Path:
+    limits = limits or ZipLimits.for_packages()
+    try:
+        zf = open_zip(zpath, limits)
+    except ZipBomb as exc:
+        raise PackageError(f"refused (decompression bomb): {exc}") from exc
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PackageError(f"the ZIP cannot be read: {str(exc).replace(str(zpath), zpath.name)}") from exc
+    with zf:
         infos = zf.infolist()
-        if len(infos) > MAX_ZIP_ENTRIES:
-            raise PackageError(f"ZIP has {len(infos)} entries, more than {MAX_ZIP_ENTRIES}")
-        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-            raise PackageError("ZIP inflates to more than the allowed size")
+        try:
+            judge(infos, limits)
+        except ZipBomb as exc:
+            raise PackageError(f"refused (decompression bomb): {exc}") from exc
+        declared = sum(i.file_size for i in infos)
+        if limits.min_free_bytes:
+            free = shutil.disk_usage(dest).free
+            if declared + limits.min_free_bytes > free:
+                raise PackageError(f"the ZIP declares {declared} bytes inflated: not enough free disk to expand it "
+                                   f"(keeping {limits.min_free_bytes} bytes free)")  # fmt: skip
         for i in infos:
             p = PurePosixPath(i.filename)
             if p.is_absolute() or ".." in p.parts or "\\" in i.filename:
@@ -93,13 +111,22 @@ def _safe_extract(zpath: Path, dest: Path) -> Path:
                 raise PackageError(f"ZIP entry {i.filename!r} is a symbolic link")
             if i.flag_bits & 0x1:
                 raise PackageError(f"ZIP entry {i.filename!r} is encrypted: the package cannot be opened")
-            target = dest / p
+        written = 0
+        for i in infos:
+            target = dest / PurePosixPath(i.filename)
             if i.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(i) as src, target.open("wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+            try:
+                with target.open("wb") as out:
+                    written += copy_member(zf, i, out, limits)
+            except ZipBomb as exc:
+                raise PackageError(f"refused (decompression bomb): {exc}") from exc
+            except (ZipCorrupt, NotImplementedError) as exc:
+                raise PackageError(str(exc)) from exc
+            if written > limits.max_total_bytes:
+                raise PackageError(f"refused (decompression bomb): the ZIP inflates past {limits.max_total_bytes}")
     # a ZIP holding one top-level folder: that folder is the package
     children = [c for c in dest.iterdir() if c.name != "__MACOSX"]
     if len(children) == 1 and children[0].is_dir() and not _has_manifest(dest):
@@ -112,18 +139,61 @@ def _has_manifest(d: Path) -> bool:
 
 
 def _walk(root: Path) -> set[str]:
+    """Every regular file under `root`, relative; symbolic links are neither listed nor followed."""
     out = set()
-    for p in root.rglob("*"):
-        if p.is_symlink() or p.is_file():
-            out.add(p.relative_to(root).as_posix())
+    for top, dirs, files in os.walk(root, followlinks=False):
+        base = Path(top)
+        dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
+        for f in files:
+            p = base / f
+            if not p.is_symlink() and p.is_file():
+                out.add(p.relative_to(root).as_posix())
     return out
 
 
+def _links(root: Path) -> list[str]:
+    """Symbolic links anywhere in the package (files or folders), relative: never followed."""
+    out = []
+    for top, dirs, files in os.walk(root, followlinks=False):
+        base = Path(top)
+        for n in [*dirs, *files]:
+            if (base / n).is_symlink():
+                out.append((base / n).relative_to(root).as_posix())
+    return sorted(out)
+
+
 def _load_dir(root: Path, name: str, kind: str) -> LoadedPackage:
-    if (root / "bagit.txt").is_file():
-        return _load_bag(root, name)
+    links = _links(root)
+    pkg = _load_bag(root, name) if (root / "bagit.txt").is_file() else _load_plain(root, name, kind)
+    if links:
+        _refuse_links(pkg, links)
+    return pkg
+
+
+def _refuse_links(pkg: LoadedPackage, links: list[str]) -> None:
+    """A package's symbolic links are refused: the items behind them are not read (they could point
+    anywhere on the server), and AUTH-MANIFEST fails."""
+    base = pkg.root / "data" if pkg.kind == "bagit" else pkg.root
+
+    def behind_link(path: Path) -> bool:
+        try:
+            rel = path.relative_to(pkg.root).as_posix()
+        except ValueError:
+            return True
+        return any(rel == link or rel.startswith(link + "/") for link in links)
+
+    pkg.items = [i for i in pkg.items if not behind_link(i.path)]
+    pkg.files = {f for f in pkg.files if not behind_link(base / f)}
+    refused = failed("AUTH-MANIFEST", f"the package holds {len(links)} symbolic link(s), refused (not followed): "
+                     + ", ".join(links[:10]), links=links[:100])  # fmt: skip
+    kept = tuple(r for r in pkg.facts.results if not (r.code == "AUTH-MANIFEST" and r.outcome == "pass"))
+    f = pkg.facts
+    pkg.facts = ManifestFacts(f.declared_count, f.declared_bytes, f.missing, f.unlisted, (*kept, refused))
+
+
+def _load_plain(root: Path, name: str, kind: str) -> LoadedPackage:
     files = _walk(root)
-    manifest = next((root / n for n in MANIFEST_NAMES if (root / n).is_file()), None)
+    manifest = next((root / n for n in MANIFEST_NAMES if _regular(root / n)), None)
     pkg = LoadedPackage(name=name, kind=kind, root=root)
     if manifest is None:
         pkg.files = files
@@ -208,7 +278,7 @@ def _build(
             referenced.add(str(a))
         size = row.get("size")
         if isinstance(size, str) and size.strip():
-            size = int(size) if size.strip().isdigit() else size
+            size = int(size) if size.strip().isdigit() and len(size.strip()) <= 18 else size
         if size in ("", None):
             size = None
         elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -279,9 +349,9 @@ def _load_bag(root: Path, name: str) -> LoadedPackage:
     oxum = bag.info.get("Payload-Oxum")
     if isinstance(oxum, str) and "." in oxum:
         b, _, c = oxum.partition(".")
-        if b.isdigit() and c.isdigit():
+        if b.isdigit() and c.isdigit() and len(b) <= 18 and len(c) <= 18:
             declared = (int(c), int(b))
-    manifest = next((d / n for d in (root, root / "data") for n in MANIFEST_NAMES if (d / n).is_file()), None)
+    manifest = next((d / n for d in (root, root / "data") for n in MANIFEST_NAMES if _regular(d / n)), None)
     if manifest is not None:
         rows, header, read_results = _read_manifest(manifest)
         results.extend(read_results)
@@ -300,3 +370,8 @@ def _load_bag(root: Path, name: str) -> LoadedPackage:
                                   tuple(sorted(set(pkg.facts.missing) | set(missing_on_disk))),
                                   pkg.facts.unlisted, pkg.facts.results)  # fmt: skip
     return pkg
+
+
+def _regular(p: Path) -> bool:
+    """A regular file, not a symbolic link to one (a manifest must not be read from elsewhere)."""
+    return p.is_file() and not p.is_symlink()

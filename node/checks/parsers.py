@@ -19,8 +19,20 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 
+from node.checks.ziplimits import (
+    DEFAULT_LIMITS,
+    BoundedMember,
+    ZipBomb,
+    ZipCorrupt,
+    ZipLimits,
+    open_zip,
+    verify_all,
+)
+
 CHUNK = 1 << 20
-MAX_ZIP_XML_BYTES = 256 * 1024 * 1024  # refuse to inflate more XML than this from one package
+BOUNDED_FORMATS = frozenset({"ofd", "docx", "docm", "xlsx", "xlsm", "jpeg", "png", "tiff", "pdf"})  # take `limits`
+# a library's own bound reached (pypdf streams > 75 MB inflated, Pillow's pixel bound): a bomb, not a parse error
+_BOMB_ERRORS = frozenset({"LimitReachedError", "DecompressionBombError", "DecompressionBombWarning"})
 
 
 @dataclass
@@ -29,22 +41,37 @@ class ParseResult:
     message: str
     details: dict[str, Any] = field(default_factory=dict)  # e.g. {"pages": 3}
     encrypted: str | None = None  # set when the parser found the file encrypted
+    bomb: str | None = None  # set when the content inflates past a bound (USAB-BOMB): not parsed further
 
 
-def parse(path: str | Path, fmt: str | None, encoding: str | None = None) -> ParseResult:
+def parse(
+    path: str | Path, fmt: str | None, encoding: str | None = None, limits: ZipLimits | None = None
+) -> ParseResult:
+    """Never raises for bad content; `limits` bound what ZIP-based formats may inflate to."""
     parser = PARSERS.get(fmt or "")
     if parser is None:
         return ParseResult(False, f"no parser for format {fmt or 'unknown'}")
     try:
         if fmt == "txt":
             return _parse_txt(Path(path), encoding)
+        if fmt in BOUNDED_FORMATS:
+            return parser(Path(path), limits or DEFAULT_LIMITS)  # type: ignore[call-arg]
         return parser(Path(path))
-    except Exception as exc:  # any parser exception means the file does not parse
-        return ParseResult(False, f"{type(exc).__name__}: {str(exc)[:300]}")
+    except ZipBomb as exc:
+        return ParseResult(False, f"decompression bomb refused: {exc}", bomb=str(exc))
+    except Exception as exc:
+        if type(exc).__name__ not in _BOMB_ERRORS:
+            return ParseResult(False, f"{type(exc).__name__}: {_no_paths(str(exc), Path(path))[:300]}")
+        return ParseResult(False, f"decompression bomb refused: {str(exc)[:300]}", bomb=str(exc)[:300])
+
+
+def _no_paths(message: str, path: Path) -> str:
+    """A parser's message without the server's path of the file (only its name)."""
+    return message.replace(str(path), path.name)
 
 
 # -- PDF -----------------------------------------------------------------------------------------
-def _parse_pdf(path: Path) -> ParseResult:
+def _parse_pdf(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> ParseResult:
     import logging
 
     from pypdf import PdfReader
@@ -69,19 +96,69 @@ def _parse_pdf(path: Path) -> ParseResult:
         n = len(reader.pages)
         if n == 0:
             return ParseResult(False, "PDF has no pages")
+        inflated = 0
         for i, page in enumerate(reader.pages):
             box = page.mediabox
             if float(box.width) <= 0 or float(box.height) <= 0:
                 return ParseResult(False, f"PDF page {i + 1} has an empty media box")
-            contents = page.get_contents()
-            if contents is not None:
-                contents.get_data()  # decodes (inflates) the page's content stream
+            inflated = _inflate_contents(page, limits, inflated)  # decodes the page's content streams, bounded
         version = reader.pdf_header.removeprefix("%PDF-") if reader.pdf_header else "?"
     return ParseResult(True, f"PDF {version}, {n} page(s) readable", {"pages": n, "pdf_version": version})
 
 
+def _inflate_contents(page: Any, limits: ZipLimits, inflated: int) -> int:
+    """Decode a page's content streams without keeping them: Flate streams inflated in 1 MiB steps and
+    counted (a stream over `max_member_bytes`, or all pages over `max_total_bytes`, is a bomb); other
+    filters through pypdf (its own 75 MB bound), its cached decoded copy dropped. Returns the running total."""
+    import zlib
+
+    from pypdf.generic import ArrayObject
+
+    contents = page.get("/Contents")
+    if contents is None:
+        return inflated
+    contents = contents.get_object()
+    streams = list(contents) if isinstance(contents, ArrayObject) else [contents]
+    for ref in streams:
+        stream = ref.get_object()
+        size = 0
+        if stream.get("/Filter") == "/FlateDecode" and not stream.get("/DecodeParms"):
+            d = zlib.decompressobj()
+            pending = stream._data
+            try:
+                while True:
+                    out = d.decompress(pending, CHUNK)
+                    pending = d.unconsumed_tail
+                    size += len(out)
+                    if size > limits.max_member_bytes:
+                        raise ZipBomb(f"a PDF content stream inflates past {limits.max_member_bytes} bytes")
+                    if inflated + size > limits.max_total_bytes:
+                        raise ZipBomb(f"the PDF's content streams inflate past {limits.max_total_bytes} bytes")
+                    if not out and (d.eof or not pending):
+                        break
+            except zlib.error:
+                size = len(stream.get_data())  # pypdf recovers what it can from a damaged stream
+        else:
+            size = len(stream.get_data())
+        if hasattr(stream, "decoded_self"):
+            stream.decoded_self = None  # do not keep every page's decoded content in memory
+        inflated += size
+        if inflated > limits.max_total_bytes:
+            raise ZipBomb(f"the PDF's content streams inflate past {limits.max_total_bytes} bytes")
+    return inflated
+
+
 # -- images --------------------------------------------------------------------------------------
-def _parse_image(path: Path) -> ParseResult:
+def _judge_image(path: Path, im: Any, limits: ZipLimits) -> None:
+    """A frame that would decode to more than the bound is refused before it is decoded (a small
+    compressed file may declare an enormous canvas). Scans compress very well (CCITT G4), so the
+    bound is on the decoded size, not the ratio."""
+    decoded = im.size[0] * im.size[1] * max(len(im.getbands()), 1)
+    if decoded > limits.max_image_bytes:
+        raise ZipBomb(f"image {im.size[0]}x{im.size[1]} decodes to {decoded} bytes, more than {limits.max_image_bytes}")
+
+
+def _parse_image(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> ParseResult:
     from PIL import Image, ImageSequence
 
     with warnings.catch_warnings():
@@ -91,6 +168,7 @@ def _parse_image(path: Path) -> ParseResult:
             size = im.size
             frames = 0
             for frame in ImageSequence.Iterator(im):
+                _judge_image(path, frame, limits)
                 frame.load()  # full decode of every frame
                 frames += 1
     details = {"width": size[0], "height": size[1], "frames": frames, "pages": frames}
@@ -118,8 +196,8 @@ def _parse_txt(path: Path, encoding: str | None) -> ParseResult:
 
 def _parse_xml(path: Path) -> ParseResult:
     with path.open("rb") as f:
-        root = SafeET.parse(f).getroot()
-    return ParseResult(True, f"XML well-formed, root element {_local(root.tag)!r}", {"root": _local(root.tag)})
+        root = _xml_stream(f)  # streamed: a large XML file is never a tree in memory
+    return ParseResult(True, f"XML well-formed, root element {root!r}", {"root": root})
 
 
 def _local(tag: str) -> str:
@@ -127,58 +205,87 @@ def _local(tag: str) -> str:
 
 
 # -- ZIP-based: OFD, DOCX, XLSX ------------------------------------------------------------------
-def _zip_xml(zf: zipfile.ZipFile, names: list[str], budget: list[int]) -> None:
+def _xml_stream(source: Any) -> str:
+    """Parse XML as a stream, dropping each element once closed (memory stays flat whatever its
+    size); returns the root element's local name. defusedxml refuses DTDs and entity expansion."""
+    root_tag = ""
+    depth = 0
+    for event, el in SafeET.iterparse(source, events=("start", "end")):
+        if event == "start":
+            if depth == 0:
+                root_tag = _local(el.tag)
+            depth += 1
+        else:
+            depth -= 1
+            if depth > 0:
+                el.clear()
+    return root_tag
+
+
+def _zip_xml(zf: zipfile.ZipFile, names: list[str], limits: ZipLimits) -> None:
     for name in names:
         info = zf.getinfo(name)
-        budget[0] -= info.file_size
-        if budget[0] < 0:
-            raise ValueError("XML parts inflate to more than the allowed size")
-        with zf.open(info) as member:
-            try:
-                SafeET.parse(member)
-            except Exception as exc:
-                raise ValueError(f"{name}: XML not well-formed: {exc}") from exc
+        try:
+            _xml_stream(BoundedMember(zf, info, limits))
+        except (ZipBomb, ZipCorrupt):
+            raise
+        except Exception as exc:
+            raise ValueError(f"{name}: XML not well-formed: {exc}") from exc
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    zf = zipfile.ZipFile(path)
-    bad = zf.testzip()  # reads every entry, checks CRCs
-    if bad is not None:
+def _open_zip(path: Path, limits: ZipLimits) -> zipfile.ZipFile:
+    """The ZIP, after its directory is judged against the bounds and every member's CRC and size is
+    checked by streaming it (never held whole)."""
+    zf = open_zip(path, limits)
+    try:
+        verify_all(zf, limits)
+    except BaseException:
         zf.close()
-        raise ValueError(f"ZIP entry {bad!r} is corrupt (CRC mismatch)")
+        raise
     return zf
 
 
-def _parse_ofd(path: Path) -> ParseResult:
-    with _open_zip(path) as zf:
+def _parse_ofd(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> ParseResult:
+    with _open_zip(path, limits) as zf:
         names = zf.namelist()
-        budget = [MAX_ZIP_XML_BYTES]
-        with zf.open("OFD.xml") as f:
-            root = SafeET.parse(f).getroot()
-        if _local(root.tag) != "OFD":
-            return ParseResult(False, f"OFD.xml root element is {_local(root.tag)!r}, expected 'OFD'")
-        docroots = [(el.text or "").strip().lstrip("/") for el in root.iter() if _local(el.tag) == "DocRoot"]
+        if "OFD.xml" not in names:
+            return ParseResult(False, "OFD.xml is missing from the package")
+        docroots: list[str] = []
+        root_tag = ""
+        depth = 0
+        for event, el in SafeET.iterparse(BoundedMember(zf, zf.getinfo("OFD.xml"), limits), events=("start", "end")):
+            if event == "start":
+                root_tag = root_tag or _local(el.tag)
+                depth += 1
+                continue
+            depth -= 1
+            if _local(el.tag) == "DocRoot" and len(docroots) < 1000:
+                docroots.append((el.text or "").strip().lstrip("/"))
+            if depth > 0:
+                el.clear()
+        if root_tag != "OFD":
+            return ParseResult(False, f"OFD.xml root element is {root_tag!r}, expected 'OFD'")
         if not docroots:
             return ParseResult(False, "OFD.xml names no DocRoot (no document)")
         for doc in docroots:
             if doc not in names:
                 return ParseResult(False, f"OFD DocRoot {doc!r} is missing from the package")
         xml_parts = [n for n in names if n.lower().endswith(".xml")]
-        _zip_xml(zf, xml_parts, budget)
+        _zip_xml(zf, xml_parts, limits)
     return ParseResult(
         True, f"OFD: {len(docroots)} document(s), {len(xml_parts)} XML part(s) well-formed",
         {"documents": len(docroots), "xml_parts": len(xml_parts)},
     )  # fmt: skip
 
 
-def _parse_ooxml(main_part: str, label: str) -> Callable[[Path], ParseResult]:
-    def parse_it(path: Path) -> ParseResult:
-        with _open_zip(path) as zf:
+def _parse_ooxml(main_part: str, label: str) -> Callable[..., ParseResult]:
+    def parse_it(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> ParseResult:
+        with _open_zip(path, limits) as zf:
             names = zf.namelist()
             if main_part not in names:
                 return ParseResult(False, f"{label}: main part {main_part} is missing")
             xml_parts = [n for n in names if n.lower().endswith((".xml", ".rels"))]
-            _zip_xml(zf, xml_parts, [MAX_ZIP_XML_BYTES])
+            _zip_xml(zf, xml_parts, limits)
         return ParseResult(True, f"{label}: {len(xml_parts)} XML part(s) well-formed", {"xml_parts": len(xml_parts)})
 
     return parse_it
@@ -190,10 +297,13 @@ def _parse_wav(path: Path) -> ParseResult:
         channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
         if channels < 1 or rate < 1 or width < 1:
             return ParseResult(False, f"WAV header implausible: {channels} ch, {rate} Hz, {width} bytes/sample")
-        data = w.readframes(frames)
+        step = max(CHUNK // (channels * width), 1)
+        got = 0
+        while got < frames and (data := w.readframes(min(step, frames - got))):  # in chunks, never whole
+            got += len(data) // (channels * width)
     expected = frames * channels * width
-    if len(data) < expected:
-        return ParseResult(False, f"WAV data chunk truncated: {len(data)} of {expected} bytes")
+    if got < frames:
+        return ParseResult(False, f"WAV data chunk truncated: {got * channels * width} of {expected} bytes")
     ms = frames * 1000 // rate
     return ParseResult(
         True, f"WAV PCM {channels} ch, {rate} Hz, {8 * width}-bit, {ms} ms",
@@ -288,7 +398,7 @@ def _parse_mp3(path: Path) -> ParseResult:
     return ParseResult(True, f"MPEG audio frames found at offset {pos + at}", {"first_frame": pos + at})
 
 
-PARSERS: dict[str, Callable[[Path], ParseResult]] = {
+PARSERS: dict[str, Callable[..., ParseResult]] = {
     "pdf": _parse_pdf,
     "jpeg": _parse_image,
     "png": _parse_image,
