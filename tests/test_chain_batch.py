@@ -117,7 +117,7 @@ def test_empty_batch_sends_nothing(rpc) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_unreachable_endpoint() -> None:
-    from ganache_fixture import closed_port_url
+    from tests.helpers.ganache_fixture import closed_port_url
 
     url = closed_port_url()
     with pytest.raises(ChainUnavailable, match="cannot reach"):
@@ -170,10 +170,10 @@ def test_web3_reader_batch(deployed) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_web3_reader_unreachable() -> None:
-    from ganache_fixture import closed_port_url
     from web3 import HTTPProvider, Web3
 
     from anchor.chain import Web3ChainReader
+    from tests.helpers.ganache_fixture import closed_port_url
 
     url = closed_port_url()
     reader = Web3ChainReader(Web3(HTTPProvider(url, request_kwargs={"timeout": 2})))

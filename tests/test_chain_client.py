@@ -1,7 +1,7 @@
 """ChainClient: profiles, signing, nonces, idempotent broadcast, confirmations, revert decoding.
 
 The first half runs on the in-process eth-tester chain; the tests marked ``ganache`` run against a
-real ganache (one per module, see tests/ganache_fixture.py).
+real ganache (one per module, see tests/helpers/ganache_fixture.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import eth_abi
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
 
 from anchor.chain import ChainClient, NonceManager, SignedTx, Web3ChainReader, connect, decode_revert
 from anchor.chain.dev import fund_from_dev_account
@@ -27,6 +26,7 @@ from anchor.errors import (
     TransactionReverted,
 )
 from anchor.profiles import ChainProfile, GasSettings, load_profile
+from tests.helpers.ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
 
 try:
     from contracts import ArtifactError, load_artifact

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from ganache_fixture import free_port
 
 from anchor import devchain
 from anchor.chain import ChainClient
@@ -13,6 +12,7 @@ from anchor.chain.dev import fund_from_dev_account
 from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainError, ProfileError
 from anchor.profiles import GanacheSettings, load_profile
+from tests.helpers.ganache_fixture import free_port
 
 try:
     from contracts import ArtifactError, load_artifact
