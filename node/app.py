@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
@@ -21,7 +22,8 @@ from anchor.log import LogNotFound
 from node.api import anchoring, arrangement, auth, items, loans, packages, preservation, proofs, trust, users
 from node.api import audit as audit_api
 from node.api.deps import error_response
-from node.api.limits import JsonBodyLimit
+from node.api.limits import BodyLimit
+from node.api.openapi import install_openapi
 from node.context import NodeContext
 from node.errors import NodeError, redact_paths
 from node.preservation import preserver_for
@@ -35,6 +37,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (ChainUnavailable, 503, "chain_unavailable"),
     (LogDiverged, 500, "log_diverged"),
 ]
+_HTTP_REASONS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
@@ -99,6 +102,14 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return error_response(422, "invalid_input", problems)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes, wrong methods, unparsable bodies: the same {"error","detail"} body as the rest."""
+        reason = _HTTP_REASONS.get(exc.status_code, f"http_{exc.status_code}")
+        answer = error_response(exc.status_code, reason, str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        return answer
+
     @app.get("/health", tags=["node"])
     def health() -> dict[str, Any]:
         with ctx.reader() as s:
@@ -112,8 +123,10 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
     app.include_router(trust.router)  # GET /trust: the node's trust root (issue 7)
-    # JSON bodies are capped (node/api/limits.py); inside the audit middleware, so a refusal is an event.
-    app.add_middleware(JsonBodyLimit)
+    # Every non-streaming body is capped and JSON parsed within bounds (node/api/limits.py); inside the
+    # audit middleware, so a refusal is an event.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     # Every state-changing request and every content access becomes an audit event (node/audit.py).
     app.add_middleware(audit_api.AuditMiddleware, ctx=ctx)
+    install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/api/openapi.py)
     return app

@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anchor.log import MerkleLog
+from node.api.limits import BodyRefused, loads_bounded
+from node.api.types import JsonScalar
 from node.blobstore import BlobStore, BlobWriter
-from node.errors import InvalidInput, UploadTooLarge
+from node.errors import InvalidInput, NodeError, UploadTooLarge
 from node.models import Item
 from node.multipart import form_boundary, stream_form
 from verifier.records import metadata_digest, new_record
@@ -49,7 +51,7 @@ class ItemMetadata(BaseModel):
     retention: str
     archival_code: str | None = Field(default=None, min_length=1, max_length=128)
     source_path: str = Field(default="", max_length=2000)
-    extra: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    extra: dict[str, JsonScalar] = Field(default_factory=dict, max_length=1000)
 
     @field_validator("title", "category", "archival_code", "source_path", mode="before")
     @classmethod
@@ -78,7 +80,10 @@ class ItemMetadata(BaseModel):
 
 def parse_metadata(raw: bytes) -> ItemMetadata:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_bounded(raw)  # bounded depth and numbers (node/api/limits.py)
+    except BodyRefused as exc:
+        kind = NodeError if exc.status == 400 else InvalidInput  # the same status as for a JSON body
+        raise kind(f"metadata refused: {exc.detail}", reason=exc.reason) from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"metadata is not valid UTF-8 JSON: {exc}", reason="metadata_not_json") from exc
     if not isinstance(data, dict):

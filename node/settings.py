@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     anchor_wait_timeout_s: float = Field(default=120.0, gt=0)
     max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
     max_metadata_bytes: int = Field(default=64 * 1024, gt=0)
+    # Bounded request parsing (node/api/limits.py, docs/design.md "Limits"): every non-streaming body.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_json_depth: int = Field(default=64, ge=8, le=512)  # nesting of a JSON body; 512 stays far from the C stack
     keystore_password_env: str = "ARCHIVE_LEDGER_KEYSTORE_PASSWORD"
     token_ttl_s: float = Field(default=8 * 3600.0, gt=0)  # lifetime of a login token
     chain_key_scrypt_n: int | None = None  # scrypt cost of people's chain keystores (None: eth-account's 2**18)

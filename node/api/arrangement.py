@@ -18,6 +18,7 @@ from node import arrangement as arr
 from node.api.audit import audited
 from node.api.deps import Principal, check_fonds, get_ctx, require
 from node.api.items import item_view
+from node.api.types import Bool, JsonScalar, Offset, PathInt, YearFilter
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.ingest import RETENTION_ALIASES
@@ -97,13 +98,13 @@ class VolumePatch(_Body):
 class MoveIn(_Body):
     volume: str | None = None  # null: out of its volume; absent: unchanged
     box: str | None = None
-    force: bool = False
+    force: Bool = False
 
 
 class MetadataEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    set: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    set: dict[str, JsonScalar] = Field(default_factory=dict, max_length=100)
     unset: list[str] = Field(default_factory=list, max_length=100)
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -138,7 +139,7 @@ def create_box(body: BoxIn, request: Request, ctx: Ctx, principal: Arranger) -> 
 @router.get("/boxes")
 def list_boxes(
     ctx: Ctx, principal: Reader, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
     query = _scoped(select(Box), Box.fonds_code, principal)
     if fonds is not None:
@@ -188,9 +189,9 @@ def create_volume(body: VolumeIn, request: Request, ctx: Ctx, principal: Arrange
 
 @router.get("/volumes")
 def list_volumes(
-    ctx: Ctx, principal: Reader, fonds: str | None = None, category: str | None = None, year: int | None = None,
+    ctx: Ctx, principal: Reader, fonds: str | None = None, category: str | None = None, year: YearFilter = None,
     box: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
     query = _scoped(select(Volume), Volume.fonds_code, principal)
     for column, value in ((Volume.fonds_code, fonds), (Volume.category, category), (Volume.year, year),
@@ -292,7 +293,7 @@ def item_versions(item_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
 
 @router.get("/items/{item_id}/versions/{version}/proof")
 def version_proof(
-    item_id: str, version: int, ctx: Ctx, against: Literal["first", "latest"] = "first"
+    item_id: str, version: PathInt, ctx: Ctx, against: Literal["first", "latest"] = "first"
 ) -> dict[str, Any]:
     """The proof bundle of one metadata version's record (public, like GET /items/{id}/proof, which
     serves version 1, the ingest record). 409 while no confirmed checkpoint covers it."""

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node import audit
 from node.api.deps import Principal, all_routes, get_ctx, require, route_actions
+from node.api.types import Seq
 from node.context import NodeContext
 
 logger = logging.getLogger(__name__)
@@ -282,7 +283,7 @@ def list_events(
     fonds: str | None = None,
     since: Annotated[str | None, Query(description="ISO time, inclusive (UTC, e.g. 2026-11-25T08:00:00Z)")] = None,
     until: Annotated[str | None, Query(description="ISO time, exclusive")] = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Seq = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     flush_anonymous(ctx)  # aggregated anonymous refusals pending in memory become events first

@@ -16,6 +16,8 @@ from anchor.models import Log
 from node import audit
 from node.access import authorize_content
 from node.api.deps import Principal, check_fonds, current_principal, error_response, get_ctx, require
+from node.api.openapi import MULTIPART_ITEM
+from node.api.types import Offset, YearFilter
 from node.context import NodeContext
 from node.errors import NotFound
 from node.ingest import file_item, find_duplicate, kept_only_if_filed, receive_upload
@@ -53,7 +55,7 @@ def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
         return item, s.get(Log, item.log_pk)  # type: ignore[return-value]
 
 
-@router.post("/items", status_code=201)
+@router.post("/items", status_code=201, openapi_extra=MULTIPART_ITEM)
 async def create_item(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
 ) -> JSONResponse:
@@ -99,13 +101,13 @@ def list_items(
     principal: Annotated[Principal, Depends(require("items:read"))],
     fonds: str | None = None,
     category: str | None = None,
-    year: int | None = None,
+    year: YearFilter = None,
     content_sha256: str | None = None,
     source_path: str | None = None,
     volume: str | None = None,  # items arranged in this volume (node/arrangement.py)
     box: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = select(Item)
     for column, value in (

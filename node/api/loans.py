@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
 from node.api.deps import Principal, current_principal, get_ctx, require
+from node.api.types import LoanDays, Offset, QueryBool, SaneTime
 from node.context import NodeContext
 from node.errors import Forbidden, InvalidInput
 from node.lending import LOANS_DECIDE, LOANS_READ, LOANS_REQUEST, LOANS_REVOKE, AuditHook, Lending, lending_for
@@ -60,9 +61,9 @@ class LoanRequest(BaseModel):
     items: list[str] = Field(default_factory=list, max_length=500)
     volume: str | None = Field(default=None, min_length=1, max_length=32)  # a whole volume (卷): all its items
     purpose: str = Field(min_length=1, max_length=2000)
-    not_before: datetime | None = None
-    expires_at: datetime | None = None
-    days: float | None = Field(default=None, gt=0)
+    not_before: SaneTime | None = None
+    expires_at: SaneTime | None = None
+    days: LoanDays | None = None
 
     @model_validator(mode="after")
     def _period(self) -> LoanRequest:
@@ -128,9 +129,9 @@ def list_loans(
     lend: Lend,
     principal: Who,
     status: str | None = None,
-    mine: bool = False,
+    mine: QueryBool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """A borrower's own loans; every loan for loans:read (approvers, auditors, security officers)."""
     _reader(principal)

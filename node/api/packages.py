@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from node.api.audit import audited
 from node.api.deps import Principal, check_fonds, fonds_forbidden_message, get_ctx, require
+from node.api.openapi import MULTIPART_PACKAGE
+from node.api.types import Offset
 from node.checks.engine import CheckConfig
 from node.checks.package import PackageError
 from node.checks.ziplimits import ZipLimits
@@ -111,7 +113,7 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
     return JSONResponse(status_code=422, content={"error": "package_rejected", "detail": detail, **body})
 
 
-@router.post("/packages", status_code=201)
+@router.post("/packages", status_code=201, openapi_extra=MULTIPART_PACKAGE)
 async def file_package(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
     name: str | None = None,
@@ -169,7 +171,7 @@ def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Pa
 @router.get("/packages")
 def list_packages(
     ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
     query = select(Package)
     if status is not None:

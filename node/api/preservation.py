@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import Principal, get_ctx, require
+from node.api.types import Bool, QueryBool
 from node.context import NodeContext
 from node.errors import NotFound
 from node.models import PreservationRun
@@ -24,9 +25,9 @@ StatusReader = Annotated[Principal, Depends(require("status:read"))]
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_start: bool = False  # ignore the cursor and start at the first item
-    max_items: int | None = Field(default=None, ge=1)
-    max_seconds: float | None = Field(default=None, gt=0)
+    from_start: Bool = False  # ignore the cursor and start at the first item
+    max_items: int | None = Field(default=None, ge=1, le=10**9)
+    max_seconds: float | None = Field(default=None, gt=0, le=86400 * 7, allow_inf_nan=False)
 
 
 @router.post("/run")
@@ -49,7 +50,7 @@ async def run_now(
 
 @router.get("/alerts")
 def alerts(
-    ctx: Ctx, principal: Annotated[Principal, Depends(require("status:read"))], all: bool = False,
+    ctx: Ctx, principal: Annotated[Principal, Depends(require("status:read"))], all: QueryBool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:  # fmt: skip
     """Open alerts (all=true: resolved ones too), newest first."""

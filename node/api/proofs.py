@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from anchor.bundles import proof_bundle
 from anchor.models import Log
 from node.api.deps import get_ctx
+from node.api.types import Bool, JsonSafeObject
 from node.context import NodeContext
 from node.errors import NotFound
 from node.models import Item
@@ -20,9 +21,9 @@ Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
 class VerifyRequest(BaseModel):
-    bundle: dict[str, Any]
+    bundle: JsonSafeObject
     content_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    certificate: bool = False
+    certificate: Bool = False
 
 
 @router.get("/items/{item_id}/proof")

@@ -13,6 +13,7 @@ from anchor.roles_chain import set_approver
 from node import users
 from node.api.audit import audited
 from node.api.deps import Principal, current_principal, get_ctx, require
+from node.api.types import Bool, PathInt
 from node.context import NodeContext
 from node.errors import Conflict, Forbidden, InvalidInput
 from node.models import ApiKey, OfficerProposal, User
@@ -31,7 +32,7 @@ class NewUser(BaseModel):
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(max_length=1024)
     display_name: str = Field(default="", max_length=200)
-    must_change_password: bool = Field(
+    must_change_password: Bool = Field(
         default=True, description="The user must change it at first login (default: the system admin chose it)."
     )
 
@@ -241,6 +242,6 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
 
 
 @router.delete("/api-keys/{key_id}")
-def revoke_api_key(key_id: int, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+def revoke_api_key(key_id: PathInt, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     with audited(ctx, request, principal, "users:manage", f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
         return users.api_key_view(users.revoke_api_key(s, key_id))

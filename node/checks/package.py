@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import stat
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from node.api.limits import loads_bounded
 from node.checks import metadata
 from node.checks.engine import ItemInput, ManifestFacts
 from node.checks.model import CheckResult, failed, passed
@@ -212,7 +212,7 @@ def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], li
     rows: list[dict[str, Any]] = []
     try:
         if path.suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = loads_bounded(path.read_bytes())  # depth and numbers bounded, like a request body
             if isinstance(data, dict):
                 header = {k: v for k, v in data.items() if k != "items"}
                 data = data.get("items")
