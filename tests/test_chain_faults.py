@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import clean_env, describe, run_cli
 from fastapi.testclient import TestClient
-from ganache_fixture import closed_port_url, free_port, kill_ganache, make_ganache_fixture, run_ganache
 from sqlalchemy import select
 
 from anchor.chain import ChainClient, SignedTx
@@ -29,6 +27,8 @@ from node.app import create_app
 from node.context import ROLLBACK_ACTION, NodeContext
 from node.models import AuditEvent
 from node.settings import load_settings
+from tests.helpers.e2e_support import clean_env, describe, run_cli
+from tests.helpers.ganache_fixture import closed_port_url, free_port, kill_ganache, make_ganache_fixture, run_ganache
 from verifier.merkle import verify_inclusion
 
 pytestmark = pytest.mark.ganache

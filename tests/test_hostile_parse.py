@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import NodeServer, clean_env, init_node
-from ganache_fixture import ganache_url  # noqa: F401  (the fixture)
+
+from tests.helpers.e2e_support import NodeServer, clean_env, init_node
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the fixture)
 
 DEEP = 100_000
 
