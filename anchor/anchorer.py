@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.chain import ChainClient, SignedTx, decode_revert, translate_errors
+from anchor.chain.contracts import ArchiveAnchor
 from anchor.errors import ChainError, LedgerError, NonceTooLow
 from anchor.log import MerkleLog
 from anchor.models import (
@@ -127,13 +128,12 @@ class Anchorer:
         wait_timeout_s: float = 120.0,
         on_rollback: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        from contracts import load_artifact
-
         self.sessions = sessions
         self.client = client
         self.account = account
-        self.contract = client.contract(contract_address, load_artifact("ArchiveAnchor"))
-        self.contract_address = self.contract.address
+        self.anchor = ArchiveAnchor(client, contract_address)
+        self.contract = self.anchor.contract  # the web3 contract (tests read its counters)
+        self.contract_address = self.anchor.address
         self.confirmations = confirmations
         self.wait_timeout_s = wait_timeout_s
         self.on_rollback = on_rollback  # e.g. the node's audit event; called after the loss is recorded
@@ -189,7 +189,7 @@ class Anchorer:
         hashes: dict[int, str | None] = {}  # block number -> hash now; one anchorMany serves many logs
         with self.sessions() as s, s.begin():
             for log in MerkleLog(s).all_logs():
-                size, root, block = self.client.call(self.contract.functions.latest(log.log_id))
+                size, root, block = self.anchor.latest(log.log_id)
                 loss = self._detect_rollback(s, log, size, bytes(root), report, hashes)
                 if loss is not None:
                     lost.append(loss)
@@ -233,11 +233,9 @@ class Anchorer:
                 if sub.block_hash is None:  # confirmed before block hashes were kept (migration 0007)
                     sub.block_hash = now
                 if now != sub.block_hash:
-                    held = bytes(self.client.call(self.contract.functions.rootAt(log.log_id, newest.tree_size)))
+                    held = self.anchor.root_at(log.log_id, newest.tree_size)
                     if held == newest.root:  # mined again in another block: still anchored, note where
-                        block = int(self.client.call(
-                            self.contract.functions.anchoredAtBlock(log.log_id, newest.tree_size)
-                        ))  # fmt: skip
+                        block = self.anchor.anchored_at_block(log.log_id, newest.tree_size)
                         sub.block_number, sub.block_hash = block, self.client.block_hash(block)
                         report.reconciled.append(f"{sub.tx_hash}: re-mined in block {block}")
                         logger.warning("anchor transaction %s moved to block %s (chain reorganised)",
@@ -397,9 +395,7 @@ class Anchorer:
         report.reconciled.append(f"{log.fonds_code}@{size}: adopted from chain")
 
     def _find_anchor_tx(self, log_id: bytes, size: int, block: int) -> str:
-        events = self.client.events(
-            self.contract.events.CheckpointAnchored(), block, block, {"logId": log_id, "treeSize": size}
-        )
+        events = self.anchor.checkpoint_events(log_id, size, block, block)
         if not events:
             raise ChainError(f"no CheckpointAnchored event in block {block} for size {size}")
         return "0x" + bytes(events[0]["transactionHash"]).hex().removeprefix("0x")
@@ -424,7 +420,7 @@ class Anchorer:
                 inputs, pending = self._new_checkpoints(s)
                 if not inputs:
                     return None
-                signed = self.client.prepare(self.account, self.contract.functions.anchorMany(inputs))
+                signed = self.client.prepare(self.account, self.anchor.anchor_many(inputs))
                 sub = Submission(
                     tx_hash=signed.tx_hash,
                     raw_tx=signed.raw,

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 
 from anchor.chain import ChainClient
+from anchor.chain.contracts import ANY_LOG, ArchiveRoles
+from anchor.chain.dev import fund_from_dev_account
 from contracts import load_artifact
 
-ANY_LOG = b"\x00" * 32
 OFFICER_ROLES = ("system_admin", "security_admin", "auditor")
 # Gas money per officer: gas price x this. Generous on purpose: some nodes (eth-tester) refuse even to
 # estimate gas for a sender that cannot afford the block gas limit (30M); ~0.1 ETH at 2.75 gwei.
@@ -81,8 +81,7 @@ def deploy_contracts(
     anchor, anchor_receipt = client.deploy(deployer, load_artifact("ArchiveAnchor"), roles)
     permits, permits_receipt = client.deploy(deployer, load_artifact("ReadPermits"), roles)
 
-    contract = client.contract(roles, roles_artifact)
-    signed = client.send(system_admin, contract.functions.grantAnchorer(ANY_LOG, to_checksum_address(anchorer)))
+    signed = client.send(system_admin, ArchiveRoles(client, roles).grant_anchorer(anchorer))
     client.wait_confirmed(signed.tx_hash)
     return Deployment(
         roles=roles, anchor=anchor, permits=permits, block_number=int(receipt["blockNumber"]),
@@ -95,7 +94,7 @@ def deploy_for_tests(client: ChainClient, anchorer_account: LocalAccount) -> tup
     paid by, and anchored by, `anchorer_account`. Returns (deployment, {role name: officer account})."""
     officers = {role: Account.create() for role in OFFICER_ROLES}
     for officer in officers.values():
-        client.fund_from_dev_account(officer.address, TEST_FUNDING_WEI)
+        fund_from_dev_account(client, officer.address, TEST_FUNDING_WEI)
     deployment = deploy_contracts(
         client,
         anchorer_account,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from verifier.errors import ChainUnavailable as _VerifierChainUnavailable
+
 
 class LedgerError(Exception):
     """Base class of every error archive-ledger raises on purpose."""
@@ -25,8 +27,11 @@ class ChainError(LedgerError):
     """Talking to the chain failed (wrong chain, rejected transaction, ...)."""
 
 
-class ChainUnavailable(ChainError):
-    """The chain node does not answer (connection refused, timeout, node down)."""
+class ChainUnavailable(ChainError, _VerifierChainUnavailable):
+    """The chain node does not answer (connection refused, timeout, node down).
+
+    The one ChainUnavailable of the node: it *is* the verifier's (which stands alone and declares its
+    own), so an outage caught by either package's name is the same outage."""
 
 
 class NonceTooLow(ChainError):

@@ -1,5 +1,8 @@
 """Chain profiles: one TOML file per chain (chain-config/<name>.toml), read into a frozen dataclass.
 
+The profiles are package data: ``anchor/chain_config`` links to the top-level ``chain-config/``, so
+the wheel carries them and an installed node finds them with importlib.resources, wherever it runs.
+
 A profile says *which* chain the node anchors to and *how* it talks to it. It never holds keys.
 
     [profile]                       # (top level keys, shown here for reading only)
@@ -31,12 +34,15 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from anchor.errors import ProfileError
 
-CHAIN_CONFIG_DIR = Path(__file__).resolve().parents[1] / "chain-config"
+# In a checkout this resolves to the repository's chain-config/; in an installed wheel, to the copy
+# inside the package (the wheel has no link, the files themselves).
+CHAIN_CONFIG_DIR = Path(str(resources.files("anchor") / "chain_config")).resolve()
 
 KINDS = ("eth-tester", "jsonrpc")
 GAS_MODES = ("legacy", "eip1559")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from anchor.chain import ChainClient
-from anchor.deploy import ANY_LOG
-from contracts import load_artifact
+from anchor.chain.contracts import ANY_LOG, ArchiveRoles
 
 
 def set_approver(
@@ -14,15 +13,14 @@ def set_approver(
 ) -> str | None:
     """Grant or revoke `approverRole(log_id)`, signed by a SECURITY_ADMIN officer's key; returns the
     confirmed tx hash, or None when the chain already says so (safe to repeat after a crash)."""
-    roles = client.contract(roles_address, load_artifact("ArchiveRoles"))
-    if bool(roles.functions.hasRole(roles.functions.approverRole(log_id).call(), approver).call()) == grant:
+    roles = ArchiveRoles(client, roles_address)
+    if roles.has_role(roles.approver_role(log_id), approver) == grant:
         return None
-    call = roles.functions.grantApprover if grant else roles.functions.revokeApprover
-    signed = client.send(officer, call(log_id, approver))
+    call = roles.grant_approver if grant else roles.revoke_approver
+    signed = client.send(officer, call(approver, log_id))
     client.wait_confirmed(signed.tx_hash)
     return signed.tx_hash
 
 
 def is_approver(client: ChainClient, roles_address: str, account: str, log_id: bytes = ANY_LOG) -> bool:
-    roles = client.contract(roles_address, load_artifact("ArchiveRoles"))
-    return bool(roles.functions.isApprover(log_id, account).call())
+    return ArchiveRoles(client, roles_address).is_approver(account, log_id)

@@ -30,6 +30,7 @@ from eth_account import Account
 
 from anchor.anchorer import Anchorer
 from anchor.chain import ChainClient
+from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions = make_session_factory(engine)
         client = ChainClient(load_profile("test"))
         account = Account.create()
-        client.fund_from_dev_account(account.address, 10**21)
+        fund_from_dev_account(client, account.address, 10**21)
         deployment, _officers = deploy_for_tests(client, account)
         anchorer = MeasuringAnchorer(
             sessions, client, account, deployment.anchor, confirmations=1, wait_timeout_s=60

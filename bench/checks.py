@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from node.filing.checks.engine import CheckConfig, check_package, default_process
 from node.filing.checks.package import load_package
 from node.filing.checks.policy import apply, load_policy
-from tests.checks_builders import pdf_bytes, write_package, ws_metadata
+from tests.helpers.checks_builders import pdf_bytes, write_package, ws_metadata
 
 
 def main() -> int:

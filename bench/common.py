@@ -93,8 +93,8 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def ganache(workdir: Path) -> Iterator[str]:
-    """A fresh ganache on a free loopback port (tests/ganache_fixture.run_ganache)."""
-    from ganache_fixture import run_ganache
+    """A fresh ganache on a free loopback port (tests/helpers/ganache_fixture.run_ganache)."""
+    from tests.helpers.ganache_fixture import run_ganache
 
     with run_ganache(workdir) as url:
         yield url
@@ -105,7 +105,7 @@ def dev_node(workdir: Path, rpc_url: str, *, anchor_enabled: bool = False) -> It
     """`archive-ledger init` (dev profile, on the given ganache) then `archive-ledger serve` as a
     subprocess on a free loopback port; terminated on exit. Scheduled anchoring is off by default
     (ARCHIVE_LEDGER_ANCHOR_ENABLED=false) so it cannot disturb a timing; POST /anchor still works."""
-    from ganache_fixture import free_port
+    from tests.helpers.ganache_fixture import free_port
 
     data = workdir / "data"
     subprocess.run(

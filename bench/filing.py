@@ -28,7 +28,7 @@ from anchor.db import make_engine, make_session_factory
 from node.core.blobstore import BlobStore
 from node.core.db import migrate
 from node.filing.service import Filer
-from tests.checks_builders import pdf_bytes, write_package, ws_metadata
+from tests.helpers.checks_builders import pdf_bytes, write_package, ws_metadata
 
 
 def main() -> int:

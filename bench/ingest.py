@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# ingest benchmark ({machine()})")
     results = []
     with workdir("ingest") as tmp, ganache(tmp / "ganache") as rpc_url, dev_node(tmp, rpc_url) as node:
-        from ganache_fixture import free_port
+        from tests.helpers.ganache_fixture import free_port
 
         drain_port = free_port()
         drain_script = tmp / "drain_app.py"

@@ -11,6 +11,7 @@ from eth_account import Account
 from sqlalchemy import select
 
 from anchor.anchorer import AnchorBusy, Anchorer
+from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainUnavailable, TransactionTimeout
@@ -31,7 +32,7 @@ def env(tmp_path: Path, chain_client):  # type: ignore[no-untyped-def]
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     account = Account.create()
-    chain_client.fund_from_dev_account(account.address, 10**20)
+    fund_from_dev_account(chain_client, account.address, 10**20)
     deployment, _officers = deploy_for_tests(chain_client, account)
     yield sessions, chain_client, account, deployment.anchor
     engine.dispose()
@@ -235,7 +236,7 @@ def test_reverted_submission_is_rebuilt(env) -> None:  # type: ignore[no-untyped
     """If someone else's key is used (not an anchorer), the tx reverts; the node records why."""
     sessions, client, _account, address = env
     intruder = Account.create()
-    client.fund_from_dev_account(intruder.address, 10**19)
+    fund_from_dev_account(client, intruder.address, 10**19)
     append(env, 2)
     anchorer = Anchorer(sessions, client, intruder, address, confirmations=1, wait_timeout_s=10)
     with pytest.raises(Exception, match="NotAnchorer"):

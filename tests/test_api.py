@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -11,24 +10,9 @@ from sqlalchemy import func, select
 
 from anchor.models import Log
 from node.core.models import Item
+from tests.helpers.api import META, upload
 from verifier.certificate import verify_certificate
 from verifier.trustroot import load_trust_root
-
-META = {
-    "fonds": "Z001",
-    "title": "关于2024年港口调度的通知",
-    "category": "WS",
-    "year": 2024,
-    "retention": "永久",
-}
-
-
-def upload(api, data: bytes, meta: dict | None = None, name: str = "doc.pdf"):  # type: ignore[no-untyped-def]
-    files = {
-        "metadata": (None, json.dumps(meta or META, ensure_ascii=False).encode(), "application/json"),
-        "file": (name, data, "application/octet-stream"),
-    }
-    return api.post("/items", files=files)
 
 
 def counts(node_ctx) -> tuple[int, int]:  # type: ignore[no-untyped-def]

@@ -11,18 +11,8 @@ from sqlalchemy import select
 
 from anchor.models import Log, LogEntry
 from node.core.models import AuditEvent
+from tests.helpers.arrangement import META, ingest
 from verifier.records import metadata_digest
-
-META = {"fonds": "Z001", "title": "关于港口调度的通知", "category": "WS", "year": 2024, "retention": "永久"}
-
-
-def ingest(api: Any, data: bytes, **over: Any) -> dict[str, Any]:
-    meta = {**META, **over}
-    files = {"metadata": (None, json.dumps(meta, ensure_ascii=False).encode(), "application/json"),
-             "file": ("doc.txt", data, "application/octet-stream")}  # fmt: skip
-    r = api.post("/items", files=files)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def records(ctx: Any, fonds: str = "Z001") -> list[dict[str, Any]]:

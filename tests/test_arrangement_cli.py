@@ -36,9 +36,8 @@ def server(node_ctx):  # type: ignore[no-untyped-def]
 def test_cli_arrangement_edit_and_preservation(  # type: ignore[no-untyped-def]
     server: str, api, people: People, node_ctx, node_data: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from test_arrangement import ingest
-
     from cli import app
+    from tests.helpers.arrangement import ingest
 
     runner = CliRunner()
     token_file = tmp_path / "token"

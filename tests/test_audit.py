@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import People
 from sqlalchemy import delete, select, update
-from test_api import upload
 from typer.testing import CliRunner
 
 from anchor.bundles import proof_bundle
 from anchor.chain import Web3ChainReader
 from anchor.log import MerkleLog
 from node.core.models import AuditEvent
+from tests.helpers.api import upload
 from verifier.verify import verify_bundle
 
 

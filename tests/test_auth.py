@@ -67,9 +67,8 @@ def test_token_ttl_setting(api, people: People, node_ctx) -> None:  # type: igno
 
 
 def test_api_keys_scoped_by_action_and_fonds(api, people: People, node_ctx) -> None:  # type: ignore[no-untyped-def]
-    from test_api import META, upload
-
     from node.users import service as users
+    from tests.helpers.api import META, upload
 
     # The system admin holds no items:read, so cannot hand it out (separation of duties): made locally here.
     r = api.post("/api-keys", json={"name": "reader Z002", "actions": ["items:read"], "fonds": ["Z002"]},

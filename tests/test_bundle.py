@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from test_verify import build
 
+from tests.helpers.bundles import build
 from verifier.bundle import BUNDLE_VERSION, Anchor, ProofBundle
 from verifier.errors import BundleError
 

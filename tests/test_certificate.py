@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import nacl.signing
 import pytest
-from trust_builders import TrustKit
 
+from tests.helpers.trust_builders import TrustKit
 from verifier import certificate as cert_mod
 from verifier.errors import CertificateError, VerifierError
 from verifier.records import canonical_bytes

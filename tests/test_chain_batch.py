@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from anchor.chain.dev import fund_from_dev_account
 from verifier import chain as vchain
 from verifier.chain import MAX_REPLY_BYTES, JsonRpcChain
 from verifier.errors import ChainUnavailable, RpcCallError
@@ -116,7 +117,7 @@ def test_empty_batch_sends_nothing(rpc) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_unreachable_endpoint() -> None:
-    from ganache_fixture import closed_port_url
+    from tests.helpers.ganache_fixture import closed_port_url
 
     url = closed_port_url()
     with pytest.raises(ChainUnavailable, match="cannot reach"):
@@ -136,7 +137,7 @@ def deployed():  # type: ignore[no-untyped-def]
 
     client = ChainClient(load_profile("test"))
     acct = Account.create()
-    client.fund_from_dev_account(acct.address, 10**20)
+    fund_from_dev_account(client, acct.address, 10**20)
     deployment, _ = deploy_for_tests(client, acct)
     return client, deployment
 
@@ -169,10 +170,10 @@ def test_web3_reader_batch(deployed) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_web3_reader_unreachable() -> None:
-    from ganache_fixture import closed_port_url
     from web3 import HTTPProvider, Web3
 
     from anchor.chain import Web3ChainReader
+    from tests.helpers.ganache_fixture import closed_port_url
 
     url = closed_port_url()
     reader = Web3ChainReader(Web3(HTTPProvider(url, request_kwargs={"timeout": 2})))

@@ -1,7 +1,7 @@
 """ChainClient: profiles, signing, nonces, idempotent broadcast, confirmations, revert decoding.
 
 The first half runs on the in-process eth-tester chain; the tests marked ``ganache`` run against a
-real ganache (one per module, see tests/ganache_fixture.py).
+real ganache (one per module, see tests/helpers/ganache_fixture.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import eth_abi
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
 
 from anchor.chain import ChainClient, NonceManager, SignedTx, Web3ChainReader, connect, decode_revert
+from anchor.chain.dev import fund_from_dev_account
 from anchor.deploy import deploy_for_tests
 from anchor.errors import (
     ChainError,
@@ -26,6 +26,7 @@ from anchor.errors import (
     TransactionReverted,
 )
 from anchor.profiles import ChainProfile, GasSettings, load_profile
+from tests.helpers.ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
 
 try:
     from contracts import ArtifactError, load_artifact
@@ -93,7 +94,7 @@ def tclient(tester_w3):
 @pytest.fixture(scope="module")
 def tacct(tclient):
     acct = Account.create()
-    tclient.fund_from_dev_account(acct.address, 10**20)
+    fund_from_dev_account(tclient, acct.address, 10**20)
     return acct
 
 
@@ -160,7 +161,7 @@ def test_mined_revert_is_decoded_by_replay(tclient, tacct, tanchor):
 @needs_artifact
 def test_not_anchorer_revert(tclient, tanchor):
     stranger = Account.create()
-    tclient.fund_from_dev_account(stranger.address, 10**18)
+    fund_from_dev_account(tclient, stranger.address, 10**18)
     with pytest.raises(TransactionReverted) as exc:
         tclient.send(stranger, tanchor.functions.anchor(keccak(b"other"), 1, ROOT, []))
     assert exc.value.error_name == "NotAnchorer"
@@ -231,7 +232,7 @@ def gclient(ganache_url):  # noqa: F811
 @pytest.fixture(scope="module")
 def gacct(gclient):
     acct = Account.create()
-    gclient.fund_from_dev_account(acct.address, 10**20)
+    fund_from_dev_account(gclient, acct.address, 10**20)
     return acct
 
 
@@ -261,7 +262,7 @@ def test_ganache_broadcast_twice_is_harmless(ganache_url, mode):  # noqa: F811
     gas = GasSettings(mode=mode)
     client = ChainClient(ganache_profile(ganache_url, gas=gas))
     acct = Account.create()
-    client.fund_from_dev_account(acct.address, 10**18)
+    fund_from_dev_account(client, acct.address, 10**18)
     sink = Account.create().address
     signed = client.prepare(acct, {"to": sink, "value": 1000, "gas": 21_000})
     for _ in range(3):

@@ -18,7 +18,7 @@ from node.filing.checks.engine import CheckConfig, check_package, default_proces
 from node.filing.checks.model import PackageReport
 from node.filing.checks.package import load_package
 from node.filing.checks.policy import apply, load_policy
-from tests.checks_builders import (
+from tests.helpers.checks_builders import (
     EICAR,
     ELF_HEADER,
     docx_bytes,
@@ -293,7 +293,7 @@ def test_unknown_binary(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_file_does_not_parse(tmp_path: Path, name: str, data: bytes | None, fragment: str) -> None:
-    from tests.checks_builders import ofd_bytes
+    from tests.helpers.checks_builders import ofd_bytes
 
     data = ofd_bytes(broken_xml=True) if data is None else data
     root = package(tmp_path, [(name, data, ws_metadata(3, pages=None))])
@@ -301,7 +301,7 @@ def test_file_does_not_parse(tmp_path: Path, name: str, data: bytes | None, frag
 
 
 def test_ofd_parses(tmp_path: Path) -> None:
-    from tests.checks_builders import ofd_bytes
+    from tests.helpers.checks_builders import ofd_bytes
 
     root = package(tmp_path, [("notice.ofd", ofd_bytes(), ws_metadata(3, pages=None))])
     report = run(root)
@@ -338,7 +338,7 @@ def test_eicar_is_caught(tmp_path: Path) -> None:
 
 @needs_clamav
 def test_eicar_inside_a_docx_is_caught(tmp_path: Path) -> None:
-    from tests.checks_builders import zip_bytes
+    from tests.helpers.checks_builders import zip_bytes
 
     data = zip_bytes({"[Content_Types].xml": docx_bytes() and b"<Types/>", "word/document.xml": b"<d/>",
                       "word/media/x.txt": EICAR})  # fmt: skip
@@ -361,7 +361,7 @@ def test_executable_refused(tmp_path: Path) -> None:
 
 
 def test_executable_inside_zip_refused(tmp_path: Path) -> None:
-    from tests.checks_builders import zip_bytes
+    from tests.helpers.checks_builders import zip_bytes
 
     data = zip_bytes({"OFD.xml": b"<OFD/>", "Doc_0/run.exe": b"MZ" + b"\x00" * 100})
     root = package(tmp_path, [("trojan.ofd", data, ws_metadata(3, pages=None))])

@@ -14,7 +14,7 @@ from node.filing.checks import codes, formats, metadata, parsers
 from node.filing.checks.antivirus import VirusScanner
 from node.filing.checks.model import CheckResult, PackageReport, failed, passed, skipped
 from node.filing.checks.policy import Policy, blocking, load_policy
-from tests.checks_builders import (
+from tests.helpers.checks_builders import (
     EICAR,
     ELF_HEADER,
     docx_bytes,

@@ -7,7 +7,6 @@ with each other). One deployment per module; every test runs on a fresh chain sn
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import random
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from eth_utils import keccak
 from web3 import EthereumTesterProvider, Web3
 
 from contracts import load_artifact
+from tests.helpers.evm import error_table, revert_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -166,7 +166,7 @@ class Chain:
         """Name and arguments of the custom error `call` reverts with (eth_call, so nothing is mined)."""
         with pytest.raises(Exception) as info:
             call.call({"from": sender})
-        data = _revert_data(info.value)
+        data = revert_data(info.value)
         name, types = self.errors[data[:4]]
         values = decode(types, data[4:])
         return name, tuple(
@@ -175,31 +175,6 @@ class Chain:
 
     def anchored(self, receipt) -> list[dict]:
         return [dict(ev.args) for ev in self.contract.events.CheckpointAnchored().process_receipt(receipt)]
-
-
-def _revert_data(exc: BaseException) -> bytes:
-    """Raw revert bytes from a web3 / eth-tester exception (whichever layer carries them)."""
-    e: BaseException | None = exc
-    while e is not None:
-        data = getattr(e, "data", None)
-        if isinstance(data, str) and data.startswith("0x"):
-            return bytes.fromhex(data[2:])
-        if e.args and isinstance(e.args[0], bytes):
-            return e.args[0]
-        # eth-tester via web3: TransactionFailed("execution reverted: b'...'")
-        if e.args and isinstance(e.args[0], str) and e.args[0].startswith("execution reverted: b"):
-            return ast.literal_eval(e.args[0].removeprefix("execution reverted: "))
-        e = e.__cause__ or e.__context__
-    raise AssertionError(f"no revert data in {exc!r}")
-
-
-def _error_table(abi: list[dict]) -> dict[bytes, tuple[str, list[str]]]:
-    table = {}
-    for item in abi:
-        if item["type"] == "error":
-            types = [i["type"] for i in item["inputs"]]
-            table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], types)
-    return table
 
 
 def _deploy(w3: Web3, artifact: dict, sender: str, *args: Any) -> Any:
@@ -218,7 +193,7 @@ def chain() -> Chain:
     contract = _deploy(w3, artifact, deployer, roles.address)
     c = Chain(
         w3, contract, roles, admin, security_admin, auditor, anchorer_a, anchorer_any, anchorer_b, outsider,
-        _error_table(artifact["abi"] + roles_artifact["abi"]),
+        error_table(artifact["abi"] + roles_artifact["abi"]),
     )  # fmt: skip
     c.send(roles.functions.grantAnchorer(LOG_A, anchorer_a), admin)
     c.send(roles.functions.grantAnchorer(ANY_LOG, anchorer_any), admin)
@@ -263,7 +238,7 @@ def test_constructor_requires_a_roles_contract(chain: Chain):
     factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     with pytest.raises(Exception) as info:
         factory.constructor(chain.outsider).estimate_gas({"from": chain.outsider})
-    data = _revert_data(info.value)
+    data = revert_data(info.value)
     assert chain.errors[data[:4]][0] == "RolesNotAContract"
 
 

@@ -12,7 +12,7 @@ from eth_utils import keccak
 
 from anchor import eip712
 from anchor.eip712 import Permit
-from tests.test_contracts_roles import ANY_LOG, LOG_A, LOG_B, SECURITY_ADMIN, Harness
+from tests.helpers.evm import ANY_LOG, LOG_A, LOG_B, SECURITY_ADMIN, Harness
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -7,29 +7,29 @@ administers anchorers, SECURITY_ADMIN approvers; officers hold no business role 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from web3 import EthereumTesterProvider, Web3
-from web3.logs import DISCARD
 
+from anchor.chain.dev import fund_from_dev_account
 from contracts import load_artifact
-from tests.test_contracts_anchor import _error_table, _revert_data
+from tests.helpers.evm import (
+    ANY_LOG,
+    AUDITOR,
+    LOG_A,
+    LOG_B,
+    SECURITY_ADMIN,
+    SYSTEM_ADMIN,
+    TWO_OFFICERS,
+    Harness,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-SYSTEM_ADMIN = keccak(text="SYSTEM_ADMIN_ROLE")
-SECURITY_ADMIN = keccak(text="SECURITY_ADMIN_ROLE")
-AUDITOR = keccak(text="AUDITOR_ROLE")
-TWO_OFFICERS = keccak(text="TWO_OFFICERS")
-ANY_LOG = b"\x00" * 32
-LOG_A = keccak(text="log A")
-LOG_B = keccak(text="log B")
 PENDING, EXECUTED, CANCELLED = 1, 2, 3
 
 
@@ -39,60 +39,6 @@ def anchorer_role(log: bytes) -> bytes:
 
 def approver_role(log: bytes) -> bytes:
     return keccak(encode(["string", "bytes32"], ["APPROVER", log]))
-
-
-@dataclass
-class Harness:
-    """One eth-tester chain; accounts are eth-tester's (known keys, so they can also sign typed data)."""
-
-    w3: Web3
-    keys: list[LocalAccount]
-    errors: dict[bytes, tuple[str, list[str]]] = field(default_factory=dict)
-
-    @classmethod
-    def create(cls) -> Harness:
-        w3 = Web3(EthereumTesterProvider())
-        keys = [Account.from_key(k) for k in w3.provider.ethereum_tester.backend.account_keys]
-        return cls(w3, keys)
-
-    def deploy(self, name: str, sender: str, *args: Any) -> Any:
-        artifact = load_artifact(name)
-        self.errors.update(_error_table(artifact["abi"]))
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            factory.constructor(*args).transact({"from": sender, "gas": 6_000_000})
-        )
-        assert receipt.status == 1
-        return self.w3.eth.contract(address=receipt.contractAddress, abi=artifact["abi"])
-
-    def deploy_revert(self, name: str, *args: Any) -> tuple[str, tuple]:
-        artifact = load_artifact(name)
-        self.errors.update(_error_table(artifact["abi"]))
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        with pytest.raises(Exception) as info:
-            factory.constructor(*args).estimate_gas({"from": self.w3.eth.accounts[0]})
-        return self.decode(_revert_data(info.value))
-
-    def send(self, call: Any, sender: str) -> Any:
-        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "gas": 3_000_000}))
-        assert receipt.status == 1
-        return receipt
-
-    def decode(self, data: bytes) -> tuple[str, tuple]:
-        name, types = self.errors[data[:4]]
-        values = decode(types, data[4:])
-        return name, tuple(
-            Web3.to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
-        )
-
-    def revert(self, call: Any, sender: str) -> tuple[str, tuple]:
-        """The custom error `call` reverts with (eth_call: nothing is mined)."""
-        with pytest.raises(Exception) as info:
-            call.call({"from": sender})
-        return self.decode(_revert_data(info.value))
-
-    def events(self, contract: Any, event: str, receipt: Any) -> list[dict]:
-        return [dict(e.args) for e in getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)]
 
 
 @dataclass
@@ -407,7 +353,7 @@ def test_deploy_contracts_wires_roles_and_funds_officers(chain_client):  # type:
     from anchor.deploy import deploy_contracts, gas_price
 
     node_key, sys_key, sec_key, aud_key, anchor_key = (Account.create() for _ in range(5))
-    chain_client.fund_from_dev_account(node_key.address, 10**20)
+    fund_from_dev_account(chain_client, node_key.address, 10**20)
     assert gas_price(chain_client) > 0  # eth-tester charges gas: the officers must be funded
     d = deploy_contracts(
         chain_client, node_key, system_admin=sys_key, security_admin=sec_key, auditor=aud_key,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from ganache_fixture import free_port
 
 from anchor import devchain
 from anchor.chain import ChainClient
+from anchor.chain.dev import fund_from_dev_account
 from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainError, ProfileError
 from anchor.profiles import GanacheSettings, load_profile
+from tests.helpers.ganache_fixture import free_port
 
 try:
     from contracts import ArtifactError, load_artifact
@@ -73,7 +74,7 @@ def test_start_deploy_stop_start_keeps_state(data_dir, profile):
     client = ChainClient(profile)
     dev0 = client.w3.eth.accounts[0]
     acct = Account.create()
-    client.fund_from_dev_account(acct.address, 10**19)
+    fund_from_dev_account(client, acct.address, 10**19)
     deployment, _officers = deploy_for_tests(client, acct)
     address = deployment.anchor
     contract = client.contract(address, ARTIFACT)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import (
+
+from tests.helpers.e2e_support import (
     CHAIN_ID,
     FONDS,
     NodeServer,
@@ -30,8 +31,7 @@ from e2e_support import (
     root_on_chain,
     run_cli,
 )
-from ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (module-scoped fixture)
-
+from tests.helpers.ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (module-scoped fixture)
 from verifier import merkle
 from verifier.chain import JsonRpcChain
 from verifier.records import canonical_bytes, log_id_for_fonds, record_leaf_hash

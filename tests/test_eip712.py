@@ -120,7 +120,7 @@ def test_round_trip_through_contract_tuple():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_contract_agrees_on_chain():
     """The deployed contract computes the same id and domain separator as this module."""
-    from tests.test_contracts_roles import Harness
+    from tests.helpers.evm import Harness
 
     h = Harness.create()
     a = h.w3.eth.accounts

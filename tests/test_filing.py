@@ -4,7 +4,6 @@ in sequence and never twice, re-sent packages recognised, reports served and anc
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from anchor.log import MerkleLog
 from anchor.models import Log
 from node.core.models import Item, Package, RefcodeCounter
 from node.filing.service import Filer, package_digest
-from tests.checks_builders import EICAR, ELF_HEADER, pdf_bytes, sha256, write_package, ws_metadata
+from tests.helpers.checks_builders import EICAR, ELF_HEADER, pdf_bytes, sha256, write_package, ws_metadata, zip_of
 from verifier.errors import RecordError
 from verifier.records import canonical_bytes, new_record, validate_record
 
@@ -30,15 +29,6 @@ def items_of(start: int, count: int, **over: Any) -> list[tuple[str, bytes, dict
         (f"doc-{n:04d}.pdf", pdf_bytes(1, text=f"doc {n}"), ws_metadata(n, **{**base, **over}))
         for n in range(start, start + count)
     ]
-
-
-def zip_of(root: Path, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
-        for p in sorted(root.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(root).as_posix())
-    return buf.getvalue()
 
 
 def post(api: Any, root: Path, **kwargs: Any) -> Any:

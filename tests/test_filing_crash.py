@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import NodeServer, clean_env, db_rows, init_node, iter_blob_files
-from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
-from tests.checks_builders import pdf_bytes, write_package, ws_metadata
+from tests.helpers.checks_builders import pdf_bytes, write_package, ws_metadata
+from tests.helpers.e2e_support import NodeServer, clean_env, db_rows, init_node, iter_blob_files
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
 ITEMS = 300

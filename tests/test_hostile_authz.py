@@ -41,8 +41,7 @@ def event_count(node_ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def _package(tmp: Path, fonds: str) -> bytes:
-    from checks_builders import pdf_bytes, write_package, ws_metadata
-    from test_filing import zip_of
+    from tests.helpers.checks_builders import pdf_bytes, write_package, ws_metadata, zip_of
 
     items = [(f"doc-{n}.pdf", pdf_bytes(1, text=f"{fonds} doc {n}"),
               ws_metadata(n, fonds_code=fonds, archival_code=None, item_number=None)) for n in (1, 2)]  # fmt: skip
@@ -53,7 +52,7 @@ def _package(tmp: Path, fonds: str) -> bytes:
 def two_fonds(api, people: People, node_ctx, tmp_path: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Items, a package, a box, a volume, checkpoints and a preservation pass in fonds A and in fonds B
     (made with the init key, which covers every fonds); a key limited to A with every key action."""
-    from test_api import upload
+    from tests.helpers.api import upload
 
     made: dict[str, Any] = {A: {"items": [], "ids": set()}, B: {"items": [], "ids": set()}}
     for fonds in (A, B):
@@ -178,7 +177,7 @@ def test_system_admin_mints_only_its_own_actions_and_no_empty_fonds_list(api, pe
         row.fonds = "[]"
     listed = {k["name"]: k for k in api.get("/api-keys", headers=sysadmin).json()["api_keys"]}
     assert listed["legacy"]["fonds"] == [] and listed["monitoring"]["fonds"] is None
-    from test_api import upload
+    from tests.helpers.api import upload
 
     item = upload(api, b"in Z001").json()["id"]
     legacy_key = {"Authorization": f"Bearer {legacy}"}
@@ -187,7 +186,7 @@ def test_system_admin_mints_only_its_own_actions_and_no_empty_fonds_list(api, pe
 
 
 def test_first_password_set_by_the_system_admin_must_be_changed(api, people: People, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from test_api import upload
+    from tests.helpers.api import upload
 
     sysadmin = people.auth("system_admin")
     first = "chosen by the system admin"
@@ -339,7 +338,7 @@ def _storm(url: str, logins: int) -> tuple[float, list[float], list[int]]:
 @pytest.mark.e2e
 def test_parallel_logins_do_not_starve_health(people: People, node_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A real server process (`archive-ledger serve`): 40 parallel logins, /health measured meanwhile."""
-    from e2e_support import NodeServer, clean_env
+    from tests.helpers.e2e_support import NodeServer, clean_env
 
     env = clean_env(tmp_path, ARCHIVE_LEDGER_ANCHOR_ENABLED="false", ARCHIVE_LEDGER_PRESERVATION_ENABLED="false",
                     ARCHIVE_LEDGER_LOGIN_MAX_FAILURES="1000", ARCHIVE_LEDGER_LOGIN_CONCURRENCY="2")  # fmt: skip

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 from sqlalchemy import func, select
 
 from node.core.models import Item
-from tests.checks_builders import docx_bytes, pdf_bytes, sha256, write_package, ws_metadata
+from tests.helpers.checks_builders import docx_bytes, pdf_bytes, sha256, write_package, ws_metadata
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
 MiB = 1024**2
 RSS_BOUND = 150 * MiB
@@ -190,7 +190,7 @@ class RssWatch:
 
 @pytest.fixture(scope="module")
 def served(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:  # noqa: F811
-    from e2e_support import NodeServer, clean_env, init_node
+    from tests.helpers.e2e_support import NodeServer, clean_env, init_node
 
     tmp = tmp_path_factory.mktemp("hostile")
     url = ganache_url
@@ -644,7 +644,7 @@ def test_a_large_ole_file_is_identified_without_reading_it_whole(tmp_path: Path)
     import tracemalloc
 
     from node.filing.checks import formats
-    from tests.checks_builders import ole_bytes
+    from tests.helpers.checks_builders import ole_bytes
 
     big = tmp_path / "big.doc"
     with big.open("wb") as f:

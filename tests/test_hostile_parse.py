@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import NodeServer, clean_env, init_node
-from ganache_fixture import ganache_url  # noqa: F401  (the fixture)
+
+from tests.helpers.e2e_support import NodeServer, clean_env, init_node
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the fixture)
 
 DEEP = 100_000
 
@@ -96,7 +97,7 @@ def _send_raw(port: int, head: bytes, chunks: Iterator[bytes]) -> bytes:
             pass
         sock.setblocking(True)
         sock.settimeout(30)
-        while b"\r\n\r\n" not in answer:
+        while not _complete(answer):
             try:
                 data = sock.recv(65536)
             except (ConnectionResetError, TimeoutError):
@@ -105,6 +106,19 @@ def _send_raw(port: int, head: bytes, chunks: Iterator[bytes]) -> bytes:
                 break
             answer += data
         return answer
+
+
+def _complete(answer: bytes) -> bool:
+    """The headers and, when they give a Content-Length, the whole body have arrived (the body may come
+    in a later packet than the headers)."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
 
 
 @pytest.mark.e2e

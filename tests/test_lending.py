@@ -9,7 +9,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from lending_fakes import APPROVER, BORROWER, SECURITY_ADMIN, FakePermits, Who
 
 from anchor.db import make_engine, make_session_factory
 from node.core.db import migrate
@@ -17,6 +16,7 @@ from node.core.errors import Conflict, InvalidInput, NotFound
 from node.core.models import Loan, LoanStatus, User
 from node.ingest.service import ItemMetadata, file_item
 from node.lending.service import ChainRelayFailed, Forbidden, Lending
+from tests.helpers.lending_fakes import APPROVER, BORROWER, SECURITY_ADMIN, FakePermits, Who
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 ALICE = Who("u-alice", BORROWER)

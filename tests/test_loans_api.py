@@ -1,44 +1,17 @@
 """Loans over the HTTP API on the in-process chain: the real ReadPermits, real EIP-712 signatures by
 the approver's own key, certificates checked like an auditor would."""
 
+# ruff: noqa: F811  (`people` is the fixture imported from tests.helpers.loans)
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.helpers.loans import PASSWORD, People, people, request_loan  # noqa: F401  (the lending fixture)
 from verifier.certificate import verify_certificate
 from verifier.trustroot import load_trust_root
 
-PASSWORD = "correct horse battery staple 42"
 ANY_LOG = b"\x00" * 32
-
-
-@dataclass
-class People:
-    api: Any
-    ctx: Any
-    tokens: dict[str, str]
-    addresses: dict[str, str]
-
-    def as_(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-    def call(self, who: str, method: str, url: str, **kw: Any) -> Any:
-        return self.api.request(method, url, headers=self.as_(who), **kw)
-
-    def ingest(self, data: bytes, **extra: Any) -> str:
-        meta = {"fonds": "Z001", "title": f"doc {hashlib.sha256(data).hexdigest()[:6]}", "category": "WS",
-                "year": 2021, "retention": "30y", "extra": extra}  # fmt: skip
-        files = {"metadata": (None, json.dumps(meta).encode(), "application/json"),
-                 "file": ("d.pdf", data, "application/octet-stream")}  # fmt: skip
-        r = self.api.post("/items", files=files)
-        assert r.status_code == 201, r.text
-        return r.json()["id"]
 
 
 def _officer_account(ctx: Any, role: str) -> Any:
@@ -53,50 +26,11 @@ def _officer_account(ctx: Any, role: str) -> Any:
     return unlock_chain_key(user, password)
 
 
-@pytest.fixture
-def people(api, node_ctx) -> People:  # type: ignore[no-untyped-def]
-    """Accounts as an archive makes them: the system admin creates them, the security admin grants
-    roles; the approver role lands on chain through the node, signed with the security admin's key."""
-    from node.core.roles import Role
-
-    officers = {}
-    for username in ("sysadmin", "secadmin"):
-        password = (node_ctx.settings.officers_dir / f"{username}.password").read_text().strip()
-        r = api.post("/auth/login", json={"username": username, "password": password})
-        assert r.status_code == 200, r.text
-        officers[username] = ({"Authorization": f"Bearer {r.json()['token']}"}, password)
-    roles = {"alice": ["borrower"], "bob": ["borrower"], "carol": ["approver"], "dave": ["borrower", "approver"]}
-    addresses: dict[str, str] = {}
-    for name, rs in roles.items():
-        r = api.post("/users", json={"username": name, "password": PASSWORD, "must_change_password": False},
-                     headers=officers["sysadmin"][0])  # fmt: skip
-        assert r.status_code == 201, r.text
-        for role in rs:
-            body = {"role": role, "password": officers["secadmin"][1]}
-            r = api.post(f"/users/{name}/roles", json=body, headers=officers["secadmin"][0])
-            assert r.status_code == 200, r.text
-            assert (r.json()["chain_tx"] is not None) == (role == Role.APPROVER)
-        if "approver" in rs:
-            addresses[name] = api.get(f"/users/{name}", headers=officers["secadmin"][0]).json()["chain_address"]
-    tokens = {}
-    for name in roles:
-        r = api.post("/auth/login", json={"username": name, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        tokens[name] = r.json()["token"]
-    return People(api, node_ctx, tokens, addresses)
-
-
-def _request(p: People, who: str, items: list[str], days: float = 7) -> dict[str, Any]:
-    r = p.call(who, "POST", "/loans", json={"items": items, "purpose": "history of the port", "days": days})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def test_request_approve_fetch_certify_revoke(people: People) -> None:
     p = people
     a, b = p.ingest(b"record A" * 50), p.ingest(b"record B" * 50)
     assert p.api.post("/anchor").status_code == 200
-    loan = _request(p, "alice", [a])
+    loan = request_loan(p, "alice", [a])
     assert p.call("alice", "GET", f"/items/{a}/content").status_code == 403  # not approved yet
     # carol sees the pending request and approves it with her own key
     pending = p.call("carol", "GET", "/loans", params={"status": "requested"}).json()["loans"]
@@ -143,7 +77,7 @@ def test_permit_check_follows_the_chain(people: People) -> None:
     p = people
     a = p.ingest(b"record C" * 10)
     p.api.post("/anchor")
-    loan = _request(p, "alice", [a])
+    loan = request_loan(p, "alice", [a])
     approved = p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD}).json()
     assert p.call("alice", "GET", f"/items/{a}/content").status_code == 200
     pid = bytes.fromhex(approved["items"][0]["permit_id"])
@@ -161,7 +95,7 @@ def test_permit_check_follows_the_chain(people: People) -> None:
 def test_separation_of_duties_and_rejection(people: People) -> None:
     p = people
     a = p.ingest(b"record D" * 10)
-    own = _request(p, "dave", [a])
+    own = request_loan(p, "dave", [a])
     r = p.call("dave", "POST", f"/loans/{own['id']}/approve", json={"password": PASSWORD})
     assert r.status_code == 403 and r.json()["error"] == "own_request"
     assert p.call("alice", "POST", f"/loans/{own['id']}/approve", json={"password": PASSWORD}).status_code == 403
@@ -173,7 +107,7 @@ def test_separation_of_duties_and_rejection(people: People) -> None:
     assert p.call("alice", "GET", f"/loans/{own['id']}").status_code == 404
     assert p.call("alice", "GET", "/loans").json()["loans"] == []
     # a wrong password unlocks nothing
-    other = _request(p, "alice", [a])
+    other = request_loan(p, "alice", [a])
     r = p.call("carol", "POST", f"/loans/{other['id']}/approve", json={"password": "wrong password 123"})
     assert r.status_code == 401
 
@@ -183,7 +117,7 @@ def test_return_ends_access_and_physical_records_get_a_slip(people: People) -> N
     scan = p.ingest(b"record E" * 10)
     paper = p.ingest(b"record F (paper, catalogue entry)", medium="physical", box="B-17", shelf="R2-S4")
     p.api.post("/anchor")
-    loan = _request(p, "alice", [scan, paper])
+    loan = request_loan(p, "alice", [scan, paper])
     assert p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD}).status_code == 200
     assert p.call("alice", "GET", f"/items/{scan}/content").status_code == 200
     r = p.call("alice", "GET", f"/items/{paper}/content")
@@ -200,7 +134,7 @@ def test_audit_trail_records_decisions_and_fetches(people: People, node_data: Pa
     p = people
     a = p.ingest(b"record G" * 10)
     p.api.post("/anchor")
-    loan = _request(p, "alice", [a])
+    loan = request_loan(p, "alice", [a])
     p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD})
     p.call("alice", "GET", f"/items/{a}/content")
     p.call("bob", "GET", f"/items/{a}/content")

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import NodeServer, clean_env, describe, init_node, run_cli
-from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
 from node.core.settings import load_settings
+from tests.helpers.e2e_support import NodeServer, clean_env, describe, init_node, run_cli
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
 

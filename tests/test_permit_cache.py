@@ -3,10 +3,9 @@ block, and a permit ends at its expiry without any transaction or new block."""
 
 from __future__ import annotations
 
-from lending_fakes import FakePermits
-
 from anchor.eip712 import Permit
 from node.lending.permits import PermitCache
+from tests.helpers.lending_fakes import FakePermits
 
 NOW = 1_800_000_000
 

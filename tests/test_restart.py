@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import (
+
+from node.core.client import NodeClient
+from tests.helpers.e2e_support import (
     CHAIN_ID,
     FONDS,
     NodeServer,
@@ -31,9 +33,7 @@ from e2e_support import (
     root_on_chain,
     run_cli,
 )
-from ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
-
-from node.core.client import NodeClient
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 from verifier.chain import JsonRpcChain
 from verifier.records import log_id_for_fonds
 from verifier.trustroot import load_trust_root

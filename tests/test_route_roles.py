@@ -60,7 +60,7 @@ def headers_for(caller: str, people: People) -> dict[str, str]:
 
 @pytest.fixture
 def item_id(api) -> str:  # type: ignore[no-untyped-def]
-    from test_api import upload
+    from tests.helpers.api import upload
 
     r = upload(api, b"an item for the route walk")
     assert r.status_code == 201, r.text

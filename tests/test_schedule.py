@@ -6,7 +6,7 @@ import pytest
 
 from anchor.errors import ChainUnavailable
 from node.core.context import AnchorSchedule
-from tests.test_api import upload
+from tests.helpers.api import upload
 
 
 def test_backoff_doubles_up_to_a_ceiling() -> None:

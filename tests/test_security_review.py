@@ -3,7 +3,7 @@
 Each hole found has a test here that failed before its fix; the other tests pin what was checked
 and found fine, so a regression shows up here first."""
 
-# ruff: noqa: F811  (`people` is the fixture imported from test_loans_api)
+# ruff: noqa: F811  (`people` is the fixture imported from tests.helpers.loans)
 from __future__ import annotations
 
 import logging
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from test_loans_api import PASSWORD, People, _request, people  # noqa: F401  (the lending fixture)
 
 from node.core.deps import all_routes, route_authenticated
 from node.core.models import AuditEvent
+from tests.helpers.loans import PASSWORD, People, people, request_loan  # noqa: F401  (the lending fixture)
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -30,7 +30,7 @@ def _officer_token(p: People, username: str) -> tuple[dict[str, str], str]:
 
 
 def _approved_loan(p: People, item: str, borrower: str = "alice") -> dict[str, Any]:
-    loan = _request(p, borrower, [item])
+    loan = request_loan(p, borrower, [item])
     r = p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD})
     assert r.status_code == 200, r.text
     return r.json()
@@ -138,7 +138,7 @@ def test_escalation_paths_that_are_closed(people: People) -> None:
     assert p.api.post("/users/bob/roles", json={"role": "archivist"}, headers=sysadmin).status_code == 403
     # an approver who borrowed does not approve their own request
     a = p.ingest(b"dave's own wish" * 10)
-    loan = _request(p, "dave", [a])
+    loan = request_loan(p, "dave", [a])
     r = p.call("dave", "POST", f"/loans/{loan['id']}/approve", json={"password": PASSWORD})
     assert r.status_code == 403 and r.json()["error"] == "own_request"
     # a logged-out token and a disabled account's token are dead
@@ -212,7 +212,7 @@ def test_no_password_or_token_in_answers_or_logs(people: People, caplog: pytest.
     r2 = p.api.post("/auth/login", json={"username": "nobody-here", "password": wrong})
     assert r2.json() == r.json()  # no hint whether the account exists
     a = p.ingest(b"x" * 64)
-    loan = _request(p, "alice", [a])
+    loan = request_loan(p, "alice", [a])
     r = p.call("carol", "POST", f"/loans/{loan['id']}/approve", json={"password": wrong})
     assert r.status_code == 401 and wrong not in r.text and "keystore" not in r.text.lower()
     token = p.tokens["alice"]

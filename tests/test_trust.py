@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ganache_fixture import ganache_url  # noqa: F401  (the module's one ganache)
 from typer.testing import CliRunner
 
+from anchor.chain.dev import fund_from_dev_account
 from cli import app
 from node.core.settings import load_settings
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the module's one ganache)
 from verifier.trustroot import check_trust_update, load_trust_root, load_trust_root_file
 
 runner = CliRunner()
@@ -139,11 +140,11 @@ def test_a_data_dir_without_trust_root_still_serves(node_data: Path, chain_clien
     import shutil
 
     from fastapi.testclient import TestClient
-    from test_api import upload
 
     from node.app import create_app
     from node.core.context import NodeContext
     from node.trust.service import issue_next
+    from tests.helpers.api import upload
 
     shutil.rmtree(node_data / "trust")
     ctx = NodeContext.build(load_settings(node_data), chain_client=chain_client)
@@ -200,13 +201,13 @@ class World:
 @pytest.fixture(scope="module")
 def world(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:  # noqa: F811
     from fastapi.testclient import TestClient
-    from test_api import upload
 
     from anchor.chain import ChainClient
     from anchor.profiles import load_profile
     from node.app import create_app
     from node.core.bootstrap import initialise
     from node.core.context import NodeContext
+    from tests.helpers.api import upload
 
     saved = {k: v for k, v in os.environ.items() if k.startswith("ARCHIVE_LEDGER_")}
     for key in saved:
@@ -343,14 +344,13 @@ def test_impostor_contract_on_the_same_chain_is_contract_untrusted(world: World)
 def test_look_alike_chain_with_the_same_id_and_address_is_wrong_chain(world: World) -> None:
     """A second ganache, chain id 1337 too, with the real contracts deployed at the same addresses (same
     deployer key, same nonces) and the bundle's root anchored there: only the genesis hash tells."""
-    from ganache_fixture import run_ganache
-
     from anchor.chain import ChainClient
     from anchor.deploy import deploy_contracts
     from anchor.keystore import load_account
     from anchor.profiles import load_profile
     from node.core.bootstrap import OFFICER_ACCOUNTS
     from node.users import service as users
+    from tests.helpers.ganache_fixture import run_ganache
 
     settings = world.ctx.settings
     account = load_account(settings.keystore_path, settings.keystore_password_file)
@@ -362,7 +362,7 @@ def test_look_alike_chain_with_the_same_id_and_address_is_wrong_chain(world: Wor
     with run_ganache(world.tmp / "look-alike", chain_id=1337) as other_url:
         other = ChainClient(load_profile("dev").replace(rpc_url=other_url))
         for address in (account.address, *(o.address for o in officers.values())):
-            other.fund_from_dev_account(address, 10**20)
+            fund_from_dev_account(other, address, 10**20)
         deployment = deploy_contracts(other, account, system_admin=officers["system_admin"],
                                       security_admin=officers["security_admin"],
                                       auditor=officers["security_auditor"], anchorer=account.address)  # fmt: skip

@@ -11,8 +11,8 @@ from typing import Any
 import nacl.signing
 import pytest
 from eth_account import Account
-from trust_builders import ROLES, TrustKit, sign_as_officer
 
+from tests.helpers.trust_builders import ROLES, TrustKit, sign_as_officer
 from verifier.errors import TrustRootError
 from verifier.trustroot import (
     assemble,

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_verify import CONTENTS, CONTRACT, GENESIS, FakeChain, build
-from trust_builders import TrustKit
 
+from tests.helpers.bundles import CONTENTS, CONTRACT, GENESIS, FakeChain, build
+from tests.helpers.trust_builders import TrustKit
 from verifier.certificate import issue_certificate
 from verifier.errors import RpcCallError
 from verifier.trustroot import canonical_document_bytes, load_trust_root, trust_root_sha256
@@ -153,7 +153,7 @@ def test_verify_rpc_env_and_flags(world) -> None:  # type: ignore[no-untyped-def
 
 
 def test_verify_unreachable(world) -> None:  # type: ignore[no-untyped-def]
-    from ganache_fixture import closed_port_url
+    from tests.helpers.ganache_fixture import closed_port_url
 
     down = closed_port_url()
     out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--rpc", down)

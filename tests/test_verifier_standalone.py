@@ -17,19 +17,20 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from ganache_fixture import ganache_url  # noqa: F401  (the fixture)
 from sqlalchemy import select
-from trust_builders import TrustKit
 
 from anchor.anchorer import Anchorer
 from anchor.bundles import proof_bundle
 from anchor.chain import ChainClient
+from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
 from anchor.log import MerkleLog
 from anchor.models import Log
 from anchor.profiles import load_profile
 from node.core.db import migrate
+from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the fixture)
+from tests.helpers.trust_builders import TrustKit
 from verifier.certificate import issue_certificate
 from verifier.chain import JsonRpcChain
 from verifier.records import new_record
@@ -81,7 +82,7 @@ def anchored(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     tmp = tmp_path_factory.mktemp("standalone")
     client = ChainClient(load_profile("dev").replace(rpc_url=ganache_url, ganache=None))
     account = Account.create()
-    client.fund_from_dev_account(account.address, 10**20)
+    fund_from_dev_account(client, account.address, 10**20)
     deployment, _officers = deploy_for_tests(client, account)
 
     db = f"sqlite:///{tmp / 'node.db'}"
@@ -162,8 +163,7 @@ def test_standalone_verifier(anchored: dict, tmp_path: Path) -> None:
 def test_a_lying_witness_on_a_real_chain_is_a_split_view(anchored: dict) -> None:
     """One endpoint rewrites rootAt answers (a lying RPC), another answers honestly: split_view, naming both.
     Alone, the liar makes the root look absent (root_not_on_chain); honest alone: authentic."""
-    from rpc_proxy import LyingProxy, lie_about_roots
-
+    from tests.helpers.rpc_proxy import LyingProxy, lie_about_roots
     from verifier.trustroot import load_trust_root_file
 
     bundle = json.loads(anchored["proof"].read_text())

@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.chain import ChainClient
+from anchor.chain.dev import fund_from_dev_account
 from anchor.deploy import Deployment, deploy_contracts
 from anchor.errors import LedgerError
 from anchor.keystore import create_keystore, load_account
@@ -180,7 +181,7 @@ def initialise(
     if profile.fund_from_dev_account:  # dev chains: the node key and the officers get gas money
         for address in (account.address, *(officer.address for officer in officers.values())):
             if client.balance(address) == 0:
-                client.fund_from_dev_account(address, profile.fund_amount_wei)
+                fund_from_dev_account(client, address, profile.fund_amount_wei)
     deployment = _deploy(client, account, officers)
 
     config: dict[str, Any] = {

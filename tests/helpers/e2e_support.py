@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ganache_fixture import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.ganache_fixture import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "archive-ledger"
 CHAIN_ID = 1337
 FONDS = ("Z001", "Z002")

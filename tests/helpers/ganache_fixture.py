@@ -2,7 +2,7 @@
 
 Use the ready-made module-scoped fixture (one ganache per test module, startup ~2 s):
 
-    from ganache_fixture import ganache_url  # noqa: F401  (re-export the fixture)
+    from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (re-export the fixture)
 
     @pytest.mark.ganache
     def test_something(ganache_url): ...

@@ -253,3 +253,12 @@ def write_package(
 
 def good_items(n: int = 3) -> list[tuple[str, bytes, dict[str, Any]]]:
     return [(f"doc-{i:04d}.pdf", pdf_bytes(1, text=f"doc {i}"), ws_metadata(i)) for i in range(1, n + 1)]
+
+
+def zip_of(root: Path, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(root).as_posix())
+    return buf.getvalue()
