@@ -1,5 +1,5 @@
 """The one audit path at the HTTP boundary: the middleware that makes every state-changing request and
-every content access an audit event, whatever its outcome; `audited()` for routes that write their
+every content access an audit event, whatever its outcome; `audited` for routes that write their
 event inside their own transaction; the aggregation of anonymous refusals. (The /audit routes:
 node/audit/routes.py.)"""
 
