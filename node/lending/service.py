@@ -55,6 +55,19 @@ from node.core.errors import Conflict, Forbidden, InvalidInput, NodeError, NotFo
 from node.core.models import Item, Loan, LoanItem, LoanStatus, PermitRow
 from node.core.principal import Principal
 from node.lending.permits import PermitCache, PermitLedger, Relayed
+from node.lending.views import (  # noqa: F401  (the views' names stay importable from here)
+    DIGITAL,
+    LOANS_DECIDE,
+    LOANS_READ,
+    LOANS_REQUEST,
+    LOANS_REVOKE,
+    PHYSICAL,
+    LoanViews,
+    _uid,
+    as_utc,
+    effective_status,
+    item_medium,
+)
 
 if TYPE_CHECKING:
     from node.core.context import NodeContext
@@ -62,14 +75,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_LOAN = 500
-PHYSICAL = "physical"
-DIGITAL = "digital"
-
-# actions (node/core/roles.py names them too; strings here so the domain does not import the API layer)
-LOANS_REQUEST = "loans:request"
-LOANS_DECIDE = "loans:decide"
-LOANS_REVOKE = "loans:revoke"
-LOANS_READ = "loans:read"
 ROLES_GRANT = "roles:grant"  # held by the security admin only (node/core/roles.py)
 
 
@@ -84,33 +89,9 @@ AuditHook = Callable[[Session, str, str, str, dict[str, Any], "str | None"], Non
 CertifyHook = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-def _uid(actor: Principal) -> str:
-    return str(actor.id)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything here is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def loan_id_bytes32(loan_id: str) -> bytes:
     """The loan id (32 hex = 16 random bytes) as the permit's bytes32, left-padded with zeros."""
     return bytes.fromhex(loan_id).rjust(32, b"\x00")
-
-
-def item_medium(item: Item) -> tuple[str, dict[str, Any]]:
-    """("physical", {"box", "shelf"}) for a paper record, ("digital", {}) otherwise."""
-    meta = json.loads(item.metadata_json or "{}")
-    extra = meta.get("extra") or {}
-    if str(extra.get("medium", "")).lower() == PHYSICAL:
-        return PHYSICAL, {"box": extra.get("box"), "shelf": extra.get("shelf")}
-    return DIGITAL, {}
-
-
-def effective_status(loan: Loan, now: datetime) -> LoanStatus:
-    if loan.status == LoanStatus.APPROVED and now >= as_utc(loan.expires_at):
-        return LoanStatus.EXPIRED
-    return loan.status
 
 
 @dataclass(frozen=True)
@@ -126,7 +107,7 @@ class Access:
 
 
 @dataclass
-class Lending:
+class Lending(LoanViews):
     """The workflow over a database and a permit ledger. Stateless apart from the permit cache."""
 
     sessions: sessionmaker[Session]
@@ -140,9 +121,6 @@ class Lending:
     certify: CertifyHook | None = None
     cache: PermitCache | None = None
     _cache_ledger: Any = field(default=None, repr=False)
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
 
     def permit_cache(self) -> PermitCache:
         if self.cache is None:
@@ -160,49 +138,6 @@ class Lending:
         except Exception:  # the refusal itself must reach the client even if auditing it failed
             logger.exception("could not audit a refused %s on %s", action, target)
 
-    def _load(self, s: Session, loan_id: str) -> Loan:
-        loan = s.get(Loan, loan_id)
-        if loan is None:
-            raise NotFound(f"no loan {loan_id}", reason="loan_not_found")
-        return loan
-
-    def _visible(self, actor: Principal, loan: Loan) -> None:
-        """A borrower sees their own loans; loans:read (approvers, auditors, officers) sees all."""
-        if LOANS_READ in actor.actions or LOANS_DECIDE in actor.actions or LOANS_REVOKE in actor.actions:
-            return
-        if loan.borrower_id != _uid(actor):
-            raise NotFound(f"no loan {loan.id}", reason="loan_not_found")  # not even its existence
-
-    def view(self, s: Session, loan: Loan) -> dict[str, Any]:
-        now = self.now()
-        rows = s.execute(
-            select(LoanItem, Item).join(Item, Item.id == LoanItem.item_id).where(LoanItem.loan_id == loan.id)
-        ).all()
-        permits = {p.item_id: p for p in s.scalars(select(PermitRow).where(PermitRow.loan_id == loan.id))}
-        items = []
-        for li, item in rows:
-            p = permits.get(item.id)
-            items.append({
-                "item_id": item.id, "fonds": item.fonds_code, "title": item.title, "medium": li.medium,
-                "permit_id": p.permit_id if p else None, "tx_hash": p.tx_hash if p else None,
-                "revoke_tx_hash": p.revoke_tx_hash if p else None,
-            })  # fmt: skip
-        return {
-            "id": loan.id,
-            "borrower_id": loan.borrower_id,
-            "purpose": loan.purpose,
-            "not_before": as_utc(loan.not_before).isoformat(),
-            "expires_at": as_utc(loan.expires_at).isoformat(),
-            "status": effective_status(loan, now).value,
-            "reason": loan.reason,
-            "requested_at": as_utc(loan.requested_at).isoformat(),
-            "decided_at": as_utc(loan.decided_at).isoformat() if loan.decided_at else None,
-            "decided_by": loan.decided_by,
-            "approver_address": loan.approver_address,
-            "ended_at": as_utc(loan.ended_at).isoformat() if loan.ended_at else None,
-            "ended_by": loan.ended_by,
-            "items": items,
-        }
 
     # -- request ------------------------------------------------------------------------------------------
     def request(
@@ -275,34 +210,7 @@ class Lending:
             raise InvalidInput(f"volume {volume_id} holds no items", reason="empty_volume")
         return ids
 
-    # -- reading ---------------------------------------------------------------------------------------------
-    def list(self, actor: Principal, *, status: str | None = None, mine: bool = False, limit: int = 100,
-             offset: int = 0) -> dict[str, Any]:  # fmt: skip
-        sees_all = bool({LOANS_READ, LOANS_DECIDE, LOANS_REVOKE} & actor.actions)
-        query = select(Loan)
-        if mine or not sees_all:
-            query = query.where(Loan.borrower_id == _uid(actor))
-        now = self.now()
-        with self.reader() as s:
-            if status is not None:
-                wanted = LoanStatus(status.upper())
-                if wanted == LoanStatus.EXPIRED:  # stored EXPIRED, or APPROVED past its end
-                    query = query.where(
-                        (Loan.status == LoanStatus.EXPIRED)
-                        | ((Loan.status == LoanStatus.APPROVED) & (Loan.expires_at <= now))
-                    )
-                elif wanted == LoanStatus.APPROVED:
-                    query = query.where(Loan.status == LoanStatus.APPROVED, Loan.expires_at > now)
-                else:
-                    query = query.where(Loan.status == wanted)
-            loans = s.scalars(query.order_by(Loan.requested_at.desc(), Loan.id).limit(limit).offset(offset)).all()
-            return {"loans": [self.view(s, loan) for loan in loans]}
-
-    def get(self, actor: Principal, loan_id: str) -> dict[str, Any]:
-        with self.reader() as s:
-            loan = self._load(s, loan_id)
-            self._visible(actor, loan)
-            return self.view(s, loan)
+    # -- reading: node/lending/views.py (LoanViews) ------------------------------------------------------
 
     # -- approval ---------------------------------------------------------------------------------------
     def permits_to_sign(self, loan_id: str) -> list[tuple[str, Permit]]:
@@ -599,90 +507,7 @@ class Lending:
             reason = f"permit_{check.reason}"
         return Access(False, reason)
 
-    # -- slip and certificates ------------------------------------------------------------------------
-    def slip(self, actor: Principal, loan_id: str) -> dict[str, Any]:
-        """The check-out slip of the physical records of an approved loan (box and shelf)."""
-        with self.reader() as s:
-            loan = self._load(s, loan_id)
-            self._visible(actor, loan)
-            status = effective_status(loan, self.now())
-            if status != LoanStatus.APPROVED:
-                raise Conflict(f"loan {loan_id} is {status.value}: no slip", reason="invalid_state")
-            rows = s.execute(
-                select(Item, LoanItem, PermitRow)
-                .join(LoanItem, LoanItem.item_id == Item.id)
-                .outerjoin(PermitRow, (PermitRow.loan_id == LoanItem.loan_id) & (PermitRow.item_id == Item.id))
-                .where(LoanItem.loan_id == loan_id, LoanItem.medium == PHYSICAL)
-                .order_by(Item.archival_code, Item.id)
-            ).all()
-            if not rows:
-                raise NotFound(f"loan {loan_id} has no physical records", reason="no_physical_records")
-            return {
-                "loan_id": loan.id,
-                "borrower_id": loan.borrower_id,
-                "purpose": loan.purpose,
-                "approved_by": loan.decided_by,
-                "approver_address": loan.approver_address,
-                "not_before": as_utc(loan.not_before).isoformat(),
-                "due": as_utc(loan.expires_at).isoformat(),
-                "records": [
-                    {"item_id": item.id, "archival_code": item.archival_code, "title": item.title,
-                     "fonds": item.fonds_code, **item_medium(item)[1],
-                     "permit_id": p.permit_id if p else None}
-                    for item, _li, p in rows
-                ],
-            }  # fmt: skip
-
-    def certificates(self, actor: Principal, loan_id: str) -> dict[str, Any]:
-        with self.reader() as s:
-            loan = self._load(s, loan_id)
-            self._visible(actor, loan)
-            rows = s.scalars(select(PermitRow).where(PermitRow.loan_id == loan_id).order_by(PermitRow.item_id))
-            return {
-                "loan_id": loan_id,
-                "certificates": [
-                    {"item_id": p.item_id, "permit_id": p.permit_id,
-                     "certificate": json.loads(p.certificate_json) if p.certificate_json else None}
-                    for p in rows
-                ],
-            }  # fmt: skip
-
-    def certificate_for(self, actor: Principal, item_id: str) -> dict[str, Any] | None:
-        """The certificate of the borrower's current loan of the item (None if none)."""
-        with self.reader() as s:
-            row = s.execute(
-                select(PermitRow)
-                .join(Loan, Loan.id == PermitRow.loan_id)
-                .where(PermitRow.item_id == item_id, Loan.borrower_id == _uid(actor))
-                .order_by(PermitRow.created_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            return json.loads(row.certificate_json) if row and row.certificate_json else None
-
-    def permit(self, actor: Principal, permit_id: str) -> dict[str, Any]:
-        """The node's record of a permit plus what the chain says about it now."""
-        pid = permit_id.lower().removeprefix("0x")
-        with self.reader() as s:
-            row = s.get(PermitRow, pid)
-            if row is None:
-                raise NotFound(f"no permit {pid}", reason="permit_not_found")
-            loan = self._load(s, row.loan_id)
-            self._visible(actor, loan)
-            view = {c: getattr(row, c) for c in (
-                "permit_id", "loan_id", "item_id", "log_id", "item_key", "grantee", "not_before", "expires_at",
-                "signer", "contract", "chain_id", "tx_hash", "block_number", "revoke_tx_hash",
-            )}  # fmt: skip
-            view["loan_status"] = effective_status(loan, self.now()).value
-        try:
-            ledger = self.ledger()
-            view["chain"] = {
-                "block": ledger.block_number(),
-                "valid_now": ledger.is_valid(bytes.fromhex(pid), int(self.clock())),
-                "permit": ledger.get_permit(bytes.fromhex(pid)),
-            }
-        except LedgerError as exc:
-            view["chain"] = {"error": str(exc)}
-        return view
+    # (slips, certificates, permits: node/lending/views.py)
 
 
 # -- wiring into a running node ------------------------------------------------------------------------
