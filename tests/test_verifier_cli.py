@@ -3,7 +3,9 @@ that serves an in-memory chain (tests/test_verify.py's FakeChain) over HTTP batc
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import io
 import json
 import os
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 from tests.helpers.bundles import CONTENTS, CONTRACT, GENESIS, FakeChain, build
 from tests.helpers.trust_builders import TrustKit
 from verifier.certificate import issue_certificate
+from verifier.cli import main
 from verifier.errors import RpcCallError
 from verifier.trustroot import canonical_document_bytes, load_trust_root, trust_root_sha256
 from verifier.verify import verify_bundle
@@ -74,17 +77,42 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         server.server_close()
 
 
-def run(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("ARCHIVE_LEDGER_TRUST", "ARCHIVE_LEDGER_RPC_URL")}
-    full_env["PYTHONPATH"] = str(ROOT)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "verifier", *map(str, args)], capture_output=True, text=True, env=full_env, timeout=60
-    )
+def run(*args: Any, env: dict[str, str] | None = None, subprocess_: bool = False) -> subprocess.CompletedProcess:
+    """`python -m verifier ARGS`: in a subprocess when asked (the real entry point), else `verifier.cli.main`
+    in this process (fast, and mutation testing sees which code the test runs)."""
+    argv = [str(a) for a in args]
+    if subprocess_:
+        full_env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS}
+        full_env["PYTHONPATH"] = str(ROOT)
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "verifier", *argv], capture_output=True, text=True, env=full_env, timeout=60
+        )
+    saved = {k: os.environ.get(k) for k in (*_ENV_VARS, *(env or {}))}
+    for k in _ENV_VARS:
+        os.environ.pop(k, None)
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+_ENV_VARS = ("ARCHIVE_LEDGER_TRUST", "ARCHIVE_LEDGER_RPC_URL")
 
 
 def test_verify_authentic(world) -> None:  # type: ignore[no-untyped-def]
-    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], subprocess_=True)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert any(line.startswith("[ok  ] content_hash: ") for line in lines)
@@ -118,7 +146,7 @@ def test_verify_sha256_and_env_trust(world) -> None:  # type: ignore[no-untyped-
 
 
 def test_verify_without_trust_root(world) -> None:  # type: ignore[no-untyped-def]
-    out = run("verify", world["file"], "--proof", world["proof"], "--rpc", world["url"])
+    out = run("verify", world["file"], "--proof", world["proof"], "--rpc", world["url"], subprocess_=True)
     assert out.returncode == 2
     assert out.stderr.startswith("no_trust_root: ")
     assert "AUTHENTIC" not in out.stdout

@@ -9,6 +9,7 @@ rotating the key does not invalidate certificates issued before.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import stat
@@ -61,9 +62,10 @@ def issue_certificate(
         raise CertificateError("certificate_malformed", "trust_root_sha256 must be 64 lower-case hex characters")
     source = bundle if isinstance(bundle, dict) else {}
     try:
+        # A copy: the certificate must not alias the caller's bundle (editing one would change the other).
         payload: dict[str, Any] = {
             **result.to_dict(),
-            "bundle": {k: source.get(k) for k in _BUNDLE_SUMMARY_FIELDS},
+            "bundle": copy.deepcopy({k: source.get(k) for k in _BUNDLE_SUMMARY_FIELDS}),
             "issued_at": format_time(issued_at),
             "issuer": issuer,
             "trust_root_sha256": trust_root_sha256,
