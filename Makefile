@@ -7,7 +7,7 @@ PROFILE ?= dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8400
 
-.PHONY: setup deps-system run test test-fast lint compile bench clean
+.PHONY: setup deps-system run test test-fast lint compile bench mutate clean
 
 setup: deps-system .stamp-venv .stamp-npm
 
@@ -53,5 +53,13 @@ compile: setup
 bench: setup
 	$(PY) bench/run_all.py
 
+# Mutation testing of the verifier, the log, the proof plans and the anchorer (outside `make test`;
+# ~minutes). Kill rate and explained survivors: bench/RESULTS.md.
+mutate: setup
+	$(VENV)/bin/pip install -q 'mutmut>=3.8,<4'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) bench/mutation_summary.py
+
 clean:
-	rm -rf $(VENV) contracts/node_modules ganache/node_modules .stamp-*
+	rm -rf $(VENV) contracts/node_modules ganache/node_modules .stamp-* mutants
