@@ -314,6 +314,14 @@ def test_load_rejects_missing_and_garbage(tmp_path) -> None:
         cert_mod.load_signing_key(path)
 
 
+def test_load_rejects_non_ascii_key_file_as_not_a_seed(tmp_path) -> None:
+    path = tmp_path / "binary.key"
+    path.write_bytes(b"\xff\xfe" + b"ab" * 31)  # 64 characters, two of them not ASCII
+    path.chmod(0o600)
+    with pytest.raises(CertificateError, match="does not hold a 64-hex-character Ed25519 seed"):
+        cert_mod.load_signing_key(path)
+
+
 def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key, trust) -> None:
     permit = {"permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32}
     cert = cert_mod.issue_certificate(
