@@ -286,3 +286,83 @@ def test_trust_show_rejects_a_bad_document(world) -> None:  # type: ignore[no-un
     out = run("trust-show", world["trust"])
     assert out.returncode == 1 and out.stderr.startswith("trust_root_bad_signature: ")
     assert run("trust-show", world["tmp"] / "missing.json").returncode == 2
+
+
+def _certificate_with(world: dict, *, content: bytes, trust_root_sha256: str, extra: dict | None = None) -> Path:
+    tr = load_trust_root(world["doc"])
+    result = verify_bundle(world["bundle"], content=content, trust=tr, chains=[world["fake"]])
+    cert = issue_certificate(result, world["bundle"], world["kit"].verifier_key, datetime(2026, 11, 29, 18, tzinfo=UTC),
+                             "Port Group Archive", trust_root_sha256=trust_root_sha256, extra=extra)  # fmt: skip
+    path = world["tmp"] / "cert-with.json"
+    path.write_text(json.dumps(cert))
+    return path
+
+
+PERMIT = {
+    "permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32, "block_number": 9,
+    "chain_id": 1337, "contract": "0x" + "56" * 20, "not_before_iso": "2026-11-29T00:00:00Z",
+    "expires_at_iso": "2026-12-29T00:00:00Z", "grantee": "reader@example.org", "loan_id": 17,
+}  # fmt: skip
+
+
+def test_verify_certificate_prints_what_it_vouches_for(world) -> None:  # type: ignore[no-untyped-def]
+    tr = load_trust_root(world["doc"])
+    cert = _certificate_with(world, content=CONTENTS[3], trust_root_sha256=tr.sha256, extra={"permit": PERMIT})
+    record = world["bundle"]["record"]
+    public_key = json.loads(cert.read_text())["public_key"]
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == [
+        f"certificate valid: signed by {public_key}, a verifier key of trust root version 1 valid at the issue time "
+        "2026-11-29T18:00:00Z",
+        f"issued by 'Port Group Archive' under trust root {tr.sha256}",
+        f"record: item {record['item_id']} of fonds {record['fonds']}, content_sha256 {record['content_sha256']}",
+        f"permit {'ab' * 32}: approver {'0x' + '12' * 20}, tx {'0x' + '34' * 32} (block 9, chain 1337, contract "
+        f"{'0x' + '56' * 20})",
+        "  valid 2026-11-29T00:00:00Z .. 2026-12-29T00:00:00Z; grantee reader@example.org; loan 17",
+        "outcome: authentic",
+    ]
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 0 and data["public_key"] == public_key
+    issued_at = tr.document["trust_root"]["issued_at"]
+    assert data["trust_root"] == {"version": 1, "sha256": tr.sha256, "issued_at": issued_at, "chain_id": 1337,
+                                  "archive": "Port Group Archive"}  # fmt: skip
+    assert data["payload"]["permit"] == PERMIT
+
+
+def test_verify_certificate_of_a_failed_verification_under_another_trust_root(world) -> None:  # type: ignore[no-untyped-def]
+    tr = load_trust_root(world["doc"])
+    other = "cd" * 32
+    cert = _certificate_with(world, content=b"not the archived file", trust_root_sha256=other)
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    lines = out.stdout.splitlines()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert lines[1] == f"issued by 'Port Group Archive' under trust root {other}"
+    assert lines[2] == f"  (the trust root given is {tr.sha256}, version 1: an earlier or later version)"
+    assert lines[-1].startswith("outcome: not_authentic (content_mismatch: content SHA-256 is ")
+    assert lines[-1].endswith(")")
+    assert not any(line.startswith("permit") for line in lines)
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 1 and data["payload"]["reason_code"] == "content_mismatch"
+
+
+def test_verify_certificate_rejection_output(world) -> None:  # type: ignore[no-untyped-def]
+    cert = _certificate(world)
+    doc = json.loads(cert.read_text())
+    doc["payload"]["issuer"] = "Someone else"
+    cert.write_text(json.dumps(doc))
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and set(data) == {"valid", "reason_code", "message", "exit_code"}
+    assert data["valid"] is False and data["reason_code"] == "bad_signature" and data["exit_code"] == 1
+    assert out.stderr == f"bad_signature: {data['message']}\n" and data["message"]
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.stdout == f"REJECTED: bad_signature: {data['message']}\n"
+
+
+def test_verify_certificate_unreadable_file(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify-certificate", world["tmp"] / "missing.json", "--trust", world["trust"])
+    assert out.returncode == 2 and out.stderr.startswith("usage: cannot read certificate ")
+    out = run("verify-certificate", world["tmp"] / "missing.json", "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["exit_code"] == 2 and data["message"].startswith("cannot read certificate ")
