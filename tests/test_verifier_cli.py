@@ -366,3 +366,57 @@ def test_verify_certificate_unreadable_file(world) -> None:  # type: ignore[no-u
     out = run("verify-certificate", world["tmp"] / "missing.json", "--trust", world["trust"], "--json")
     data = json.loads(out.stdout)
     assert out.returncode == 2 and data["exit_code"] == 2 and data["message"].startswith("cannot read certificate ")
+
+
+def test_trust_show_lines_and_json_of_an_update(world) -> None:  # type: ignore[no-untyped-def]
+    kit, old = world["kit"], world["doc"]
+    old_tr = load_trust_root(old)
+    body = json.loads(json.dumps(old["trust_root"]))
+    body.update(version=2, previous_sha256=old_tr.sha256, issued_at="2026-12-01T00:00:00Z")
+    body["chain"]["rpc_endpoints"] = [world["url"], "https://rpc.example.org"]
+    newer = world["tmp"] / "trust-2.json"
+    newer.write_bytes(canonical_document_bytes(kit.document(body)))
+    new_tr = load_trust_root(json.loads(newer.read_text()))
+
+    lines = run("trust-show", world["trust"]).stdout.splitlines()
+    assert lines[2] == "  previous:      -"
+    assert lines[4] == f"  rpc endpoints: {world['url']}"
+    out = run("trust-show", newer, "--pinned", world["trust"])
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[1] == f"  sha256:        {new_tr.sha256}"
+    assert lines[2] == f"  previous:      {old_tr.sha256}"
+    assert lines[4] == f"  rpc endpoints: {world['url']}, https://rpc.example.org"
+    assert lines[-1].startswith(f"valid update of the pinned version 1 ({old_tr.sha256}): signed by at least ")
+    same = run("trust-show", world["trust"], "--pinned", world["trust"])
+    assert same.returncode == 0 and same.stdout.splitlines()[-1] == "same document as the pinned trust root (version 1)"
+
+    out = run("trust-show", newer, "--pinned", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0 and data["valid"] is True and data["exit_code"] == 0
+    assert data["version"] == 2 and data["sha256"] == new_tr.sha256 and data["chain_id"] == 1337
+    assert data["issued_at"] == "2026-12-01T00:00:00Z" and data["archive"] == new_tr.archive_name
+    assert data["officer_signers"] == list(new_tr.officer_signers) and len(data["officer_signers"]) >= new_tr.threshold
+    assert data["pinned"] == {"version": 1, "sha256": old_tr.sha256, "issued_at": old["trust_root"]["issued_at"],
+                              "chain_id": 1337, "archive": old_tr.archive_name}  # fmt: skip
+    assert "pinned" not in json.loads(run("trust-show", world["trust"], "--json").stdout)
+
+
+def test_trust_show_rejection_and_missing_file_output(world) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(world["trust"].read_text())
+    doc["signatures"] = doc["signatures"][:2]
+    world["trust"].write_text(json.dumps(doc))
+    out = run("trust-show", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and set(data) == {"valid", "reason_code", "message", "exit_code"}
+    assert data["valid"] is False and data["exit_code"] == 1 and data["reason_code"] == "trust_root_bad_signature"
+    assert out.stderr == f"trust_root_bad_signature: {data['message']}\n"
+    out = run("trust-show", world["trust"])
+    assert out.stdout == f"REJECTED: trust_root_bad_signature: {data['message']}\n"
+
+    missing = world["tmp"] / "missing.json"
+    out = run("trust-show", missing, "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["reason_code"] == "trust_root_malformed"
+    assert data["message"] == f"cannot read trust root {missing}: no such file"
+    out = run("trust-show", world["trust"], "--pinned", missing)
+    assert out.returncode == 2 and f"cannot read trust root {missing}: no such file" in out.stderr
