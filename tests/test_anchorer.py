@@ -249,6 +249,7 @@ def test_adopts_checkpoint_already_on_chain(env) -> None:  # type: ignore[no-unt
     append(env, 3)
     make_anchorer(env).run()
     with transaction(env[0]) as s:
+        original = [(sub.tx_hash, sub.block_number) for sub in s.scalars(select(Submission))]
         for cp in s.scalars(select(Checkpoint)):
             s.delete(cp)
         for sub in s.scalars(select(Submission)):
@@ -257,6 +258,9 @@ def test_adopts_checkpoint_already_on_chain(env) -> None:  # type: ignore[no-unt
     assert any("adopted" in line for line in report.reconciled)
     assert report.submitted is None
     assert db_state(env) == [(3, "CONFIRMED")] and on_chain(env) == (1, 3)
+    with transaction(env[0]) as s:  # the adopted submission is the transaction that anchored it
+        assert [(sub.tx_hash, sub.block_number) for sub in s.scalars(select(Submission))] == original
+    assert original[0][0].startswith("0x") and len(original[0][0]) == 66
 
 
 def test_one_writer_at_a_time(env) -> None:  # type: ignore[no-untyped-def]
