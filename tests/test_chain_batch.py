@@ -461,3 +461,19 @@ def test_anchor_views_refuse_wrong_sized_answers(single, ret: str) -> None:  # t
         vchain.root_at(chain, ANCHOR, LOG_ID, 5)
     with pytest.raises(vchain.VerifierError, match="uint64: expected 32 bytes"):
         vchain.anchored_at_block(chain, ANCHOR, LOG_ID, 5)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        lambda req: ["not an object", *({"jsonrpc": "2.0", "id": r["id"], "result": "0x1"} for r in req)],
+        lambda req: [{"jsonrpc": "2.0", "id": str(r["id"]), "result": "0x1"} for r in req],
+        lambda req: [{"jsonrpc": "2.0", "id": req[0]["id"], "result": "0x1"}] * 2,
+    ],
+)
+def test_malformed_batch_items_name_the_batch(single, reply: Any) -> None:  # type: ignore[no-untyped-def]
+    url, handler = single
+    handler.answer = staticmethod(lambda req: (200, reply(req)))
+    message = f"^batch of 2 call\\(s\\): {url} gave a malformed JSON-RPC batch reply$"
+    with pytest.raises(ChainUnavailable, match=message):
+        JsonRpcChain(url).batch(CALLS[:2])
