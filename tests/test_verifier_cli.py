@@ -420,3 +420,36 @@ def test_trust_show_rejection_and_missing_file_output(world) -> None:  # type: i
     assert data["message"] == f"cannot read trust root {missing}: no such file"
     out = run("trust-show", world["trust"], "--pinned", missing)
     assert out.returncode == 2 and f"cannot read trust root {missing}: no such file" in out.stderr
+
+
+def _expected_lines(data: dict, tr: Any, urls: str) -> list[str]:
+    marks = {True: "ok  ", False: "FAIL", None: "--  "}
+    steps = [
+        f"[{marks[s['ok']]}] {s['name']}: " + (f"{s['reason_code']}: " if s["reason_code"] else "") + s["message"]
+        for s in data["steps"]
+    ]
+    last = data["outcome"].upper() + (f": {data['reason_code']}: {data['message']}" if data["exit_code"] else "")
+    return [
+        f"trust root: version 1 of 'Port Group Archive' ({tr.sha256}), chain 1337, ArchiveAnchor {CONTRACT}",
+        f"chain endpoints: {urls}",
+        *steps,
+        last,
+    ]
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_verify_human_output_line_by_line(world, tamper: bool) -> None:  # type: ignore[no-untyped-def]
+    if tamper:
+        world["file"].write_bytes(CONTENTS[3] + b"!")
+    tr = load_trust_root(world["doc"])
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    data = json.loads(run(*args, "--json").stdout)
+    out = run(*args)
+    assert out.returncode == data["exit_code"] == (1 if tamper else 0)
+    assert out.stdout.splitlines() == _expected_lines(data, tr, world["url"])
+    assert {s["ok"] for s in data["steps"]} == ({False, None} if tamper else {True})
+    if not tamper:
+        assert out.stdout.splitlines()[2].startswith("[ok  ] content_hash: content SHA-256 matches the record")
+    else:
+        assert out.stdout.splitlines()[2].startswith("[FAIL] content_hash: content_mismatch: content SHA-256 is ")
+        assert out.stdout.splitlines()[3].startswith("[--  ] record: ")
