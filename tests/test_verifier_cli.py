@@ -453,3 +453,17 @@ def test_verify_human_output_line_by_line(world, tamper: bool) -> None:  # type:
     else:
         assert out.stdout.splitlines()[2].startswith("[FAIL] content_hash: content_mismatch: content SHA-256 is ")
         assert out.stdout.splitlines()[3].startswith("[--  ] record: ")
+
+
+def test_verify_with_no_endpoints_says_offline(world) -> None:  # type: ignore[no-untyped-def]
+    body = json.loads(json.dumps(world["doc"]["trust_root"]))
+    body["chain"]["rpc_endpoints"] = []
+    world["trust"].write_bytes(canonical_document_bytes(world["kit"].document(body)))
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    data = json.loads(run(*args, "--json").stdout)
+    out = run(*args)
+    assert data["endpoints"] == [] and out.returncode == data["exit_code"]
+    lines = out.stdout.splitlines()
+    assert lines[1] == "chain endpoints: none (offline check)"
+    assert lines == _expected_lines(data, load_trust_root(json.loads(world["trust"].read_text())),
+                                    "none (offline check)")  # fmt: skip
