@@ -329,3 +329,16 @@ def test_owner_alive_only_judges_processes_on_this_host() -> None:
         live.kill()
         live.wait()
     assert _owner_alive(f"{host}:{os.getpid()}:1") is True
+
+
+def test_anchor_report_dict_is_what_post_anchor_returns(env) -> None:  # type: ignore[no-untyped-def]
+    append(env, 2)
+    report = make_anchorer(env).run()
+    assert report.to_dict() == {
+        "reconciled": report.reconciled,
+        "submitted": report.submitted,
+        "confirmed": report.confirmed,
+        "checkpoints": report.checkpoints,
+        "rollbacks": [],
+    }
+    assert report.submitted is not None and report.checkpoints and report.confirmed
