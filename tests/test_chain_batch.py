@@ -193,6 +193,7 @@ class _Single(http.server.BaseHTTPRequestHandler):
     """Answers one JSON-RPC request per POST with whatever `answer(request)` returns: (HTTP status, body)."""
 
     posts: ClassVar[list[Any]] = []
+    content_types: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -203,6 +204,7 @@ class _Single(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).posts.append(req)
+        type(self).content_types.append(self.headers["Content-Type"])
         status, reply = type(self).answer(req)
         body = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
         self.send_response(status)
@@ -215,7 +217,7 @@ class _Single(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def single() -> Iterator[tuple[str, type[_Single]]]:
-    handler = type("Handler", (_Single,), {"posts": []})
+    handler = type("Handler", (_Single,), {"posts": [], "content_types": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
@@ -250,6 +252,27 @@ def test_single_calls_send_the_documented_params(single) -> None:  # type: ignor
     ]
     assert all(isinstance(p["id"], int) and p["jsonrpc"] == "2.0" for p in sent)
     assert len({p["id"] for p in sent}) == 3
+    assert handler.content_types == ["application/json"] * 3  # nodes refuse JSON-RPC sent as a form
+
+
+def test_only_http_urls_are_endpoints() -> None:
+    assert JsonRpcChain("https://rpc.example.org").endpoint == "https://rpc.example.org"
+    for url in ("ftp://rpc.example.org", "ws://127.0.0.1:8546", "rpc.example.org"):
+        with pytest.raises(vchain.VerifierError, match=f"^chain RPC url must be http\\(s\\), got '{url}'$"):
+            JsonRpcChain(url)
+
+
+def test_reply_of_exactly_the_limit_is_read(single) -> None:  # type: ignore[no-untyped-def]
+    url, handler = single
+
+    def answer(req: Any) -> tuple[int, bytes]:
+        body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x"}).encode()
+        padded = body[:-1] + b" " * (MAX_REPLY_BYTES - len(body)) + b"}"
+        assert len(padded) == MAX_REPLY_BYTES
+        return 200, padded
+
+    handler.answer = staticmethod(answer)
+    assert JsonRpcChain(url).get_code(ANCHOR) == b""
 
 
 @pytest.mark.parametrize(
