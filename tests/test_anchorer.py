@@ -249,6 +249,7 @@ def test_adopts_checkpoint_already_on_chain(env) -> None:  # type: ignore[no-unt
     append(env, 3)
     make_anchorer(env).run()
     with transaction(env[0]) as s:
+        original = [(sub.tx_hash, sub.block_number) for sub in s.scalars(select(Submission))]
         for cp in s.scalars(select(Checkpoint)):
             s.delete(cp)
         for sub in s.scalars(select(Submission)):
@@ -257,6 +258,9 @@ def test_adopts_checkpoint_already_on_chain(env) -> None:  # type: ignore[no-unt
     assert any("adopted" in line for line in report.reconciled)
     assert report.submitted is None
     assert db_state(env) == [(3, "CONFIRMED")] and on_chain(env) == (1, 3)
+    with transaction(env[0]) as s:  # the adopted submission is the transaction that anchored it
+        assert [(sub.tx_hash, sub.block_number) for sub in s.scalars(select(Submission))] == original
+    assert original[0][0].startswith("0x") and len(original[0][0]) == 66
 
 
 def test_one_writer_at_a_time(env) -> None:  # type: ignore[no-untyped-def]
@@ -270,3 +274,71 @@ def _release_leases(env) -> None:  # type: ignore[no-untyped-def]
 
     with transaction(env[0]) as s:
         s.query(Lease).delete()
+
+
+# -- pure helpers: the rollback view and the lease owner check ----------------------------------------------
+
+
+def test_rollback_view_shows_the_loss() -> None:
+    from datetime import timedelta, timezone
+
+    from anchor.anchorer import rollback_view
+    from anchor.models import ChainRollback
+
+    cest = timezone(timedelta(hours=2))
+    row = ChainRollback(
+        log_pk=1, detected_at=datetime(2026, 11, 29, 20, 30, tzinfo=cest), chain_size=4, lost_sizes="5,7",
+        lost_count=2, reason="reorg", tx_hashes="0x" + "aa" * 32 + ",0x" + "bb" * 32, reanchored_at=None,
+    )  # fmt: skip
+    assert rollback_view(row, "Z001") == {
+        "fonds": "Z001",
+        "detected_at": "2026-11-29T18:30:00",
+        "chain_size": 4,
+        "lost_sizes": [5, 7],
+        "lost_checkpoints": 2,
+        "tx_hashes": ["0x" + "aa" * 32, "0x" + "bb" * 32],
+        "reason": "reorg",
+        "reanchored_at": None,
+    }
+    row.reanchored_at = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
+    row.detected_at = None  # type: ignore[assignment]
+    view = rollback_view(row, "Z001")
+    assert view["reanchored_at"] == "2026-11-29T19:00:00" and view["detected_at"] is None
+
+
+def test_owner_alive_only_judges_processes_on_this_host() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from anchor.anchorer import _owner_alive
+
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: no process has this pid now
+    assert _owner_alive(f"{host}:{gone.pid}:1") is False
+    assert _owner_alive(f"other-host:{gone.pid}:1") is True  # cannot see another host's processes
+    assert _owner_alive(f"{host}:not-a-pid:1") is True
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _owner_alive(f"{host}:{live.pid}:{id(live)}") is True
+        with pytest.raises(subprocess.TimeoutExpired):  # asking must not signal the lease holder
+            live.wait(timeout=0.3)
+    finally:
+        live.kill()
+        live.wait()
+    assert _owner_alive(f"{host}:{os.getpid()}:1") is True
+
+
+def test_anchor_report_dict_is_what_post_anchor_returns(env) -> None:  # type: ignore[no-untyped-def]
+    append(env, 2)
+    report = make_anchorer(env).run()
+    assert report.to_dict() == {
+        "reconciled": report.reconciled,
+        "submitted": report.submitted,
+        "confirmed": report.confirmed,
+        "checkpoints": report.checkpoints,
+        "rollbacks": [],
+    }
+    assert report.submitted is not None and report.checkpoints and report.confirmed

@@ -44,6 +44,23 @@ def test_from_json_reason_codes(mutate, code: str) -> None:  # type: ignore[no-u
     assert info.value.reason_code == code
 
 
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b["anchor"].update(contract="nope"), "bundle.anchor.contract is not a 0x address: 'nope'"),
+        (lambda b: b["anchor"].update(tx_hash="0x12"), "bundle.anchor.tx_hash is not a 0x transaction hash: '0x12'"),
+        (lambda b: b.update(anchor=[]), "bundle.anchor must be an object or null"),
+    ],
+)
+def test_from_json_message_says_what_is_wrong(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    wire, _ = build()
+    mutate(wire)
+    with pytest.raises(BundleError) as info:
+        ProofBundle.from_json(wire)
+    assert info.value.reason_code == "bundle_malformed"
+    assert info.value.message == str(info.value) == message
+
+
 def test_anchor_bundles_uses_the_model() -> None:
     import anchor.bundles
 

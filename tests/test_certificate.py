@@ -314,6 +314,14 @@ def test_load_rejects_missing_and_garbage(tmp_path) -> None:
         cert_mod.load_signing_key(path)
 
 
+def test_load_rejects_non_ascii_key_file_as_not_a_seed(tmp_path) -> None:
+    path = tmp_path / "binary.key"
+    path.write_bytes(b"\xff\xfe" + b"ab" * 31)  # 64 characters, two of them not ASCII
+    path.chmod(0o600)
+    with pytest.raises(CertificateError, match="does not hold a 64-hex-character Ed25519 seed"):
+        cert_mod.load_signing_key(path)
+
+
 def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key, trust) -> None:
     permit = {"permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32}
     cert = cert_mod.issue_certificate(
@@ -332,3 +340,81 @@ def test_extra_sections_are_signed_and_cannot_shadow_the_verification(key, trust
         cert_mod.issue_certificate(
             result(), BUNDLE, key, NOW, "node", trust_root_sha256=DIGEST, extra={"trust_root_sha256": "00" * 32}
         )
+
+
+# -- what the messages say (a user reads them to find what is wrong) ------------------------------------------
+
+
+def _resign(cert: dict, key) -> dict:  # type: ignore[no-untyped-def]
+    cert["signature"] = key.sign(canonical_bytes(cert["payload"])).signature.hex()
+    return cert
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c, k: [1], "certificate must be a JSON object"),
+        (lambda c, k: {**c, "payload": []}, "certificate payload must be a JSON object"),
+        (lambda c, k: {**c, "public_key": c["public_key"].upper()},
+         "certificate public_key must be 64 lower-case hex characters"),
+        (lambda c, k: {**c, "signature": c["signature"][:-2]},
+         "certificate signature must be 128 lower-case hex characters"),
+        (lambda c, k: _resign({**c, "payload": {**c["payload"], "trust_root_sha256": "AB" * 32}}, k),
+         "certificate payload.trust_root_sha256 must be 64 lower-case hex characters"),
+        (lambda c, k: _resign({**c, "payload": {**c["payload"], "issued_at": "2026-02-30T00:00:00Z"}}, k),
+         "certificate payload.issued_at is not a valid time: '2026-02-30T00:00:00Z'"),
+        (lambda c, k: {**c, "payload": {**c["payload"], "issuer": "someone else"}},
+         "certificate signature does not verify: the payload was altered"),
+    ],
+)  # fmt: skip
+def test_rejection_messages(key, trust, change, message: str) -> None:  # type: ignore[no-untyped-def]
+    cert = change(issue(key), key)
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(cert, trust)
+    assert info.value.message == message
+
+
+def test_no_trust_root_and_wrong_trust_type_messages(key) -> None:
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(issue(key), None)
+    assert info.value.message == "no trust root given: the keys allowed to sign certificates are unknown"
+    with pytest.raises(TypeError, match=r"^trust must be a TrustRoot \(verifier.trustroot.load_trust_root\) or None$"):
+        cert_mod.verify_certificate(issue(key), {"trust_root": {}})  # type: ignore[arg-type]
+
+
+def test_key_validity_message_lists_the_keys_periods(key) -> None:
+    trust = trust_for(key, periods={0: ("2026-11-25T09:30:01Z", None)})
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(issue(key), trust)
+    assert info.value.message == (
+        f"certificate was issued at 2026-11-25T09:30:00Z, outside the validity of key {cert_mod.public_key_hex(key)} "
+        "(2026-11-25T09:30:01Z to now)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("issuer", "digest", "extra", "message"),
+    [
+        ("", DIGEST, None, "issuer must be a non-empty string"),
+        ("Archive", "AB" * 32, None, "trust_root_sha256 must be 64 lower-case hex characters"),
+        ("Archive", DIGEST, {"issuer": "x"}, "extra section 'issuer' would replace a section of the certificate"),
+        ("Archive", DIGEST, {"note": 2**60}, "cannot issue certificate: value cannot be canonicalised"),
+    ],
+)
+def test_issue_refusal_messages(key, issuer: str, digest: str, extra, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CertificateError) as info:
+        cert_mod.issue_certificate(result(), BUNDLE, key, NOW, issuer, trust_root_sha256=digest, extra=extra)
+    assert info.value.reason_code == "certificate_malformed" and info.value.message.startswith(message)
+    assert info.value.message != "certificate_malformed"
+
+
+def test_issue_copies_the_bundle_summary_deeply_and_tolerates_no_bundle(key, trust) -> None:
+    bundle = copy.deepcopy(BUNDLE)
+    cert = cert_mod.issue_certificate(result(), bundle, key, NOW, "Archive", trust_root_sha256=DIGEST)
+    bundle["record"]["size"] = 999
+    bundle["anchor"]["block_number"] = 1
+    summary = cert["payload"]["bundle"]
+    assert summary["record"]["size"] == 3 and summary["anchor"]["block_number"] == 12
+    cert_mod.verify_certificate(cert, trust)
+    empty = cert_mod.issue_certificate(result(), None, key, NOW, "Archive", trust_root_sha256=DIGEST)  # type: ignore[arg-type]
+    assert set(empty["payload"]["bundle"].values()) == {None}

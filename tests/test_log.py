@@ -147,3 +147,27 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     with reader() as r:
         assert MerkleLog(r).by_fonds("Z001").size == 2
     engine.dispose()
+
+
+def test_append_many_is_many_appends_and_logs_are_found_by_id(sessions) -> None:  # type: ignore[no-untyped-def]
+    from anchor.log import LogNotFound
+    from verifier.records import log_id_for_fonds
+
+    records = [_record(i) for i in range(5)]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        merkle.append("Z001", records[0])
+        leaves = merkle.append_many("Z001", records[1:])
+        assert [leaf.index for leaf in leaves] == [1, 2, 3, 4]
+        assert [leaf.leaf_hash for leaf in leaves] == [record_leaf_hash(r) for r in records[1:]]
+        assert {leaf.log_id for leaf in leaves} == {log_id_for_fonds("Z001")}
+        assert merkle.append_many("Z002", []) == [] and merkle.by_fonds("Z002").size == 0
+    with sessions() as s:
+        merkle = MerkleLog(s)
+        log = merkle.by_log_id(log_id_for_fonds("Z001"))
+        assert log.fonds_code == "Z001" and log.size == 5
+        assert merkle.root(log, 5) == root_of([record_leaf_hash(r) for r in records])
+        assert merkle.by_log_id(log_id_for_fonds("Z002")).fonds_code == "Z002"
+        missing = log_id_for_fonds("Z999")
+        with pytest.raises(LogNotFound, match=f"^no log with id {missing.hex()}$"):
+            merkle.by_log_id(missing)

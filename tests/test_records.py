@@ -71,7 +71,7 @@ def test_metadata_digest_normalises_nfc_everywhere() -> None:
 def test_metadata_digest_rejects_colliding_keys_and_non_objects() -> None:
     with pytest.raises(RecordError, match="collide"):
         records.metadata_digest({"é": 1, "e\u0301": 2})
-    with pytest.raises(RecordError):
+    with pytest.raises(RecordError, match="metadata must be a JSON object, got list"):
         records.metadata_digest(["not", "an", "object"])  # type: ignore[arg-type]
 
 

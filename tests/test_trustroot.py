@@ -168,6 +168,16 @@ def test_not_an_object() -> None:
     assert _code(None) == "trust_root_malformed"
 
 
+def test_malformed_message_says_what_is_wrong(kit: TrustKit) -> None:
+    with pytest.raises(TrustRootError, match="trust root must be a JSON object, got list") as info:
+        load_trust_root([1, 2])
+    assert info.value.message == str(info.value) == "trust root must be a JSON object, got list"
+    doc = kit.document()
+    doc["v"] = 99
+    with pytest.raises(TrustRootError, match="unsupported trust root document version 99"):
+        load_trust_root(doc)
+
+
 def test_broken_officer_signature_invalidates_the_document(kit: TrustKit) -> None:
     doc = kit.document()  # three officers sign: two would be enough
     sig = doc["signatures"][3]

@@ -286,3 +286,184 @@ def test_trust_show_rejects_a_bad_document(world) -> None:  # type: ignore[no-un
     out = run("trust-show", world["trust"])
     assert out.returncode == 1 and out.stderr.startswith("trust_root_bad_signature: ")
     assert run("trust-show", world["tmp"] / "missing.json").returncode == 2
+
+
+def _certificate_with(world: dict, *, content: bytes, trust_root_sha256: str, extra: dict | None = None) -> Path:
+    tr = load_trust_root(world["doc"])
+    result = verify_bundle(world["bundle"], content=content, trust=tr, chains=[world["fake"]])
+    cert = issue_certificate(result, world["bundle"], world["kit"].verifier_key, datetime(2026, 11, 29, 18, tzinfo=UTC),
+                             "Port Group Archive", trust_root_sha256=trust_root_sha256, extra=extra)  # fmt: skip
+    path = world["tmp"] / "cert-with.json"
+    path.write_text(json.dumps(cert))
+    return path
+
+
+PERMIT = {
+    "permit_id": "ab" * 32, "approver": "0x" + "12" * 20, "tx_hash": "0x" + "34" * 32, "block_number": 9,
+    "chain_id": 1337, "contract": "0x" + "56" * 20, "not_before_iso": "2026-11-29T00:00:00Z",
+    "expires_at_iso": "2026-12-29T00:00:00Z", "grantee": "reader@example.org", "loan_id": 17,
+}  # fmt: skip
+
+
+def test_verify_certificate_prints_what_it_vouches_for(world) -> None:  # type: ignore[no-untyped-def]
+    tr = load_trust_root(world["doc"])
+    cert = _certificate_with(world, content=CONTENTS[3], trust_root_sha256=tr.sha256, extra={"permit": PERMIT})
+    record = world["bundle"]["record"]
+    public_key = json.loads(cert.read_text())["public_key"]
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == [
+        f"certificate valid: signed by {public_key}, a verifier key of trust root version 1 valid at the issue time "
+        "2026-11-29T18:00:00Z",
+        f"issued by 'Port Group Archive' under trust root {tr.sha256}",
+        f"record: item {record['item_id']} of fonds {record['fonds']}, content_sha256 {record['content_sha256']}",
+        f"permit {'ab' * 32}: approver {'0x' + '12' * 20}, tx {'0x' + '34' * 32} (block 9, chain 1337, contract "
+        f"{'0x' + '56' * 20})",
+        "  valid 2026-11-29T00:00:00Z .. 2026-12-29T00:00:00Z; grantee reader@example.org; loan 17",
+        "outcome: authentic",
+    ]
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 0 and data["public_key"] == public_key
+    issued_at = tr.document["trust_root"]["issued_at"]
+    assert data["trust_root"] == {"version": 1, "sha256": tr.sha256, "issued_at": issued_at, "chain_id": 1337,
+                                  "archive": "Port Group Archive"}  # fmt: skip
+    assert data["payload"]["permit"] == PERMIT
+
+
+def test_verify_certificate_of_a_failed_verification_under_another_trust_root(world) -> None:  # type: ignore[no-untyped-def]
+    tr = load_trust_root(world["doc"])
+    other = "cd" * 32
+    cert = _certificate_with(world, content=b"not the archived file", trust_root_sha256=other)
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    lines = out.stdout.splitlines()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert lines[1] == f"issued by 'Port Group Archive' under trust root {other}"
+    assert lines[2] == f"  (the trust root given is {tr.sha256}, version 1: an earlier or later version)"
+    assert lines[-1].startswith("outcome: not_authentic (content_mismatch: content SHA-256 is ")
+    assert lines[-1].endswith(")")
+    assert not any(line.startswith("permit") for line in lines)
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 1 and data["payload"]["reason_code"] == "content_mismatch"
+
+
+def test_verify_certificate_rejection_output(world) -> None:  # type: ignore[no-untyped-def]
+    cert = _certificate(world)
+    doc = json.loads(cert.read_text())
+    doc["payload"]["issuer"] = "Someone else"
+    cert.write_text(json.dumps(doc))
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and set(data) == {"valid", "reason_code", "message", "exit_code"}
+    assert data["valid"] is False and data["reason_code"] == "bad_signature" and data["exit_code"] == 1
+    assert out.stderr == f"bad_signature: {data['message']}\n" and data["message"]
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.stdout == f"REJECTED: bad_signature: {data['message']}\n"
+
+
+def test_verify_certificate_unreadable_file(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify-certificate", world["tmp"] / "missing.json", "--trust", world["trust"])
+    assert out.returncode == 2 and out.stderr.startswith("usage: cannot read certificate ")
+    out = run("verify-certificate", world["tmp"] / "missing.json", "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["exit_code"] == 2 and data["message"].startswith("cannot read certificate ")
+
+
+def test_trust_show_lines_and_json_of_an_update(world) -> None:  # type: ignore[no-untyped-def]
+    kit, old = world["kit"], world["doc"]
+    old_tr = load_trust_root(old)
+    body = json.loads(json.dumps(old["trust_root"]))
+    body.update(version=2, previous_sha256=old_tr.sha256, issued_at="2026-12-01T00:00:00Z")
+    body["chain"]["rpc_endpoints"] = [world["url"], "https://rpc.example.org"]
+    newer = world["tmp"] / "trust-2.json"
+    newer.write_bytes(canonical_document_bytes(kit.document(body)))
+    new_tr = load_trust_root(json.loads(newer.read_text()))
+
+    lines = run("trust-show", world["trust"]).stdout.splitlines()
+    assert lines[2] == "  previous:      -"
+    assert lines[4] == f"  rpc endpoints: {world['url']}"
+    out = run("trust-show", newer, "--pinned", world["trust"])
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[1] == f"  sha256:        {new_tr.sha256}"
+    assert lines[2] == f"  previous:      {old_tr.sha256}"
+    assert lines[4] == f"  rpc endpoints: {world['url']}, https://rpc.example.org"
+    assert lines[-1].startswith(f"valid update of the pinned version 1 ({old_tr.sha256}): signed by at least ")
+    same = run("trust-show", world["trust"], "--pinned", world["trust"])
+    assert same.returncode == 0 and same.stdout.splitlines()[-1] == "same document as the pinned trust root (version 1)"
+
+    out = run("trust-show", newer, "--pinned", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0 and data["valid"] is True and data["exit_code"] == 0
+    assert data["version"] == 2 and data["sha256"] == new_tr.sha256 and data["chain_id"] == 1337
+    assert data["issued_at"] == "2026-12-01T00:00:00Z" and data["archive"] == new_tr.archive_name
+    assert data["officer_signers"] == list(new_tr.officer_signers) and len(data["officer_signers"]) >= new_tr.threshold
+    assert data["pinned"] == {"version": 1, "sha256": old_tr.sha256, "issued_at": old["trust_root"]["issued_at"],
+                              "chain_id": 1337, "archive": old_tr.archive_name}  # fmt: skip
+    assert "pinned" not in json.loads(run("trust-show", world["trust"], "--json").stdout)
+
+
+def test_trust_show_rejection_and_missing_file_output(world) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(world["trust"].read_text())
+    doc["signatures"] = doc["signatures"][:2]
+    world["trust"].write_text(json.dumps(doc))
+    out = run("trust-show", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and set(data) == {"valid", "reason_code", "message", "exit_code"}
+    assert data["valid"] is False and data["exit_code"] == 1 and data["reason_code"] == "trust_root_bad_signature"
+    assert out.stderr == f"trust_root_bad_signature: {data['message']}\n"
+    out = run("trust-show", world["trust"])
+    assert out.stdout == f"REJECTED: trust_root_bad_signature: {data['message']}\n"
+
+    missing = world["tmp"] / "missing.json"
+    out = run("trust-show", missing, "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["reason_code"] == "trust_root_malformed"
+    assert data["message"] == f"cannot read trust root {missing}: no such file"
+    out = run("trust-show", world["trust"], "--pinned", missing)
+    assert out.returncode == 2 and f"cannot read trust root {missing}: no such file" in out.stderr
+
+
+def _expected_lines(data: dict, tr: Any, urls: str) -> list[str]:
+    marks = {True: "ok  ", False: "FAIL", None: "--  "}
+    steps = [
+        f"[{marks[s['ok']]}] {s['name']}: " + (f"{s['reason_code']}: " if s["reason_code"] else "") + s["message"]
+        for s in data["steps"]
+    ]
+    last = data["outcome"].upper() + (f": {data['reason_code']}: {data['message']}" if data["exit_code"] else "")
+    return [
+        f"trust root: version 1 of 'Port Group Archive' ({tr.sha256}), chain 1337, ArchiveAnchor {CONTRACT}",
+        f"chain endpoints: {urls}",
+        *steps,
+        last,
+    ]
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_verify_human_output_line_by_line(world, tamper: bool) -> None:  # type: ignore[no-untyped-def]
+    if tamper:
+        world["file"].write_bytes(CONTENTS[3] + b"!")
+    tr = load_trust_root(world["doc"])
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    data = json.loads(run(*args, "--json").stdout)
+    out = run(*args)
+    assert out.returncode == data["exit_code"] == (1 if tamper else 0)
+    assert out.stdout.splitlines() == _expected_lines(data, tr, world["url"])
+    assert {s["ok"] for s in data["steps"]} == ({False, None} if tamper else {True})
+    if not tamper:
+        assert out.stdout.splitlines()[2].startswith("[ok  ] content_hash: content SHA-256 matches the record")
+    else:
+        assert out.stdout.splitlines()[2].startswith("[FAIL] content_hash: content_mismatch: content SHA-256 is ")
+        assert out.stdout.splitlines()[3].startswith("[--  ] record: ")
+
+
+def test_verify_with_no_endpoints_says_offline(world) -> None:  # type: ignore[no-untyped-def]
+    body = json.loads(json.dumps(world["doc"]["trust_root"]))
+    body["chain"]["rpc_endpoints"] = []
+    world["trust"].write_bytes(canonical_document_bytes(world["kit"].document(body)))
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    data = json.loads(run(*args, "--json").stdout)
+    out = run(*args)
+    assert data["endpoints"] == [] and out.returncode == data["exit_code"]
+    lines = out.stdout.splitlines()
+    assert lines[1] == "chain endpoints: none (offline check)"
+    assert lines == _expected_lines(data, load_trust_root(json.loads(world["trust"].read_text())),
+                                    "none (offline check)")  # fmt: skip

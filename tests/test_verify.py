@@ -874,3 +874,26 @@ def test_verifier_imports_nothing_of_ours_nor_web3() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_split_view_message_says_what_each_endpoint_holds() -> None:
+    bundle, a = build()
+    genesis = a.genesis
+    honest = (f"fake://a says chain 1337, genesis {genesis}, anchorVersion {ANCHOR_VERSION!r}, "
+              f"root {bundle['root']}, anchored in block 4")  # fmt: skip
+    liar = a.mirror("fake://liar")
+    liar.lie_root = b"\x42" * 32
+    assert check_many(bundle, [a, liar]).message == (
+        f"chain endpoints disagree: {honest}; fake://liar says chain 1337, genesis {genesis}, "
+        f"anchorVersion {ANCHOR_VERSION!r}, root {'42' * 32}, anchored in block 4"
+    )
+    liar.lie_root = bytes(32)  # the liar claims nothing was anchored
+    assert check_many(bundle, [a, liar]).message.endswith("; fake://liar says chain 1337, genesis "
+                                                          f"{genesis}, anchorVersion {ANCHOR_VERSION!r}, root none, "
+                                                          "anchored in block 4")  # fmt: skip
+    other = a.mirror("fake://other")
+    other.code = {}
+    assert check_many(bundle, [a, other]).message == (
+        f"chain endpoints disagree: {honest}; fake://other says chain 1337, genesis {genesis}, "
+        "is not an ArchiveAnchor: ABI string: return data too short (0 bytes)"
+    )
