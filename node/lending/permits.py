@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from anchor import eip712
+from anchor.chain.contracts import permit_view  # the one getPermit -> JSON view (re-exported here)
 from anchor.eip712 import Permit
 from anchor.errors import ChainUnavailable, LedgerError
 
@@ -164,31 +165,6 @@ class ChainPermits:
         signed = self.client.send(self.account, self.contract.functions.revoke(permit_id, signature))
         rcpt = self.client.wait_confirmed(signed.tx_hash, self.confirmations, abi=self.artifact["abi"])
         return Relayed(signed.tx_hash, int(rcpt["blockNumber"]))
-
-
-def permit_view(raw: Any, artifact: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`getPermit` output as JSON-friendly data, using the ABI's output names when it has them."""
-    names: list[str] = []
-    if artifact:
-        fn = next((x for x in artifact["abi"] if x.get("type") == "function" and x.get("name") == "getPermit"), None)
-        if fn and len(fn["outputs"]) == 1 and fn["outputs"][0].get("components"):
-            names = [c["name"] for c in fn["outputs"][0]["components"]]
-        elif fn:
-            names = [o.get("name") or f"field{i}" for i, o in enumerate(fn["outputs"])]
-    values = list(raw) if isinstance(raw, list | tuple) else [raw]
-    if len(values) == 1 and isinstance(values[0], list | tuple) and len(names) != 1:
-        values = list(values[0])
-    if len(names) != len(values):
-        names = [f"field{i}" for i in range(len(values))]
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, bytes | bytearray):
-            return "0x" + bytes(v).hex()
-        if isinstance(v, list | tuple):
-            return [plain(x) for x in v]
-        return v
-
-    return {n: plain(v) for n, v in zip(names, values, strict=True)}
 
 
 __all__ = [
