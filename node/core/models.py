@@ -406,3 +406,32 @@ class PreservationState(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
+
+
+# -- search (issue 10): the text extracted from each item, kept so the index can be rebuilt --------------
+
+
+class TextStatus(enum.StrEnum):
+    PENDING = "pending"  # queued: the extraction job has not reached it yet
+    DONE = "done"  # text extracted (possibly empty: a file with no words)
+    SKIPPED = "skip"  # nothing to extract with (unknown format, or OCR not installed: `message` says how)
+    FAILED = "failed"  # the extractor failed or hit a bound (pages, pixels, time): `message` says which
+
+
+class ItemText(Base):
+    """The full text of an item as extracted (text layer, OCR or markup): derived data, re-creatable from
+    the blob, stored with its SHA-256 so the search index can be rebuilt without re-extracting."""
+
+    __tablename__ = "item_texts"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=TextStatus.PENDING, index=True)
+    method: Mapped[str | None] = mapped_column(String(32))  # e.g. "pdf-text", "ocr", "ofd", "docx", "txt"
+    text: Mapped[str] = mapped_column(Text, default="")
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    ocr_pages: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    extracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
