@@ -13,11 +13,22 @@ setup: deps-system .stamp-venv .stamp-npm
 
 # ClamAV for the security check of the four-properties checks (node/filing/checks). Installed only when
 # clamscan is missing and we are root (CI); elsewhere optional: without it SEC-VIRUS reports `skip`.
+OCR_PACKAGES = tesseract-ocr tesseract-ocr-chi-sim poppler-utils fonts-wqy-zenhei
+
 deps-system:
 	@if ! command -v clamscan >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing clamav (apt-get)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav >/dev/null 2>&1 \
 		|| { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav >/dev/null; }; \
+	fi
+	@# OCR for search (node/search/ocr.py): Tesseract, its simplified-Chinese model, pdftoppm for scanned PDF
+	@# pages, and a CJK font for the OCR tests' generated scans. Without them OCR reports `skip` with this hint.
+	@if { ! command -v tesseract >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1 \
+		|| ! tesseract --list-langs 2>/dev/null | grep -qx chi_sim || ! fc-list 2>/dev/null | grep -qi wqy; } \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing tesseract-ocr, tesseract-ocr-chi-sim, poppler-utils, fonts-wqy-zenhei (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null; }; \
 	fi
 
 .stamp-venv: pyproject.toml

@@ -69,6 +69,13 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
                 ctx.preserver().job, "interval", seconds=settings.preservation_interval_s, max_instances=1,
                 coalesce=True, id="preservation",
             )  # fmt: skip
+        if scheduler and settings.extraction_enabled:
+            # Text extraction for search (node/search/extraction.py): first pass at once (resumes after a crash).
+            sched = sched or BackgroundScheduler(daemon=True)
+            sched.add_job(
+                ctx.extractor().job, "interval", seconds=settings.extraction_interval_s,
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="extraction",
+            )  # fmt: skip
         if sched is not None:
             sched.start()
         try:

@@ -14,6 +14,7 @@ from node.core.context import NodeContext
 from node.core.deps import get_ctx, require, sees_log
 from node.core.principal import Principal
 from node.preservation.service import status_section
+from node.search.extraction import status_section as extraction_section
 
 router = APIRouter()
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -113,6 +114,7 @@ def status(ctx: Ctx, principal: StatusReader) -> dict[str, Any]:
             )
         last_rollback_view = rollback_view(*last_rollback) if last_rollback else None
         preservation = status_section(s, ctx.preserver_if_built(), settings, fonds=principal.fonds)  # open alerts
+        extraction = extraction_section(s, ctx.extractor_if_built(), settings, ocr=ctx.ocr(), fonds=principal.fonds)
     return {
         "logs": logs,
         "chain": ctx.chain_status(),
@@ -128,4 +130,5 @@ def status(ctx: Ctx, principal: StatusReader) -> dict[str, Any]:
             "last_rollback": last_rollback_view,
         },
         "preservation": preservation,
+        "extraction": extraction,  # text extraction for search (issue 10)
     }

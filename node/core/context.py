@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from node.filing.service import Filer, Hook
     from node.lending.service import Lending
     from node.preservation.service import Preserver
+    from node.search.extraction import Extractor
+    from node.search.ocr import Ocr
     from node.users.login_guard import LoginGuard
 
 logger = logging.getLogger(__name__)
@@ -186,6 +188,23 @@ class NodeContext:
     def preserver_if_built(self) -> Preserver | None:
         """The preserver if anything used it yet (status does not build one)."""
         return self._services.get("preserver")
+
+    def extractor(self) -> Extractor:
+        """The text extraction job (issue 10): built once, with its OCR probe (what is installed)."""
+        from node.search.extraction import Extractor
+
+        ocr, settings = self.ocr(), self.settings
+        return self._once("extractor", lambda: Extractor(self.sessions, self.reader, self.blobs, settings, ocr=ocr))
+
+    def ocr(self) -> Ocr:
+        """Tesseract and pdftoppm as installed on this machine (probed once, on first use)."""
+        from node.search.ocr import Ocr
+
+        return self._once("ocr", lambda: Ocr(languages=self.settings.extraction_ocr_languages))
+
+    def extractor_if_built(self) -> Extractor | None:
+        """The extractor if anything used it yet (status does not build one)."""
+        return self._services.get("extractor")
 
     def login_guard(self) -> LoginGuard:
         """The login policy: throttles and lockouts shared by every login and password check."""

@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     package_max_expanded_bytes: int = Field(default=8 * 1024**3, gt=0)  # a ZIP package, all members together
     package_max_entries: int = Field(default=100_000, gt=0)
     package_min_free_bytes: int = Field(default=1024**3, ge=0)  # free disk that must remain after expanding
+    # Text extraction for search (node/search/extraction.py, issue 10): a background job, bounded per item.
+    extraction_enabled: bool = True
+    extraction_interval_s: float = Field(default=15.0, gt=0)  # the job looks for new items this often
+    extraction_batch: int = Field(default=20, ge=1)  # items read from the database at a time
+    extraction_max_run_s: float = Field(default=600.0, gt=0)  # a pass stops here; the next resumes
+    extraction_max_attempts: int = Field(default=3, ge=1)  # starts of one item before it is failed (gave_up)
+    extraction_max_pages: int = Field(default=500, ge=1)  # pages of a PDF/OFD, frames of a TIFF
+    extraction_max_pixels: int = Field(default=40_000_000, ge=10_000)  # one image or rendered page
+    extraction_max_item_s: float = Field(default=900.0, gt=0)  # all the work on one item, OCR included
+    extraction_max_text_chars: int = Field(default=5_000_000, ge=1000)  # text kept per item; the rest is cut
+    extraction_ocr_dpi: int = Field(default=300, ge=100, le=600)  # PDF pages are rendered at this for OCR
+    extraction_ocr_languages: str = "chi_sim+eng"  # Tesseract models (-l)
     # Four-properties checks at filing: clamd socket (ARCHIVE_LEDGER_CLAMD_SOCKET; empty: clamscan).
     clamd_socket: str = ""
     # Tests only (ARCHIVE_LEDGER_FILING_TEST_PAUSE): "stage=seconds,..." sleeps at filing stages (blob,
