@@ -395,7 +395,9 @@ def _xml_text(
         if name in breaks:
             job.buffer.add("\n")
         if text_tags is None or name not in text_tags:
-            el.clear()  # its tail (set later by the parser) stays for the parent
+            tail = el.tail
+            el.clear()
+            el.tail = tail  # for the parent (or set later by the parser)
         if job.buffer.full:
             return
 

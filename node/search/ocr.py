@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +90,16 @@ class Ocr:
         """The text Tesseract reads in one image file (PNG, JPEG, single-frame TIFF)."""
         if not self.available or self.tesseract is None:
             raise OcrError(self.status.message)
-        out = _run([self.tesseract, str(image), "stdout", "-l", self.languages, "--psm", "3"], timeout_s, "tesseract")
-        return join_cjk(out.decode("utf-8", errors="replace"))
+        deadline = time.monotonic() + timeout_s
+        text = self._tesseract(image, 3, timeout_s)  # automatic page layout
+        if not text:  # a page of a line or two can defeat the layout analysis: read it as one block
+            text = self._tesseract(image, 6, deadline - time.monotonic())
+        return text
+
+    def _tesseract(self, image: Path, psm: int, timeout_s: float) -> str:
+        assert self.tesseract is not None
+        cmd = [self.tesseract, str(image), "stdout", "-l", self.languages, "--psm", str(psm)]
+        return join_cjk(_run(cmd, timeout_s, "tesseract").decode("utf-8", errors="replace"))
 
     def render_pdf_page(self, pdf: Path, page: int, dpi: int, out_dir: Path, timeout_s: float) -> Path:
         """Page `page` (1-based) of `pdf` as a greyscale PNG at `dpi`, in `out_dir`."""
