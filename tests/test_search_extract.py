@@ -132,11 +132,27 @@ def test_mixed_pdf_ocrs_only_the_scanned_page(tmp_path: Path) -> None:
     assert "文本层第一页" in result.text and "码头" in result.text
 
 
+@needs_ocr
+@needs_font
+def test_scanned_ofd_pages_are_ocrd(tmp_path: Path) -> None:
+    from helpers.search_files import scanned_ofd_bytes
+
+    only = run(tmp_path, "scan.ofd", scanned_ofd_bytes(SCAN))
+    assert only.status == TextStatus.DONE and only.method == "ocr" and (only.pages, only.ocr_pages) == (1, 1)
+    assert "码头" in only.text and "档案馆" in only.text
+    mixed = run(tmp_path, "mixed.ofd", scanned_ofd_bytes(SCAN, text_page="第二页文字层"))
+    assert mixed.method == "ofd+ocr" and (mixed.pages, mixed.ocr_pages) == (2, 1)
+    assert mixed.text.index("码头") < mixed.text.index("第二页文字层")
+
+
 @needs_font
 def test_without_ocr_images_and_scans_are_skipped_with_the_install_hint(tmp_path: Path) -> None:
     assert not NO_OCR.available and NO_OCR.status.message == INSTALL_HINT
     assert "apt-get install tesseract-ocr tesseract-ocr-chi-sim" in INSTALL_HINT
-    for name, data, pages in (("s.png", scan_png(SCAN), 1), ("s.pdf", scan_pdf([SCAN, SCAN]), 2)):
+    from helpers.search_files import scanned_ofd_bytes
+
+    for name, data, pages in (("s.png", scan_png(SCAN), 1), ("s.pdf", scan_pdf([SCAN, SCAN]), 2),
+                              ("s.ofd", scanned_ofd_bytes(SCAN), 1)):  # fmt: skip
         result = run(tmp_path, name, data, ocr=NO_OCR)
         assert result.status == TextStatus.SKIPPED and result.method == "ocr" and result.pages == pages
         assert INSTALL_HINT in result.message and result.text == ""

@@ -202,6 +202,20 @@ def test_ocr_missing_skips_with_the_hint_then_ocr_installed_requeues(api, node_c
     assert row.status == TextStatus.DONE and row.method == "ocr" and "码头" in row.text and row.ocr_pages == 1
 
 
+@pytest.mark.skipif(cjk_font() is None, reason="no CJK font: apt-get install fonts-wqy-zenhei")
+def test_an_uploaded_scanned_pdf_is_ocrd_by_the_job(api, node_ctx) -> None:  # type: ignore[no-untyped-def]
+    from helpers.search_files import scan_pdf
+
+    ocr = Ocr()
+    if not (ocr.available and ocr.status.pdf_pages):
+        pytest.skip(f"Tesseract with chi_sim and pdftoppm are not installed here: {ocr.status.message}")
+    item = ingest(api, scan_pdf([["关于码头建设合同的请示", "档案馆 2024年"]]), "scan.pdf")
+    assert extractor(node_ctx, ocr=ocr).run().done == 1
+    row = rows(node_ctx)[item]
+    assert row.method == "ocr" and (row.pages, row.ocr_pages) == (1, 1)
+    assert "码头" in row.text and "合同" in row.text and "档案馆" in row.text
+
+
 def test_status_of_a_fonds_limited_caller_counts_its_fonds_only(api, node_ctx) -> None:  # type: ignore[no-untyped-def]
     from node.users import service as users
 

@@ -78,7 +78,8 @@ class Bounds:
 @dataclass
 class Extracted:
     status: str  # a TextStatus value
-    method: str | None = None  # "pdf-text", "ocr", "pdf-text+ocr", "ofd", "docx", "xlsx", "ooxml", "txt", "xml"
+    method: str | None = None  # "pdf-text", "ocr", "pdf-text+ocr", "ofd", "ofd+ocr", "docx", "xlsx", "pptx",
+    # "ooxml", "txt", "xml"; "ocr" on a `skip` row: OCR was needed but missing (queued again once installed)
     text: str = ""
     pages: int = 0
     ocr_pages: int = 0
@@ -456,58 +457,131 @@ def _resolve(base_dir: str, loc: str) -> str:
     return posixpath.normpath(loc.lstrip("/") if loc.startswith("/") else posixpath.join(base_dir, loc))
 
 
-def _elements(job: Job, zf: zipfile.ZipFile, name: str, wanted: str) -> list[dict[str, Any]]:
-    """The elements named `wanted` in one small XML part: their attributes and text."""
+def _elements(job: Job, zf: zipfile.ZipFile, name: str, wanted: frozenset[str]) -> list[dict[str, Any]]:
+    """The elements named in `wanted` in one small XML part: their name (`_name`), attributes and text."""
     out: list[dict[str, Any]] = []
-    for event, el in SafeET.iterparse(BoundedMember(zf, zf.getinfo(name), job.bounds.zip), events=("end",)):
-        if _local(el.tag) == wanted and len(out) <= job.bounds.max_pages + 1000:
-            out.append({**el.attrib, "_text": (el.text or "").strip()})
-        del event
+    for _event, el in SafeET.iterparse(BoundedMember(zf, zf.getinfo(name), job.bounds.zip), events=("end",)):
+        local = _local(el.tag)
+        if local in wanted and len(out) <= job.bounds.max_pages + 10_000:
+            out.append({**el.attrib, "_name": local, "_text": (el.text or "").strip()})
     return out
+
+
+def _ofd_media(job: Job, zf: zipfile.ZipFile, names: set[str], res_files: list[str]) -> dict[str, str]:
+    """Resource ID -> the image file in the package, from the document's PublicRes/DocumentRes files
+    (each a Res with a BaseLoc; a MultiMedia's MediaFile is relative to it)."""
+    media: dict[str, str] = {}
+    for res in res_files:
+        if res not in names:
+            continue
+        found = _elements(job, zf, res, frozenset({"Res", "MultiMedia", "MediaFile"}))
+        base = next((el.get("BaseLoc", "") for el in found if el["_name"] == "Res"), "")  # the root: closes last
+        res_dir = posixpath.dirname(res)
+        for el in found:
+            if el["_name"] == "MediaFile" and el["_text"]:
+                media["_pending"] = el["_text"]
+            elif el["_name"] == "MultiMedia" and "_pending" in media:
+                media[el.get("ID", "")] = _resolve(posixpath.join(res_dir, base), media.pop("_pending"))
+        media.pop("_pending", None)
+    return media
 
 
 def _ofd(job: Job) -> Extracted:
     """The TextCode of each page of each document (OFD.xml -> DocRoot -> Document.xml -> Page BaseLoc ->
-    Content.xml), in page order; a text object ends a line."""
+    Content.xml), in page order; a text object ends a line. A page with no text but images (a scan) has
+    its images OCR'd (MultiMedia resources of PublicRes/DocumentRes)."""
     with _open(job) as zf:
         names = set(zf.namelist())
         if "OFD.xml" not in names:
             raise ExtractionRefused(UNREADABLE, "OFD.xml is missing from the package")
-        roots = [_resolve("", r["_text"]) for r in _elements(job, zf, "OFD.xml", "DocRoot") if r["_text"]]
-        pages: list[str] = []
+        roots = [_resolve("", r["_text"]) for r in _elements(job, zf, "OFD.xml", frozenset({"DocRoot"})) if r["_text"]]
+        pages: list[str] = []  # the pages' content files, in reading order
+        res_files: list[str] = []
         for root in roots:
             if root not in names:
                 raise ExtractionRefused(UNREADABLE, f"the OFD's DocRoot {root!r} is missing")
-            for page in _elements(job, zf, root, "Page"):
-                loc = page.get("BaseLoc")
-                if loc:
-                    pages.append(_resolve(posixpath.dirname(root), loc))
+            doc_dir = posixpath.dirname(root)
+            for el in _elements(job, zf, root, frozenset({"Page", "PublicRes", "DocumentRes"})):
+                if el["_name"] == "Page" and el.get("BaseLoc"):
+                    pages.append(_resolve(doc_dir, el["BaseLoc"]))
+                elif el["_name"] != "Page" and el["_text"]:
+                    res_files.append(_resolve(doc_dir, el["_text"]))
             if len(pages) > job.bounds.max_pages:
                 break
         if len(pages) > job.bounds.max_pages:
             raise ExtractionRefused(TOO_MANY_PAGES, f"the OFD has more than {job.bounds.max_pages} pages")
-        images = 0
-        for loc in pages:
+        texts: list[str] = []
+        scanned: dict[int, list[str]] = {}  # page index -> the resource IDs of its images
+        size = 0
+        for n, loc in enumerate(pages):
             job.left()
-            if loc not in names:
-                continue
-            before = job.buffer.size
-            for event, el in SafeET.iterparse(BoundedMember(zf, zf.getinfo(loc), job.bounds.zip),
-                                              events=("end",)):  # fmt: skip
-                name = _local(el.tag)
-                if name == "TextCode":
-                    job.buffer.add(el.text or "")
-                elif name == "TextObject":
-                    job.buffer.add("\n")
-                    el.clear()
-                elif name == "ImageObject":
-                    images += 1
-                del event
-            if job.buffer.size > before:
-                job.buffer.add("\n")
-            if job.buffer.full:
-                break
-    if not job.buffer.text() and images:
-        return Extracted(TextStatus.SKIPPED, "ofd", pages=len(pages), message=f"the OFD has no text, only {images} "
-                         "image(s) (a scan): OCR of OFD images is not supported yet")  # fmt: skip
-    return job.result("ofd", len(pages))
+            page, images = TextBuffer(max(job.bounds.max_text_chars - size, 0)), []
+            if loc in names and size < job.bounds.max_text_chars:
+                for _event, el in SafeET.iterparse(BoundedMember(zf, zf.getinfo(loc), job.bounds.zip),
+                                                   events=("end",)):  # fmt: skip
+                    name = _local(el.tag)
+                    if name == "TextCode":
+                        page.add(el.text or "")
+                    elif name == "TextObject":
+                        page.add("\n")
+                        el.clear()
+                    elif name == "ImageObject" and el.get("ResourceID"):
+                        images.append(el.get("ResourceID"))
+            texts.append(page.text())
+            size += len(texts[-1])
+            if not texts[-1] and images:
+                scanned[n] = images
+        ocr_pages, note = 0, ""
+        if scanned and not job.ocr_ready():
+            if not any(texts):
+                return skipped_for_ocr(job, len(pages), f"the OFD has no text, only images ({len(scanned)} scanned "
+                                       "page(s)); it")  # fmt: skip
+            note = f"{len(scanned)} page(s) without text not OCR'd: {job.ocr_hint()}"
+        elif scanned:
+            media = _ofd_media(job, zf, names, res_files)
+            unread = 0
+            for n, ids in scanned.items():
+                found = [_ocr_ofd_image(job, zf, names, media.get(i), f"page {n + 1}") for i in ids]
+                unread += sum(1 for f in found if f is None)
+                texts[n] = "\n".join(f for f in found if f)
+                ocr_pages += 1
+            if unread:
+                note = f"{unread} image(s) of scanned pages could not be read for OCR"
+    _add_pages(job, texts)
+    method = "ofd" if not ocr_pages else "ocr" if not any(t for i, t in enumerate(texts) if i not in scanned) \
+        else "ofd+ocr"  # fmt: skip
+    return job.result(method, len(pages), ocr_pages, note)
+
+
+def _ocr_ofd_image(job: Job, zf: zipfile.ZipFile, names: set[str], member: str | None, what: str) -> str | None:
+    """The OCR'd text of one image of an OFD page (None: missing or in a format Tesseract cannot read,
+    e.g. JBIG2). Copied out within the ZIP bounds, judged on its pixels first."""
+    from PIL import Image
+
+    from node.filing.checks.ziplimits import copy_member
+
+    if member is None or member not in names:
+        return None
+    assert job.ocr is not None
+    path = job.work_dir / ("ofd-image" + (posixpath.splitext(member)[1].lower() or ".img"))
+    try:
+        with path.open("wb") as out:
+            copy_member(zf, zf.getinfo(member), out, job.bounds.zip)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    w, h = im.size
+        except Image.DecompressionBombError as exc:
+            raise ExtractionRefused(TOO_MANY_PIXELS, f"{what}: {exc}") from exc
+        except Exception:
+            return None
+        if w * h > job.bounds.max_pixels:
+            raise ExtractionRefused(TOO_MANY_PIXELS, f"{what}: an image of {w}x{h} pixels, more than "
+                                    f"{job.bounds.max_pixels}")  # fmt: skip
+        try:
+            return job.ocr.image_text(path, job.left())
+        except OcrError:
+            return None
+    finally:
+        path.unlink(missing_ok=True)

@@ -158,3 +158,33 @@ def bomb_zip(path: Path, member: str, inflated: int, others: dict[str, bytes]) -
                 left -= MiB
             out.write(b"</w:body></w:document>")
     return path
+
+
+def scanned_ofd_bytes(lines: list[str], text_page: str | None = None) -> bytes:
+    """An OFD whose first page is a scan: an ImageObject whose MultiMedia (DocumentRes.xml, BaseLoc Res)
+    is a PNG of `lines`; with `text_page`, a second page of text."""
+    ofd = (f'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD {OFD_NS} Version="1.0" DocType="OFD"><ofd:DocBody>'
+           "<ofd:DocInfo><ofd:DocID>d1</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>"
+           "</ofd:DocBody></ofd:OFD>")  # fmt: skip
+    listed = '<ofd:Page ID="1" BaseLoc="Pages/Page_0/Content.xml"/>'
+    if text_page is not None:
+        listed += '<ofd:Page ID="2" BaseLoc="Pages/Page_1/Content.xml"/>'
+    doc = (f'<?xml version="1.0" encoding="UTF-8"?><ofd:Document {OFD_NS}><ofd:CommonData><ofd:MaxUnitID>9'
+           "</ofd:MaxUnitID><ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea>"
+           "<ofd:DocumentRes>DocumentRes.xml</ofd:DocumentRes>"
+           f"</ofd:CommonData><ofd:Pages>{listed}</ofd:Pages></ofd:Document>")  # fmt: skip
+    res = (f'<?xml version="1.0" encoding="UTF-8"?><ofd:Res {OFD_NS} BaseLoc="Res"><ofd:MultiMedias>'
+           '<ofd:MultiMedia ID="7" Type="Image" Format="PNG"><ofd:MediaFile>scan_7.png</ofd:MediaFile>'
+           "</ofd:MultiMedia></ofd:MultiMedias></ofd:Res>")  # fmt: skip
+    page0 = (f'<?xml version="1.0" encoding="UTF-8"?><ofd:Page {OFD_NS}><ofd:Content><ofd:Layer ID="2">'
+             '<ofd:ImageObject ID="3" ResourceID="7" Boundary="0 0 210 297" CTM="210 0 0 297 0 0"/>'
+             "</ofd:Layer></ofd:Content></ofd:Page>")  # fmt: skip
+    members = {"OFD.xml": ofd.encode(), "Doc_0/Document.xml": doc.encode(), "Doc_0/DocumentRes.xml": res.encode(),
+               "Doc_0/Pages/Page_0/Content.xml": page0.encode(), "Doc_0/Res/scan_7.png": scan_png(lines)}  # fmt: skip
+    if text_page is not None:
+        members["Doc_0/Pages/Page_1/Content.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8"?><ofd:Page {OFD_NS}><ofd:Content><ofd:Layer ID="4">'
+            f'<ofd:TextObject ID="5" Boundary="10 10 190 8" Font="1" Size="5"><ofd:TextCode X="0" Y="5">{text_page}'
+            "</ofd:TextCode></ofd:TextObject></ofd:Layer></ofd:Content></ofd:Page>"
+        ).encode()
+    return zip_bytes(members)
