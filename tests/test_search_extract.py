@@ -231,6 +231,9 @@ def test_long_text_is_cut_at_the_character_bound(tmp_path: Path) -> None:
     result = run(tmp_path, "long.txt", ("档案" * 3000).encode(), Bounds(max_text_chars=1000))
     assert result.status == TextStatus.DONE and len(result.text) == 1000
     assert "text cut at 1000 characters" in result.message
+    pdf = run(tmp_path, "long.pdf", text_pdf(["合同" * 40] * 5), Bounds(max_text_chars=100))
+    assert pdf.status == TextStatus.DONE and len(pdf.text) == 100 and pdf.pages == 5
+    assert "text cut at 100 characters" in pdf.message
 
 
 # -- hostile and broken files ---------------------------------------------------------------------------------

@@ -224,10 +224,15 @@ def _pdf(job: Job) -> Extracted:
         texts: list[str] = []
         scanned: list[int] = []  # pages with no text layer but images: OCR them
         sizes: dict[int, tuple[float, float]] = {}
+        size = 0
         for i, page in enumerate(reader.pages):
             job.left()
+            if size >= job.bounds.max_text_chars:  # the text bound is reached: the rest is not read
+                job.buffer.cut = True
+                break
             text = page.extract_text() or ""
             texts.append(text.strip())
+            size += len(texts[-1])
             if not texts[-1] and _has_images(page):
                 scanned.append(i)
                 box = page.cropbox
