@@ -235,7 +235,7 @@ def _pdf(job: Job) -> Extracted:
             size += len(texts[-1])
             if not texts[-1] and _has_images(page):
                 scanned.append(i)
-                box = page.cropbox
+                box = page.mediabox  # what pdftoppm renders
                 sizes[i] = (abs(float(box.width)), abs(float(box.height)))
     if scanned and not (job.ocr_ready() and job.ocr is not None and job.ocr.status.pdf_pages):
         if not any(texts):
@@ -289,7 +289,8 @@ def ocr_dpi(width_pt: float, height_pt: float, bounds: Bounds) -> int:
 def _ocr_pdf_page(job: Job, index: int, width_pt: float, height_pt: float) -> str:
     assert job.ocr is not None
     dpi = ocr_dpi(width_pt, height_pt, job.bounds)
-    image = job.ocr.render_pdf_page(job.path, index + 1, dpi, job.work_dir, job.left())
+    long_side = math.ceil(max(width_pt, height_pt, 1.0) / 72.0 * dpi)  # a hard cap, whatever the page claims
+    image = job.ocr.render_pdf_page(job.path, index + 1, dpi, job.work_dir, job.left(), scale_to=long_side)
     try:
         _judge_pixels(image, job.bounds, f"page {index + 1}")
         return job.ocr.image_text(image, job.left())
@@ -314,7 +315,7 @@ def _image(job: Job) -> Extracted:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im = Image.open(job.path)
-        except Image.DecompressionBombError as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ExtractionRefused(TOO_MANY_PIXELS, str(exc)) from exc
         with im:
             frames = getattr(im, "n_frames", 1)
@@ -577,7 +578,7 @@ def _ocr_ofd_image(job: Job, zf: zipfile.ZipFile, names: set[str], member: str |
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(path) as im:
                     w, h = im.size
-        except Image.DecompressionBombError as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ExtractionRefused(TOO_MANY_PIXELS, f"{what}: {exc}") from exc
         except Exception:
             return None

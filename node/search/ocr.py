@@ -101,12 +101,16 @@ class Ocr:
         cmd = [self.tesseract, str(image), "stdout", "-l", self.languages, "--psm", str(psm)]
         return join_cjk(_run(cmd, timeout_s, "tesseract").decode("utf-8", errors="replace"))
 
-    def render_pdf_page(self, pdf: Path, page: int, dpi: int, out_dir: Path, timeout_s: float) -> Path:
-        """Page `page` (1-based) of `pdf` as a greyscale PNG at `dpi`, in `out_dir`."""
+    def render_pdf_page(
+        self, pdf: Path, page: int, dpi: int, out_dir: Path, timeout_s: float, *, scale_to: int | None = None
+    ) -> Path:
+        """Page `page` (1-based) of `pdf` as a greyscale PNG at `dpi` (its long side at most `scale_to`
+        pixels), in `out_dir`."""
         if self.pdftoppm is None:
             raise OcrError("image-only PDF pages need pdftoppm: apt-get install poppler-utils")
         prefix = out_dir / f"page-{page}"
-        _run([self.pdftoppm, "-f", str(page), "-l", str(page), "-r", str(dpi), "-gray", "-png", "-singlefile",
+        size = ["-scale-to", str(scale_to)] if scale_to else ["-r", str(dpi)]
+        _run([self.pdftoppm, "-f", str(page), "-l", str(page), *size, "-gray", "-png", "-singlefile",
               str(pdf), str(prefix)], timeout_s, "pdftoppm")  # fmt: skip
         path = prefix.with_suffix(".png")
         if not path.exists():
