@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +29,12 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from anchor.chain import ChainClient
 from anchor.models import utcnow
+from anchor.roles_chain import set_approver
 from node.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from node.core.models import ApiKey, AuthToken, OfficerProposal, User, UserRole
+from node.core.principal import Principal
 from node.core.roles import (
     API_KEY_ALLOWED_ACTIONS,
     OFFICERS,
@@ -215,6 +218,26 @@ def change_business_role(session: Session, actor: Principalish, target: User, ro
     )
     _set_roles(session, target.id, new, actor.id)
     return sorted(r.value for r in new)
+
+
+def mirror_approver_on_chain(
+    session: Session, actor: Principal, user: User, role: str, password: str | None, *, grant: bool,
+    chain: Callable[[], ChainClient], roles_address: str,
+) -> str | None:
+    """Mirror the approver role on chain (ArchiveRoles, signed with the acting security admin's key,
+    unlocked with `password` for this one transaction) inside the node's transaction: if the chain
+    refuses or is down, the node's role change rolls back with it. `chain` is called only when needed."""
+    if role != "approver":
+        return None
+    if not password:
+        raise InvalidInput(
+            "the approver role is changed on chain too, signed with your key: give your password",
+            reason="password_required",
+        )
+    if not user.chain_address:
+        raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
+    officer = unlock_chain_key(get_user(session, actor.id), password)
+    return set_approver(chain(), roles_address, officer, user.chain_address, grant=grant)
 
 
 def propose_officer_change(
