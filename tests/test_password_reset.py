@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from node.core.errors import NodeError
 from node.core.models import User
+from node.core.principal import Principal
 from node.users import service as users
 
 NEW = "a reset password!"
@@ -99,8 +100,8 @@ def test_security_admin_cannot_be_taken_over(api, people: People) -> None:  # ty
 def test_confirm_rules(node_ctx, people: People) -> None:  # type: ignore[no-untyped-def]
     """The rules in node/users/service.py, beyond the route's roles:grant: not for one's own account, not by an
     account that may also reset passwords, only when a reset is pending."""
-    secadmin = users.Principalish(people.ids["security_admin"], frozenset({"security_admin"}))
-    both = users.Principalish("someone", frozenset({"security_admin", "system_admin"}))
+    secadmin = Principal("user", people.ids["security_admin"], "secadmin", frozenset({"security_admin"}))
+    both = Principal("user", "someone", "someone", frozenset({"security_admin", "system_admin"}))
     with node_ctx.sessions() as s, s.begin():
         own = s.get(User, people.ids["security_admin"])
         own.password_reset_state = users.RESET_PENDING

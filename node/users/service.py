@@ -174,7 +174,7 @@ def set_password(session: Session, user: User, new_password: str, *, old_passwor
     session.flush()
 
 
-def confirm_password_reset(session: Session, actor: Principalish, user: User) -> None:
+def confirm_password_reset(session: Session, actor: Principal, user: User) -> None:
     """The security admin (roles:grant, checked by the route) confirms a reset made by the system
     admin: the user may log in again, but must change the password first. Never for one's own account,
     never by someone who may also reset passwords (users:manage)."""
@@ -211,7 +211,7 @@ def _set_roles(session: Session, user_id: str, new: frozenset[Role], granted_by:
     session.flush()
 
 
-def change_business_role(session: Session, actor: Principalish, target: User, role: str, *, grant: bool) -> list[str]:
+def change_business_role(session: Session, actor: Principal, target: User, role: str, *, grant: bool) -> list[str]:
     """The security admin grants or revokes a business role of another account."""
     new = check_business_change(
         actor.id, actor.roles, target.id, roles_of(session, target.id), parse_role(role), grant=grant
@@ -241,7 +241,7 @@ def mirror_approver_on_chain(
 
 
 def propose_officer_change(
-    session: Session, actor: Principalish, target: User, role: str, *, grant: bool
+    session: Session, actor: Principal, target: User, role: str, *, grant: bool
 ) -> OfficerProposal:
     change = check_officer_proposal(
         actor.id, actor.roles, target.id, roles_of(session, target.id), parse_role(role), grant=grant
@@ -255,7 +255,7 @@ def propose_officer_change(
     return proposal
 
 
-def confirm_officer_change(session: Session, actor: Principalish, proposal_id: str) -> OfficerProposal:
+def confirm_officer_change(session: Session, actor: Principal, proposal_id: str) -> OfficerProposal:
     proposal = session.get(OfficerProposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no officer proposal {proposal_id}", reason="proposal_not_found")
@@ -279,14 +279,6 @@ def proposal_view(p: OfficerProposal) -> dict[str, object]:
         "proposed_by": p.proposed_by, "confirmed_by": p.confirmed_by,
         "proposed_at": aware(p.proposed_at).isoformat(),  # type: ignore[union-attr]
     }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Principalish:
-    """The part of a principal the rules need (node.core.deps.Principal satisfies it)."""
-
-    id: str
-    roles: frozenset[str]
 
 
 # -- login tokens ------------------------------------------------------------------------------
@@ -474,6 +466,6 @@ def unlock_chain_key(user: User, password: str) -> LocalAccount:
 
 
 __all__ = [
-    "OFFICERS", "Login", "Principalish", "actions_of", "create_user", "ensure_chain_key", "grantee_pseudonym",
+    "OFFICERS", "Login", "actions_of", "create_user", "ensure_chain_key", "grantee_pseudonym",
     "login", "resolve_api_key", "resolve_token", "unlock_chain_key",
 ]  # fmt: skip
