@@ -17,12 +17,13 @@ import httpx
 import pytest
 
 from node.core.settings import load_settings
-from tests.helpers.e2e_support import NodeServer, clean_env, describe, init_node, run_cli
+from tests.helpers.e2e_support import NodeServer, clean_env, create_people, describe, init_node, run_cli
 from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (module-scoped fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.slow]
 
 PASSWORD = "a long enough password 2027"
+PEOPLE = {"alice": "borrower", "bob": "borrower", "carol": "approver"}
 
 
 @dataclass
@@ -56,30 +57,6 @@ class Lending:
         return json.loads(r.stdout)
 
 
-def _setup_people(server: NodeServer, data: Path, env: dict[str, str], tmp: Path) -> None:
-    """Accounts made as an archive makes them, on the CLI: the system admin creates them, the security
-    admin grants roles; `users grant carol approver` also grants the role on chain, signed with the
-    security admin's own key."""
-    officers = data / "secrets" / "officers"
-    tokens = {}
-    for officer in ("sysadmin", "secadmin"):
-        tokens[officer] = tmp / f"{officer}.token"
-        r = run_cli("login", officer, "--node", server.url, "--password-file", officers / f"{officer}.password",
-                    "--token-file", tokens[officer], env=env)  # fmt: skip
-        assert r.returncode == 0, describe(r)
-    people_password = tmp / "people.password"
-    people_password.write_text(PASSWORD + "\n")
-    people_password.chmod(0o600)
-    for name, role in {"alice": "borrower", "bob": "borrower", "carol": "approver"}.items():
-        r = run_cli("users", "create", name, "--password-file", people_password, "--node", server.url,
-                    "--token-file", tokens["sysadmin"], "--no-must-change-password", env=env)  # fmt: skip
-        assert r.returncode == 0, describe(r)
-        r = run_cli("users", "grant", name, role, "--password-file", officers / "secadmin.password",
-                    "--node", server.url, "--token-file", tokens["secadmin"], env=env)  # fmt: skip
-        assert r.returncode == 0, describe(r)
-        assert ("chain tx" in r.stdout) == (role == "approver"), describe(r)
-
-
 @pytest.fixture(scope="module")
 def lending(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lending]:  # noqa: F811
     tmp = tmp_path_factory.mktemp("loans-e2e")
@@ -88,7 +65,7 @@ def lending(ganache_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     init_node(data, ganache_url, env)
     server = NodeServer(data, env, tmp / "server.log").start()
     try:
-        _setup_people(server, data, env, tmp)
+        create_people(server.url, data, env, tmp, PEOPLE, PASSWORD)
         permits_address = load_settings(data).permits_address
         api = server.client()
         contents = {name: f"record {name} of the port authority\n".encode() * 40 for name in "ABCDE"}
