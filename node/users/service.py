@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from anchor.chain import ChainClient
-from anchor.models import utcnow
+from anchor.models import as_utc, utcnow
 from anchor.roles_chain import set_approver
 from node.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from node.core.models import ApiKey, AuthToken, OfficerProposal, User, UserRole
@@ -55,11 +55,6 @@ API_KEY_PREFIX = "alk_"
 RESET_PENDING = "pending"  # reset by the system admin, not yet confirmed by the security admin: no login
 MUST_CHANGE = "must_change"  # confirmed (or a new account so flagged): only the own password change is allowed
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.\-]{1,63}$")
-
-
-def aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
 def sha256_hex(text: str) -> str:
@@ -117,7 +112,7 @@ def user_view(session: Session, user: User) -> dict[str, object]:
         "disabled": user.disabled_at is not None,
         "chain_address": user.chain_address,
         "password_reset": user.password_reset_state,
-        "created_at": aware(user.created_at).isoformat(),  # type: ignore[union-attr]
+        "created_at": as_utc(user.created_at).isoformat(),
     }
 
 
@@ -277,7 +272,7 @@ def proposal_view(p: OfficerProposal) -> dict[str, object]:
     return {
         "id": p.id, "target_user_id": p.target_user_id, "role": p.role, "change": p.change, "status": p.status,
         "proposed_by": p.proposed_by, "confirmed_by": p.confirmed_by,
-        "proposed_at": aware(p.proposed_at).isoformat(),  # type: ignore[union-attr]
+        "proposed_at": as_utc(p.proposed_at).isoformat(),
     }  # fmt: skip
 
 
@@ -329,7 +324,7 @@ def resolve_token(session: Session, token: str) -> User:
     if row.revoked_at is not None:
         raise Unauthorized("the token was revoked (logout, password change or disabled account)",
                            reason="token_revoked")  # fmt: skip
-    if aware(row.expires_at) <= datetime.now(UTC):  # type: ignore[operator]
+    if as_utc(row.expires_at) <= datetime.now(UTC):
         raise Unauthorized("the token has expired: log in again", reason="token_expired")
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
@@ -399,7 +394,7 @@ def api_key_view(row: ApiKey) -> dict[str, object]:
     return {
         "id": row.id, "name": row.name, "actions": sorted(api_key_actions(row)),
         "fonds": sorted(fonds) if fonds is not None else None, "created_by": row.created_by,
-        "revoked": row.revoked_at is not None, "created_at": aware(row.created_at).isoformat(),  # type: ignore[union-attr]
+        "revoked": row.revoked_at is not None, "created_at": as_utc(row.created_at).isoformat(),
     }  # fmt: skip
 
 
