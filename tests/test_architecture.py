@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO_ROOT
+
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 CONTRACT_IDS = {"layers", "cli-on-top", "verifier-standalone", "anchor-below-node", "slice-routes", "slice-commands"}
 

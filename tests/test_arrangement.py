@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import People
 from sqlalchemy import select
 
 from anchor.models import Log, LogEntry
 from node.core.models import AuditEvent
 from tests.helpers.arrangement import META, ingest
+from tests.helpers.people import People
 from verifier.records import metadata_digest
 
 

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PEOPLE_PASSWORD, People
 from typer.testing import CliRunner
+
+from tests.helpers.people import PEOPLE_PASSWORD, People
 
 
 @pytest.fixture

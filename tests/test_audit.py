@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import People
 from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
@@ -21,6 +20,7 @@ from anchor.chain import Web3ChainReader
 from anchor.log import MerkleLog
 from node.core.models import AuditEvent
 from tests.helpers.api import upload
+from tests.helpers.people import People
 from verifier.verify import verify_bundle
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import PEOPLE_PASSWORD, People
 from sqlalchemy import select, update
 
 from node.core.models import AuditEvent, AuthToken
+from tests.helpers.people import PEOPLE_PASSWORD, People
 
 
 def last_event(node_ctx) -> AuditEvent:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ ChainUnavailable, and the contract wrappers (ArchiveAnchor, ArchiveRoles, ReadPe
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -19,10 +18,10 @@ from anchor.errors import ChainError, ChainUnavailable
 from anchor.profiles import load_profile
 from anchor.roles_chain import is_approver, set_approver
 from tests.helpers.ganache_fixture import closed_port_url, ganache_url  # noqa: F401  (fixture)
+from tests.helpers.paths import REPO_ROOT
 from verifier import errors as verifier_errors
 from verifier.records import log_id_for_fonds
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 UNKNOWN_PERMIT = bytes.fromhex("ab" * 32)
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -12,7 +12,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from contracts import load_artifact
 from tests.helpers.evm import error_table, revert_data
+from tests.helpers.paths import REPO_ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -510,4 +510,4 @@ def test_artifact_loader_errors():
         load_artifact("NoSuchContract")
     with pytest.raises(ArtifactError):
         load_artifact("../build/ArchiveAnchor")
-    assert (Path(__file__).parents[1] / "contracts" / "build" / "ArchiveAnchor.json").is_file()
+    assert (REPO_ROOT / "contracts" / "build" / "ArchiveAnchor.json").is_file()

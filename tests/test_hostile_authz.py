@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PEOPLE_PASSWORD, People
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
@@ -22,6 +21,7 @@ from node.core.deps import all_routes, route_authenticated
 from node.core.models import AuditEvent
 from node.core.roles import API_KEY_ALLOWED_ACTIONS
 from node.users import service as users
+from tests.helpers.people import PEOPLE_PASSWORD, People
 
 A, B = "A001", "B002"
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.paths import TEST_DATA
 from verifier import merkle
 from verifier.errors import ConsistencyProofError, InclusionProofError, ProofError
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "rfc6962" / "vectors.json").read_text())
+VECTORS = json.loads((TEST_DATA / "rfc6962" / "vectors.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in VECTORS["leaves"]]
 ROOTS = [bytes.fromhex(x) for x in VECTORS["roots"]]
 SOME_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")

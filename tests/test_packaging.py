@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.paths import REPO_ROOT
+
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # What the wheel must hold (fnmatch: `*` also crosses `/`, so a package may move inside node/).
 REQUIRED_IN_WHEEL = {

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import People
 from typer.testing import CliRunner
 
 from node.core.errors import NodeError
 from node.core.models import User
 from node.core.principal import Principal
 from node.users import service as users
+from tests.helpers.people import People
 
 NEW = "a reset password!"
 OWN = "my own new password"

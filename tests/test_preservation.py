@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import People
 from sqlalchemy import select
 
 from anchor.models import Log, LogEntry
 from node.core.models import AuditEvent, PreservationItem
 from node.preservation.service import Throttle, throttle_delay
+from tests.helpers.people import People
 from verifier.records import canonical_bytes
 
 

@@ -11,11 +11,11 @@ import re
 from typing import Any
 
 import pytest
-from conftest import People
 from fastapi.routing import APIRoute
 
 from node.core.deps import all_routes, route_actions, route_authenticated
 from node.core.roles import INIT_API_KEY_ACTIONS, ROLE_ACTIONS, Role
+from tests.helpers.people import People
 
 CALLERS = ("anonymous", "init_key", *(r.value for r in Role))
 

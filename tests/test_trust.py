@@ -24,6 +24,7 @@ from anchor.chain.dev import fund_from_dev_account
 from cli import app
 from node.core.settings import load_settings
 from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the module's one ganache)
+from tests.helpers.paths import TEST_DATA
 from verifier.trustroot import check_trust_update, load_trust_root, load_trust_root_file
 
 runner = CliRunner()
@@ -176,7 +177,7 @@ def test_a_data_dir_without_trust_root_still_serves(node_data: Path, chain_clien
 
 
 # -- the attacks, on a real ganache -----------------------------------------------------------------------
-IMPOSTOR_SOURCE = Path(__file__).parent / "data" / "impostor" / "ImpostorAnchor.sol"
+IMPOSTOR_SOURCE = TEST_DATA / "impostor" / "ImpostorAnchor.sol"
 ORIGINAL = b"Minutes of the board of the port group, 12 March 1998"
 FORGED_ROOT = "ab" * 32
 

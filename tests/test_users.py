@@ -3,10 +3,9 @@ officer roles need two officers, nobody changes their own roles, passwords of 12
 
 from __future__ import annotations
 
-from conftest import PEOPLE_PASSWORD, People
-
 from node.core.models import User
 from node.users import service as users
+from tests.helpers.people import PEOPLE_PASSWORD, People
 
 
 def test_system_admin_creates_users_without_roles(api, people: People) -> None:  # type: ignore[no-untyped-def]

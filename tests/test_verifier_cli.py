@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 
 from tests.helpers.bundles import CONTENTS, CONTRACT, GENESIS, FakeChain, build
+from tests.helpers.paths import REPO_ROOT as ROOT
 from tests.helpers.trust_builders import TrustKit
 from verifier.certificate import issue_certificate
 from verifier.cli import main
 from verifier.errors import RpcCallError
 from verifier.trustroot import canonical_document_bytes, load_trust_root, trust_root_sha256
 from verifier.verify import verify_bundle
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve(chain: FakeChain) -> tuple[str, http.server.ThreadingHTTPServer]:

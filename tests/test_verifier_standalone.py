@@ -30,6 +30,7 @@ from anchor.models import Log
 from anchor.profiles import load_profile
 from node.core.db import migrate
 from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the fixture)
+from tests.helpers.paths import REPO_ROOT as ROOT
 from tests.helpers.trust_builders import TrustKit
 from verifier.certificate import issue_certificate
 from verifier.chain import JsonRpcChain
@@ -37,7 +38,6 @@ from verifier.records import new_record
 from verifier.trustroot import canonical_document_bytes, load_trust_root
 from verifier.verify import verify_bundle
 
-ROOT = Path(__file__).resolve().parent.parent
 VERIFIER_DEPENDENCIES = ("rfc8785", "nacl", "cffi", "_cffi_backend", "pycparser")
 CONTENT = b"minutes of the board meeting, 1987-03-02\n" * 50
 

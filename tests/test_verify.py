@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -31,6 +30,7 @@ from tests.helpers.bundles import (
     make_bundle,
     records,
 )
+from tests.helpers.paths import REPO_ROOT
 from tests.helpers.trust_builders import TrustKit
 from verifier import chain as vchain
 from verifier import merkle
@@ -863,7 +863,7 @@ def test_verify_over_json_rpc_unreachable() -> None:
 
 
 def test_verifier_imports_nothing_of_ours_nor_web3() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     code = (
         "import sys, verifier.merkle, verifier.records, verifier.chain, verifier.verify, "
         "verifier.certificate, verifier.errors, verifier.bundle, verifier.trustroot, verifier.ethsig, "
