@@ -1,5 +1,5 @@
 """anchor/eip712.py, the node's side of ReadPermits' typed data. Pure checks here; the contract itself
-accepts these signatures and ids in tests/test_contracts_permits.py (and one check below on chain)."""
+accepts these signatures and ids in tests/contracts/test_contracts_permits.py (and one check below on chain)."""
 
 from __future__ import annotations
 

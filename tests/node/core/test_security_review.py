@@ -161,7 +161,7 @@ def test_every_state_changing_route_is_an_event_also_when_refused(people: People
     """Walk app.routes: every POST/PUT/PATCH/DELETE (and the content route) without credentials and
     with a caller lacking the right leaves exactly one audit event (denied for 401/403). A repeated
     anonymous refusal of the same route in the same window is counted into one aggregated event
-    instead (issue 8; tests/test_hostile_authz.py), so it adds none at once."""
+    instead (issue 8; tests/node/core/test_hostile_authz.py), so it adds none at once."""
     p = people
     item = p.ingest(b"walk" * 10)
     routes = [r for r in all_routes(p.api.app) for m in r.methods if m in WRITE_METHODS]

@@ -25,7 +25,7 @@ def test_system_admin_creates_users_without_roles(api, people: People) -> None: 
         "li.ming", "sysadmin", "secadmin", "secauditor", "archivist",
     }  # fmt: skip
     # A password reset ends the user's sessions; the new password works once the security admin confirms
-    # the reset (tests/test_password_reset.py has the whole flow).
+    # the reset (tests/node/users/test_password_reset.py has the whole flow).
     r = api.post("/users/archivist/password", json={"password": "a new password!"}, headers=sysadmin)
     assert r.status_code == 200
     assert api.get("/items", headers=people.auth("archivist")).status_code == 401

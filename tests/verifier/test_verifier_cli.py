@@ -1,5 +1,5 @@
 """`python -m verifier verify|verify-certificate|trust-show`, run as a subprocess against a JSON-RPC stub
-that serves an in-memory chain (tests/test_verify.py's FakeChain) over HTTP batches."""
+that serves an in-memory chain (tests/verifier/test_verify.py's FakeChain) over HTTP batches."""
 
 from __future__ import annotations
 
