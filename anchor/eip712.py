@@ -6,7 +6,7 @@ and ``Revoke(bytes32 permitId)``. The permit id is the EIP-712 struct hash of th
 with keccak over the ABI encoding exactly as the contract does; the signed digest is
 ``keccak256(0x1901 || domainSeparator || structHash)``. Signing uses eth-account (``encode_typed_data``
 + ``sign_message``), so what an approver signs in a wallet and what this module signs are the same
-bytes; `tests/test_eip712.py` checks both against the deployed contract.
+bytes; `tests/anchor/test_eip712.py` checks both against the deployed contract.
 """
 
 from __future__ import annotations

@@ -25,6 +25,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: SQLite hands back naive datetimes, and every time we
+    store is UTC. The one helper for this (node services use it too)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored time (or None) as ISO 8601 in UTC, for JSON views."""
+    return None if value is None else as_utc(value).isoformat()
+
+
 class Log(Base):
     """One append-only log per fonds; `size` is the number of leaves appended so far."""
 

@@ -4,7 +4,7 @@
     .venv/bin/python bench/anchoring.py --batches 1,100      # quicker
 
 In-process py-evm chain (ChainClient(load_profile("test"))), a fresh SQLite node database, the
-ArchiveAnchor contract deployed with anchor.deploy and the real Anchorer (as in tests/test_anchorer.py):
+ArchiveAnchor contract deployed with anchor.deploy and the real Anchorer (as in tests/anchor/test_anchorer.py):
 for each batch size B, records are appended with MerkleLog.append_many and one Anchorer.run() sends
 one anchorMany transaction; the gas is the receipt's gasUsed, read back from Submission.gas_used.
 

@@ -30,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks", type=int, default=500)
     args = parser.parse_args(argv)
 
-    from test_loans_e2e import _setup_people
+    from node.core.settings import load_settings
+    from tests.helpers.e2e_support import clean_env, create_people
 
     with workdir("approval") as tmp, ganache(tmp) as rpc_url, dev_node(tmp, rpc_url) as node:
-        info = _setup_people(node.data_dir, rpc_url)
+        people = {"alice": "borrower", "carol": "approver"}
+        create_people(node.url, node.data_dir, clean_env(tmp), tmp, people, PASSWORD)
+        permits_address = load_settings(node.data_dir).permits_address
         api = httpx.Client(base_url=node.url, timeout=120,
                            headers={"Authorization": f"Bearer {node.api_key_file.read_text().strip()}"})  # fmt: skip
         items = []
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         from node.lending.permits import ChainPermits, PermitCache
 
         client = ChainClient(load_profile("dev").replace(rpc_url=rpc_url))
-        ledger = ChainPermits(client, None, info["permits_address"])
+        ledger = ChainPermits(client, None, permits_address)
         cache = PermitCache(ledger)
         pid = bytes.fromhex(permit_ids[0])
         far = int(time.time()) + 86400

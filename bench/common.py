@@ -22,9 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "tests"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if str(ROOT) not in sys.path:  # the repository only: tests/ is a package (tests.helpers), never a path root
+    sys.path.insert(0, str(ROOT))
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

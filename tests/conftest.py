@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.people import BUSINESS_USERS, OFFICER_USERS, PEOPLE_PASSWORD, People
+
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="eth_tester")
 
 
@@ -54,21 +56,6 @@ def api(node_ctx, node_data: Path):  # type: ignore[no-untyped-def]
     with TestClient(create_app(node_ctx, scheduler=False)) as client:
         client.headers["Authorization"] = f"Bearer {key}"
         yield client
-
-
-PEOPLE_PASSWORD = "correct horse battery staple"
-BUSINESS_USERS = ("archivist", "borrower", "approver", "auditor")  # username = role
-OFFICER_USERS = {"system_admin": "sysadmin", "security_admin": "secadmin", "security_auditor": "secauditor"}
-
-
-class People:
-    """One logged-in user per role (tokens), the officers made by init, and the init API key."""
-
-    def __init__(self, tokens: dict[str, str], ids: dict[str, str], passwords: dict[str, str], init_key: str) -> None:
-        self.tokens, self.ids, self.passwords, self.init_key = tokens, ids, passwords, init_key
-
-    def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
 @pytest.fixture

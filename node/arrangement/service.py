@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from anchor.log import MerkleLog
-from anchor.models import Log, utcnow
+from anchor.models import Log, iso_utc, utcnow
 from node.core.errors import Conflict, InvalidInput, NotFound
 from node.core.models import ArrangementRecord, Box, Item, ItemPlacement, ItemVersion, Volume
 from node.ingest.service import ItemMetadata
@@ -49,17 +49,11 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
-
-
 # -- views -------------------------------------------------------------------------------------------
 def box_view(box: Box) -> dict[str, Any]:
     return {
         "id": box.id, "fonds": box.fonds_code, "code": box.code, "storeroom": box.storeroom, "shelf": box.shelf,
-        "position": box.position, "created_at": _iso(box.created_at), "updated_at": _iso(box.updated_at),
+        "position": box.position, "created_at": iso_utc(box.created_at), "updated_at": iso_utc(box.updated_at),
     }  # fmt: skip
 
 
@@ -70,7 +64,7 @@ def volume_view(s: Session, volume: Volume) -> dict[str, Any]:
         "id": volume.id, "fonds": volume.fonds_code, "category": volume.category, "year": volume.year,
         "retention": volume.retention, "archival_code": volume.archival_code, "title": volume.title,
         "box_id": volume.box_id, "box": box_view(box) if box else None, "item_count": count or 0,
-        "created_at": _iso(volume.created_at), "updated_at": _iso(volume.updated_at),
+        "created_at": iso_utc(volume.created_at), "updated_at": iso_utc(volume.updated_at),
     }  # fmt: skip
 
 
@@ -293,7 +287,7 @@ def arrangement_history(s: Session, kind: str, subject_id: str) -> list[dict[str
     )
     return [
         {"leaf_index": r.leaf_index, "fonds": r.fonds_code, "arrangement": json.loads(r.arrangement_json),
-         "metadata_sha256": r.metadata_sha256, "time": _iso(r.created_at), "by": r.created_by}
+         "metadata_sha256": r.metadata_sha256, "time": iso_utc(r.created_at), "by": r.created_by}
         for r in rows
     ]  # fmt: skip
 
@@ -325,7 +319,7 @@ def version_view(row: ItemVersion) -> dict[str, Any]:
     return {
         "version": row.version, "record_type": row.record_type, "metadata": json.loads(row.metadata_json),
         "metadata_sha256": row.metadata_sha256, "leaf_index": row.leaf_index, "reason": row.reason,
-        "created_at": _iso(row.created_at), "created_by": row.created_by,
+        "created_at": iso_utc(row.created_at), "created_by": row.created_by,
     }  # fmt: skip
 
 

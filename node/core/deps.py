@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from node.core.context import NodeContext
 from node.core.errors import Forbidden, Unauthorized
-from node.core.principal import Principal
+from node.core.principal import Principal, check_fonds  # noqa: F401  (routes import check_fonds from here)
 from node.users import service as users
 
 
@@ -81,17 +81,6 @@ def require(action: str) -> Callable[..., Principal]:
 def sees_log(principal: Principal, fonds_code: str) -> bool:
     """Whether a principal may see a Merkle log: a fonds' log or its audit log (`<fonds>/audit`)."""
     return principal.fonds is None or fonds_code.split("/", 1)[0] in principal.fonds
-
-
-def check_fonds(principal: Principal, fonds: str) -> None:
-    """403 `fonds_forbidden`; the message never names the fonds (it may be another fonds' object's)."""
-    if not principal.covers(fonds):
-        raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
-
-
-def fonds_forbidden_message(principal: Principal) -> str:
-    allowed = ", ".join(sorted(principal.fonds or ()))
-    return f"{principal.kind} {principal.name!r} is limited to fonds {allowed or '(none)'}: not allowed here"
 
 
 def route_actions(route: Any) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.core.errors import Forbidden
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -25,3 +27,12 @@ class Principal:
 
     def covers(self, fonds: str) -> bool:
         return self.fonds is None or fonds in self.fonds
+
+
+def check_fonds(principal: Principal, fonds: str) -> None:
+    """The one fonds check: 403 `fonds_forbidden`; the message never names the fonds (it may be
+    another fonds' object's)."""
+    if not principal.covers(fonds):
+        allowed = ", ".join(sorted(principal.fonds or ()))
+        message = f"{principal.kind} {principal.name!r} is limited to fonds {allowed or '(none)'}: not allowed here"
+        raise Forbidden(message, reason="fonds_forbidden")

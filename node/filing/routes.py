@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from node.audit.middleware import audited
 from node.core.context import NodeContext
-from node.core.deps import check_fonds, fonds_forbidden_message, get_ctx, require
-from node.core.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
+from node.core.deps import check_fonds, get_ctx, require
+from node.core.errors import InvalidInput, NotFound, UploadTooLarge
 from node.core.models import Item, ItemCheck, Package
 from node.core.multipart import form_boundary, stream_form
 from node.core.openapi import MULTIPART_PACKAGE
@@ -190,8 +190,7 @@ def get_item_checks(
         item = s.get(Item, item_id)
         if item is None:
             raise NotFound(f"no item {item_id}", reason="item_not_found")
-        if not principal.covers(item.fonds_code):
-            raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
+        check_fonds(principal, item.fonds_code)
         row = s.get(ItemCheck, item_id)
         if row is None:
             raise NotFound(f"item {item_id} was not filed through a package: it has no check report",

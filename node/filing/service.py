@@ -57,7 +57,7 @@ from node.core.blobstore import BlobStore
 from node.core.errors import Conflict
 from node.core.models import DedupeKey, Item, ItemCheck, Package, RefcodeCounter
 from node.filing.checks import ENGINE_VERSION, codes, metadata
-from node.filing.checks.engine import CheckConfig, ItemInput, check_package, hash_file
+from node.filing.checks.engine import CheckConfig, ItemInput, check_package, hash_file, numbering_scope
 from node.filing.checks.model import CheckResult, ItemReport, PackageReport, failed, json_safe_numbers
 from node.filing.checks.package import LoadedPackage, load_package
 from node.filing.checks.policy import Policy, load_policy
@@ -139,31 +139,6 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
-
-
-def _retention_code(rule: codes.CodeRule, retention: Any) -> Any:
-    try:
-        return rule.retention_code(str(retention)) if retention else None
-    except codes.CodeError:
-        return retention
-
-
-def numbering_scope(item: ItemInput, config: CheckConfig) -> tuple[codes.CodeRule, tuple[Any, ...]] | None:
-    """The rule and scope key of an item, computed as the engine's INTEG-NUMBERING does."""
-    md = item.metadata
-    fonds, category = md.get("fonds_code"), item.category_code
-    if not fonds or not category:
-        return None
-    rule = codes.rule_for(str(fonds), str(category), config.rules_file)
-    year = md.get("year")
-    values = {
-        "fonds": fonds,
-        "category": category,
-        "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
-        "retention": _retention_code(rule, md.get("retention")),
-        "organisation": md.get("organisation") or None,
-    }
-    return rule, rule.scope_key(values)
 
 
 def scope_text(key: tuple[Any, ...]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from node.core.errors import Conflict, Forbidden
+from node.core.principal import check_fonds
 from node.core.roles import Action
 
 if TYPE_CHECKING:
@@ -22,10 +23,7 @@ def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, sta
     loan: only while a loan of theirs for this item is APPROVED and its permit is valid on chain now
     (node/lending/service.py, node/lending/permits.py). `state` (the request's) receives the loan and permit for the
     audit event of the fetch, allowed or refused."""
-    if not principal.covers(item.fonds_code):
-        from node.core.deps import fonds_forbidden_message
-
-        raise Forbidden(fonds_forbidden_message(principal), reason="fonds_forbidden")
+    check_fonds(principal, item.fonds_code)
     if principal.may(Action.ITEMS_CONTENT):
         return None
     # The permit branch is for borrowers only, checked at every fetch: an account whose borrower role

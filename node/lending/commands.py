@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -211,10 +210,7 @@ def permit_show(
         data = call_node(node, api_key_file, "GET", f"/permits/{pid}", token=token)
         emit(data)
         raise typer.Exit(0 if data.get("chain", {}).get("valid_now") else 1)
-    from web3 import HTTPProvider, Web3
-
-    from contracts import load_artifact
-    from node.lending.permits import permit_view
+    from anchor.chain.contracts import read_permit_at
 
     if contract is None:
         from node.core.settings import load_settings
@@ -222,17 +218,9 @@ def permit_show(
         contract = load_settings(data_dir).permits_address if (data_dir / "config.toml").exists() else None
         if not contract:
             fail("give --contract (the ReadPermits address) or a --data-dir with permits_address", 2)
-    artifact = load_artifact("ReadPermits")
     try:
-        w3 = Web3(HTTPProvider(rpc, request_kwargs={"timeout": 10}))
-        permits = w3.eth.contract(address=Web3.to_checksum_address(contract), abi=artifact["abi"])
-        now = int(datetime.now(UTC).timestamp())
-        block = w3.eth.get_block("latest")
-        valid = permits.functions.isValid(bytes.fromhex(pid), int(block["timestamp"])).call()
-        raw = permits.functions.getPermit(bytes.fromhex(pid)).call()
-    except Exception as exc:
+        answer = read_permit_at(rpc, contract, bytes.fromhex(pid))
+    except Exception as exc:  # any failure to read is "cannot read", exit 1 (as before the one reader)
         fail(f"cannot read permit {pid} at {rpc}: {exc}")
-    view = permit_view(raw, artifact)
-    emit({"permit_id": pid, "contract": contract, "chain_id": w3.eth.chain_id, "block": block["number"],
-          "block_time": int(block["timestamp"]), "now": now, "valid_now": bool(valid), **view})  # fmt: skip
-    raise typer.Exit(0 if valid else 1)
+    emit(answer)
+    raise typer.Exit(0 if answer["valid_now"] else 1)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.errors import LedgerError
+from anchor.models import as_utc
 from node.core.errors import Conflict, NotFound
 from node.core.models import Item, Loan, LoanItem, LoanStatus, PermitRow
 from node.core.principal import Principal
@@ -30,11 +31,6 @@ LOANS_READ = "loans:read"
 
 def _uid(actor: Principal) -> str:
     return str(actor.id)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything here is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def item_medium(item: Item) -> tuple[str, dict[str, Any]]:

@@ -41,7 +41,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.log import MerkleLog
-from anchor.models import Checkpoint, CheckpointStatus, LogEntry, MerkleNode, utcnow
+from anchor.models import Checkpoint, CheckpointStatus, LogEntry, MerkleNode, iso_utc, utcnow
 from node.audit import service as audit
 from node.core.blobstore import BlobStore
 from node.core.errors import Conflict
@@ -450,24 +450,18 @@ def run_summary_fields(
     run_id: str, trigger: str, started: datetime, finished: datetime | None, report: dict[str, Any], digest: str | None
 ) -> dict[str, Any]:
     return {
-        "run_id": run_id, "trigger": trigger, "started_at": _iso(started), "finished_at": _iso(finished),
+        "run_id": run_id, "trigger": trigger, "started_at": iso_utc(started), "finished_at": iso_utc(finished),
         "items_checked": report.get("items_checked", 0), "bytes_checked": report.get("bytes_checked", 0),
         "items_with_differences": report.get("items_with_differences", 0),
         "cycle_complete": report.get("cycle_complete", False), "report_sha256": digest,
     }  # fmt: skip
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
-
-
 def alert_view(row: PreservationAlert) -> dict[str, Any]:
     return {
         "id": row.id, "run_id": row.run_id, "item_id": row.item_id, "fonds": row.fonds_code, "kind": row.kind,
-        "message": row.message, "expected": row.expected, "actual": row.actual, "created_at": _iso(row.created_at),
-        "last_seen_at": _iso(row.last_seen_at), "resolved_at": _iso(row.resolved_at),
+        "message": row.message, "expected": row.expected, "actual": row.actual, "created_at": iso_utc(row.created_at),
+        "last_seen_at": iso_utc(row.last_seen_at), "resolved_at": iso_utc(row.resolved_at),
     }  # fmt: skip
 
 

@@ -7,13 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from anchor.roles_chain import set_approver
 from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import current_principal, get_ctx, require
-from node.core.errors import Conflict, Forbidden, InvalidInput
+from node.core.errors import Forbidden
 from node.core.models import ApiKey, OfficerProposal, User
 from node.core.principal import Principal
 from node.core.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
@@ -156,7 +154,8 @@ def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal:
     with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, body.role, grant=True)
-        tx = _approver_on_chain(ctx, s, principal, user, body.role, body.password, grant=True)
+        tx = users.mirror_approver_on_chain(s, principal, user, body.role, body.password, grant=True,
+                                            chain=ctx.chain, roles_address=ctx.settings.roles_address)  # fmt: skip
         return {"user": user.id, "roles": roles, "chain_tx": tx}
 
 
@@ -168,26 +167,9 @@ def revoke_role(
     with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "revoke", "role": role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, role, grant=False)
-        tx = _approver_on_chain(ctx, s, principal, user, role, body.password if body else None, grant=False)
+        tx = users.mirror_approver_on_chain(s, principal, user, role, body.password if body else None, grant=False,
+                                            chain=ctx.chain, roles_address=ctx.settings.roles_address)  # fmt: skip
         return {"user": user.id, "roles": roles, "chain_tx": tx}
-
-
-def _approver_on_chain(
-    ctx: NodeContext, s: Session, principal: Principal, user: User, role: str, password: str | None, *, grant: bool
-) -> str | None:
-    """Mirror the approver role on chain inside the node's transaction: if the chain refuses or is
-    down, the node's role change rolls back with it."""
-    if role != "approver":
-        return None
-    if not password:
-        raise InvalidInput(
-            "the approver role is changed on chain too, signed with your key: give your password",
-            reason="password_required",
-        )
-    if not user.chain_address:
-        raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
-    officer = users.unlock_chain_key(s.get(User, principal.id), password)  # type: ignore[arg-type]
-    return set_approver(ctx.chain(), ctx.settings.roles_address, officer, user.chain_address, grant=grant)
 
 
 # -- officer roles: proposal + confirmation by two different officers --------------------------------

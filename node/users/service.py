@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +29,12 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from anchor.models import utcnow
+from anchor.chain import ChainClient
+from anchor.models import as_utc, utcnow
+from anchor.roles_chain import set_approver
 from node.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from node.core.models import ApiKey, AuthToken, OfficerProposal, User, UserRole
+from node.core.principal import Principal
 from node.core.roles import (
     API_KEY_ALLOWED_ACTIONS,
     OFFICERS,
@@ -52,11 +55,6 @@ API_KEY_PREFIX = "alk_"
 RESET_PENDING = "pending"  # reset by the system admin, not yet confirmed by the security admin: no login
 MUST_CHANGE = "must_change"  # confirmed (or a new account so flagged): only the own password change is allowed
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.\-]{1,63}$")
-
-
-def aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
 def sha256_hex(text: str) -> str:
@@ -114,7 +112,7 @@ def user_view(session: Session, user: User) -> dict[str, object]:
         "disabled": user.disabled_at is not None,
         "chain_address": user.chain_address,
         "password_reset": user.password_reset_state,
-        "created_at": aware(user.created_at).isoformat(),  # type: ignore[union-attr]
+        "created_at": as_utc(user.created_at).isoformat(),
     }
 
 
@@ -171,7 +169,7 @@ def set_password(session: Session, user: User, new_password: str, *, old_passwor
     session.flush()
 
 
-def confirm_password_reset(session: Session, actor: Principalish, user: User) -> None:
+def confirm_password_reset(session: Session, actor: Principal, user: User) -> None:
     """The security admin (roles:grant, checked by the route) confirms a reset made by the system
     admin: the user may log in again, but must change the password first. Never for one's own account,
     never by someone who may also reset passwords (users:manage)."""
@@ -208,7 +206,7 @@ def _set_roles(session: Session, user_id: str, new: frozenset[Role], granted_by:
     session.flush()
 
 
-def change_business_role(session: Session, actor: Principalish, target: User, role: str, *, grant: bool) -> list[str]:
+def change_business_role(session: Session, actor: Principal, target: User, role: str, *, grant: bool) -> list[str]:
     """The security admin grants or revokes a business role of another account."""
     new = check_business_change(
         actor.id, actor.roles, target.id, roles_of(session, target.id), parse_role(role), grant=grant
@@ -217,8 +215,28 @@ def change_business_role(session: Session, actor: Principalish, target: User, ro
     return sorted(r.value for r in new)
 
 
+def mirror_approver_on_chain(
+    session: Session, actor: Principal, user: User, role: str, password: str | None, *, grant: bool,
+    chain: Callable[[], ChainClient], roles_address: str,
+) -> str | None:
+    """Mirror the approver role on chain (ArchiveRoles, signed with the acting security admin's key,
+    unlocked with `password` for this one transaction) inside the node's transaction: if the chain
+    refuses or is down, the node's role change rolls back with it. `chain` is called only when needed."""
+    if role != "approver":
+        return None
+    if not password:
+        raise InvalidInput(
+            "the approver role is changed on chain too, signed with your key: give your password",
+            reason="password_required",
+        )
+    if not user.chain_address:
+        raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
+    officer = unlock_chain_key(get_user(session, actor.id), password)
+    return set_approver(chain(), roles_address, officer, user.chain_address, grant=grant)
+
+
 def propose_officer_change(
-    session: Session, actor: Principalish, target: User, role: str, *, grant: bool
+    session: Session, actor: Principal, target: User, role: str, *, grant: bool
 ) -> OfficerProposal:
     change = check_officer_proposal(
         actor.id, actor.roles, target.id, roles_of(session, target.id), parse_role(role), grant=grant
@@ -232,7 +250,7 @@ def propose_officer_change(
     return proposal
 
 
-def confirm_officer_change(session: Session, actor: Principalish, proposal_id: str) -> OfficerProposal:
+def confirm_officer_change(session: Session, actor: Principal, proposal_id: str) -> OfficerProposal:
     proposal = session.get(OfficerProposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no officer proposal {proposal_id}", reason="proposal_not_found")
@@ -254,16 +272,8 @@ def proposal_view(p: OfficerProposal) -> dict[str, object]:
     return {
         "id": p.id, "target_user_id": p.target_user_id, "role": p.role, "change": p.change, "status": p.status,
         "proposed_by": p.proposed_by, "confirmed_by": p.confirmed_by,
-        "proposed_at": aware(p.proposed_at).isoformat(),  # type: ignore[union-attr]
+        "proposed_at": as_utc(p.proposed_at).isoformat(),
     }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Principalish:
-    """The part of a principal the rules need (node.core.deps.Principal satisfies it)."""
-
-    id: str
-    roles: frozenset[str]
 
 
 # -- login tokens ------------------------------------------------------------------------------
@@ -314,7 +324,7 @@ def resolve_token(session: Session, token: str) -> User:
     if row.revoked_at is not None:
         raise Unauthorized("the token was revoked (logout, password change or disabled account)",
                            reason="token_revoked")  # fmt: skip
-    if aware(row.expires_at) <= datetime.now(UTC):  # type: ignore[operator]
+    if as_utc(row.expires_at) <= datetime.now(UTC):
         raise Unauthorized("the token has expired: log in again", reason="token_expired")
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
@@ -384,7 +394,7 @@ def api_key_view(row: ApiKey) -> dict[str, object]:
     return {
         "id": row.id, "name": row.name, "actions": sorted(api_key_actions(row)),
         "fonds": sorted(fonds) if fonds is not None else None, "created_by": row.created_by,
-        "revoked": row.revoked_at is not None, "created_at": aware(row.created_at).isoformat(),  # type: ignore[union-attr]
+        "revoked": row.revoked_at is not None, "created_at": as_utc(row.created_at).isoformat(),
     }  # fmt: skip
 
 
@@ -451,6 +461,6 @@ def unlock_chain_key(user: User, password: str) -> LocalAccount:
 
 
 __all__ = [
-    "OFFICERS", "Login", "Principalish", "actions_of", "create_user", "ensure_chain_key", "grantee_pseudonym",
+    "OFFICERS", "Login", "actions_of", "create_user", "ensure_chain_key", "grantee_pseudonym",
     "login", "resolve_api_key", "resolve_token", "unlock_chain_key",
 ]  # fmt: skip

@@ -72,6 +72,32 @@ def init_node(data_dir: Path, rpc_url: str, env: dict[str, str]) -> dict[str, st
     return summary
 
 
+def create_people(
+    node_url: str, data: Path, env: dict[str, str], tmp: Path, roles: dict[str, str], password: str
+) -> None:
+    """Accounts made as an archive makes them, on the CLI: the system admin creates them (all with
+    `password`), the security admin grants `roles` (username -> role); `users grant NAME approver` also
+    grants the role on chain, signed with the security admin's own key. (Lending e2e and bench/approval.py.)"""
+    officers = data / "secrets" / "officers"
+    tokens = {}
+    for officer in ("sysadmin", "secadmin"):
+        tokens[officer] = tmp / f"{officer}.token"
+        r = run_cli("login", officer, "--node", node_url, "--password-file", officers / f"{officer}.password",
+                    "--token-file", tokens[officer], env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+    people_password = tmp / "people.password"
+    people_password.write_text(password + "\n")
+    people_password.chmod(0o600)
+    for name, role in roles.items():
+        r = run_cli("users", "create", name, "--password-file", people_password, "--node", node_url,
+                    "--token-file", tokens["sysadmin"], "--no-must-change-password", env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+        r = run_cli("users", "grant", name, role, "--password-file", officers / "secadmin.password",
+                    "--node", node_url, "--token-file", tokens["secadmin"], env=env)  # fmt: skip
+        assert r.returncode == 0, describe(r)
+        assert ("chain tx" in r.stdout) == (role == "approver"), describe(r)
+
+
 @dataclass
 class NodeServer:
     """`archive-ledger serve` in a subprocess on a free loopback port."""

@@ -496,21 +496,13 @@ def _check_numbering(
     rules: dict[tuple[Any, ...], codes.CodeRule] = {}
     for item in items:
         md = item.metadata
-        number, fonds, category = md.get("item_number"), md.get("fonds_code"), item.category_code
+        number = md.get("item_number")
         if isinstance(number, str) and number.isdigit() and len(number) <= 18:
             number = int(number)
-        if not isinstance(number, int) or isinstance(number, bool) or not fonds or not category:
+        found = numbering_scope(item, config) if isinstance(number, int) and not isinstance(number, bool) else None
+        if found is None:
             continue
-        rule = codes.rule_for(str(fonds), str(category), config.rules_file)
-        year = md.get("year")
-        values = {
-            "fonds": fonds,
-            "category": category,
-            "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
-            "retention": _ret(rule, md.get("retention")),
-            "organisation": md.get("organisation") or None,
-        }
-        key = rule.scope_key(values)
+        rule, key = found
         groups.setdefault(key, []).append(number)
         rules[key] = rule
     if not groups:
@@ -536,7 +528,26 @@ def _check_numbering(
     return [r for r in out if r.outcome == "fail"]
 
 
-def _ret(rule: codes.CodeRule, retention: Any) -> Any:
+def numbering_scope(item: ItemInput, config: CheckConfig) -> tuple[codes.CodeRule, tuple[Any, ...]] | None:
+    """The rule and numbering scope key of an item (None without fonds or category): the one
+    computation behind INTEG-NUMBERING and the filer's code assignment (node/filing/service.py)."""
+    md = item.metadata
+    fonds, category = md.get("fonds_code"), item.category_code
+    if not fonds or not category:
+        return None
+    rule = codes.rule_for(str(fonds), str(category), config.rules_file)
+    year = md.get("year")
+    values = {
+        "fonds": fonds,
+        "category": category,
+        "year": int(year) if str(year).isdigit() and len(str(year)) <= 18 else year,
+        "retention": _retention_code(rule, md.get("retention")),
+        "organisation": md.get("organisation") or None,
+    }
+    return rule, rule.scope_key(values)
+
+
+def _retention_code(rule: codes.CodeRule, retention: Any) -> Any:
     try:
         return rule.retention_code(str(retention)) if retention else None
     except codes.CodeError:

@@ -1,0 +1,115 @@
+"""Every route of the app x every kind of caller: the allowed set is what the design's table says.
+
+Allowed means "not 401/403". The expected matrix comes from node/roles.ROLE_ACTIONS and the action
+each route declares (`require(...)` dependencies, or `x-action` / `x-roles` / `x-principal` in its
+OpenAPI extras when the handler checks; `x-any-action`: any one of a list); a few cells are also
+hard-coded, so a wrong table fails."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from node.core.deps import all_routes, route_actions, route_authenticated
+from node.core.roles import INIT_API_KEY_ACTIONS, ROLE_ACTIONS, Role
+from tests.helpers.people import People
+
+CALLERS = ("anonymous", "init_key", *(r.value for r in Role))
+
+# Valid bodies where a handler checks the caller only after the body is parsed.
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/officer-proposals"): {"user": "nobody", "role": "system_admin", "change": "grant"},
+    ("POST", "/me/password"): {"old_password": "not the password", "new_password": "another long password"},
+}
+
+
+def expected_callers(route: APIRoute) -> set[str]:
+    extra = route.openapi_extra or {}
+    if "x-roles" in extra:
+        return set(extra["x-roles"])
+    if "x-any-action" in extra:  # the handler lets in whoever holds one of these (e.g. own loans or all loans)
+        anyof = set(extra["x-any-action"])
+        allowed = {role.value for role in Role if anyof & ROLE_ACTIONS[role]}
+        return allowed | ({"init_key"} if anyof & INIT_API_KEY_ACTIONS else set())
+    actions = set(route_actions(route))
+    if actions:
+        allowed = {role.value for role in Role if actions <= ROLE_ACTIONS[role]}
+        return allowed | ({"init_key"} if actions <= INIT_API_KEY_ACTIONS else set())
+    if route_authenticated(route):
+        users_only = extra.get("x-principal") == "user"
+        return {r.value for r in Role} | (set() if users_only else {"init_key"})
+    return set(CALLERS)  # public
+
+
+def fill(path: str, item_id: str) -> str:
+    path = path.replace("{item_id}", item_id)
+    return re.sub(r"\{(\w+)\}", lambda m: "999999" if m.group(1).endswith("_id") and "key" in m.group(1) else "nobody",
+                  path)  # fmt: skip
+
+
+def headers_for(caller: str, people: People) -> dict[str, str]:
+    if caller == "anonymous":
+        return {"Authorization": ""}
+    if caller == "init_key":
+        return {"Authorization": f"Bearer {people.init_key}"}
+    return people.auth(caller)
+
+
+@pytest.fixture
+def item_id(api) -> str:  # type: ignore[no-untyped-def]
+    from tests.helpers.api import upload
+
+    r = upload(api, b"an item for the route walk")
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_every_route_with_every_caller(api, people: People, item_id: str) -> None:  # type: ignore[no-untyped-def]
+    routes = all_routes(api.app)
+    assert len(routes) >= 25
+    # The logout route ends the session it is called with: walk it last.
+    routes.sort(key=lambda r: r.path == "/auth/logout")
+    seen: dict[tuple[str, str], set[str]] = {}
+    wrong: list[str] = []
+    for route in routes:
+        for method in sorted(route.methods - {"HEAD"}):
+            expected = expected_callers(route)
+            allowed = set()
+            for caller in CALLERS:
+                body = BODIES.get((method, route.path), {})
+                kwargs: dict[str, Any] = {"headers": headers_for(caller, people)}
+                if method in ("POST", "PUT", "PATCH"):
+                    kwargs["json"] = body
+                r = api.request(method, fill(route.path, item_id), **kwargs)
+                assert r.status_code != 500, (method, route.path, caller, r.text)
+                if r.status_code not in (401, 403):
+                    allowed.add(caller)
+            seen[(method, route.path)] = allowed
+            if allowed != expected:
+                wrong.append(f"{method} {route.path}: allowed {sorted(allowed)}, expected {sorted(expected)}")
+    assert not wrong, "\n".join(wrong)
+
+    # Key cells, hard-coded from docs/design.md.
+    assert seen[("GET", "/items/{item_id}/content")] == {"archivist", "init_key"}  # not the system admin
+    assert seen[("GET", "/audit/export")] == {"security_auditor"}
+    assert seen[("GET", "/audit/verify")] == {"security_auditor"}
+    assert seen[("POST", "/users")] == {"system_admin"}
+    assert seen[("POST", "/users/{ref}/roles")] == {"security_admin"}
+    assert seen[("POST", "/items")] == {"archivist", "init_key"}
+    assert seen[("POST", "/anchor")] == {"archivist", "init_key"}
+    assert seen[("POST", "/packages")] == {"archivist", "init_key"}
+    assert seen[("GET", "/items/{item_id}/checks")] == set(CALLERS) - {"anonymous", "system_admin"}
+    assert seen[("GET", "/users")] == {"system_admin", "security_admin", "security_auditor"}
+    assert seen[("GET", "/status")] == set(CALLERS) - {"anonymous", "borrower"}
+    assert seen[("POST", "/officer-proposals")] == {"system_admin", "security_admin", "security_auditor"}
+    assert seen[("GET", "/health")] == set(CALLERS)
+    assert "anonymous" not in seen[("GET", "/items")]
+    # The security auditor writes nothing but officer reviews (two-officer changes need all three).
+    writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify")}]
+    assert {k for k in writes if "security_auditor" in seen[k]} <= {
+        ("POST", "/officer-proposals"), ("POST", "/officer-proposals/{proposal_id}/confirm"),
+        ("POST", "/auth/login"), ("POST", "/auth/logout"), ("POST", "/me/password"),
+    }  # fmt: skip
