@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from node.core.context import NodeContext
-from node.core.errors import Forbidden, Unauthorized
+from node.core.errors import Forbidden, Unauthorized, error_body
 from node.core.principal import Principal
 from node.users import service as users
 
@@ -20,7 +20,8 @@ def get_ctx(request: Request) -> NodeContext:
 
 
 def error_response(status: int, reason: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": reason, "detail": detail})
+    """An error body as a response; a route raises a NodeError instead (app.py answers it by node/core/errors.py)."""
+    return JSONResponse(status_code=status, content=error_body(reason, detail))
 
 
 def bearer_token(request: Request) -> str:
