@@ -6,22 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from node.core.context import NodeContext
-from node.core.errors import Forbidden, Unauthorized, error_body
+from node.core.errors import Forbidden, Unauthorized
 from node.core.principal import Principal
 from node.users import service as users
 
 
 def get_ctx(request: Request) -> NodeContext:
     return request.app.state.ctx
-
-
-def error_response(status: int, reason: str, detail: str) -> JSONResponse:
-    """An error body as a response; a route raises a NodeError instead (app.py answers it by node/core/errors.py)."""
-    return JSONResponse(status_code=status, content=error_body(reason, detail))
 
 
 def bearer_token(request: Request) -> str:
