@@ -15,6 +15,7 @@ from node.arrangement import commands as arrangement
 from node.audit import commands as audit
 from node.core import commands as core
 from node.core.cli import fail
+from node.core.errors import NodeError
 from node.filing import commands as filing
 from node.ingest import commands as ingest
 from node.lending import commands as lending
@@ -54,10 +55,12 @@ GROUPS: list[tuple[str, typer.Typer]] = [
     ("search", search.search_app),
 ]
 
-# The one map from errors to exit codes. Commands fail with their own code through node.core.cli.fail
-# (2: bad usage or input that cannot be read; 1: refused, not authentic, blocked); any LedgerError a
-# command lets through (the node refused, could not be reached, a credential file is unsafe) is exit 1.
-EXIT_CODES: list[tuple[type[Exception], int]] = [(LedgerError, 1)]
+# The one map from errors to exit codes, one row per error root (node/core/errors.py, anchor/errors.py; the first
+# row that matches wins). Commands fail with their own code through node.core.cli.fail (2: bad usage or input
+# that cannot be read; 1: refused, not authentic, blocked); an error a command lets through is exit 1: a
+# NodeError (the node refused or could not be reached, a credential file is unsafe, init would overwrite a
+# node ...) or any other LedgerError (a chain profile, a keystore, the chain).
+EXIT_CODES: list[tuple[type[Exception], int]] = [(NodeError, 1), (LedgerError, 1)]
 
 
 def exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:

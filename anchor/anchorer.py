@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.chain import ChainClient, SignedTx, decode_revert, translate_errors
 from anchor.chain.contracts import ArchiveAnchor
-from anchor.errors import ChainError, LedgerError, NonceTooLow
+from anchor.errors import AnchorBusy, ChainError, LogDiverged, NonceTooLow
 from anchor.log import MerkleLog
 from anchor.models import (
     ChainRollback,
@@ -46,14 +46,6 @@ logger = logging.getLogger(__name__)
 
 LEASE_NAME = "anchorer"
 LEASE_TTL = timedelta(minutes=10)
-
-
-class AnchorBusy(LedgerError):
-    """Another process holds the anchoring lease for this database."""
-
-
-class LogDiverged(LedgerError):
-    """The chain holds a checkpoint for a log that our database cannot reproduce."""
 
 
 @dataclass

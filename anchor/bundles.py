@@ -7,14 +7,10 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from anchor.errors import LedgerError
+from anchor.errors import NotAnchoredYet
 from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, Log
 from verifier.bundle import Anchor, ProofBundle
-
-
-class NotAnchoredYet(LedgerError):
-    """The record is in the log but no confirmed checkpoint covers it yet."""
 
 
 def covering_checkpoint(

@@ -1,13 +1,15 @@
-"""Exceptions raised by the anchor package (and re-used by node/).
+"""Every exception the anchor package raises: one root, `LedgerError`, and all its kinds in this module.
 
 Every message says what went wrong *and* what the operator can do about it. None of them ever
-contains key material or passwords.
+contains key material or passwords. The node's errors (node/core/errors.py) derive from `LedgerError`
+too, through their own root `NodeError`; the HTTP status of each class is decided there, in one table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from verifier import errors as verifier_errors
 from verifier.errors import ChainUnavailable as _VerifierChainUnavailable
 
 
@@ -88,13 +90,49 @@ class TransactionReverted(ChainError):
         return self._message
 
 
+class ReaderCallReverted(TransactionReverted, verifier_errors.VerifierError):
+    """An eth_call through the verifier's adapter reverted (also a VerifierError, so the verifier
+    handles it as its own; anchor/chain/reader.py)."""
+
+
+class ReaderRPCError(ChainError, verifier_errors.VerifierError):
+    """The chain node answered a read of the verifier's adapter with a JSON-RPC error."""
+
+
+class LogNotFound(LedgerError):
+    """No log is known under this id or fonds code (anchor/log.py)."""
+
+
+class TreeSizeError(LedgerError):
+    """A size or index outside what the log holds (anchor/log.py)."""
+
+
+class NotAnchoredYet(LedgerError):
+    """The record is in the log but no confirmed checkpoint covers it yet (anchor/bundles.py)."""
+
+
+class AnchorBusy(LedgerError):
+    """Another process holds the anchoring lease for this database (anchor/anchorer.py)."""
+
+
+class LogDiverged(LedgerError):
+    """The chain holds a checkpoint for a log that our database cannot reproduce (anchor/anchorer.py)."""
+
+
 __all__ = [
+    "AnchorBusy",
     "ChainError",
     "ChainUnavailable",
     "KeystoreError",
     "LedgerError",
+    "LogDiverged",
+    "LogNotFound",
     "NonceTooLow",
+    "NotAnchoredYet",
     "ProfileError",
+    "ReaderCallReverted",
+    "ReaderRPCError",
     "TransactionReverted",
     "TransactionTimeout",
+    "TreeSizeError",
 ]

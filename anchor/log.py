@@ -15,19 +15,11 @@ from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from anchor import proofs
-from anchor.errors import LedgerError
+from anchor.errors import LogNotFound, TreeSizeError
 from anchor.models import Log, LogEntry, MerkleNode
 from anchor.proofs import NodeId
 from verifier.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from verifier.records import canonical_bytes, log_id_for_fonds
-
-
-class LogNotFound(LedgerError):
-    """No log is known under this id or fonds code."""
-
-
-class TreeSizeError(LedgerError):
-    """A size or index outside what the log holds."""
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anchor.anchorer import AnchorBusy, LogDiverged
-from anchor.bundles import NotAnchoredYet
-from anchor.errors import ChainUnavailable, LedgerError
-from anchor.log import LogNotFound
+from anchor.errors import LedgerError
 from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
 from node.audit import routes as audit_api
 from node.core.context import NodeContext
-from node.core.deps import error_response
-from node.core.errors import NodeError, redact_paths
+from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
 from node.filing import routes as packages
@@ -39,14 +35,10 @@ from node.users import routes as users
 
 logger = logging.getLogger(__name__)
 
-_STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
-    (NotAnchoredYet, 409, "not_anchored"),
-    (AnchorBusy, 409, "anchor_busy"),
-    (LogNotFound, 404, "log_not_found"),
-    (ChainUnavailable, 503, "chain_unavailable"),
-    (LogDiverged, 500, "log_diverged"),
-]
-_HTTP_REASONS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+# What the one error handler answers: our errors (LedgerError, NodeError's root too), the framework's refusals,
+# and anything else (a bug: 500 internal_error, through Starlette's outermost middleware, which re-raises it
+# for the server's log). Status and reason come from node/core/errors.py HTTP_ERRORS.
+ANSWERED_ERRORS: tuple[type[Exception], ...] = (LedgerError, RequestValidationError, StarletteHTTPException, Exception)
 
 
 def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
@@ -94,37 +86,18 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
 
-    def shown(exc: Exception) -> str:
-        """An error's message without the server's absolute paths (relative to the data dir)."""
-        return redact_paths(str(exc), settings.data_dir)
+    async def error_answer(req: Request, exc: Exception) -> JSONResponse:
+        """The one way an error becomes an answer: `{"error","detail"}` (ErrorBody), status and reason
+        from node/core/errors.py, the server's absolute paths made relative to the data dir."""
+        refusal = answer(exc)
+        req.state.error_reason = refusal.reason  # for the audit event of a refused request
+        if refusal.status >= 500 and isinstance(exc, LedgerError):
+            logger.error("request failed: %s", exc)  # (any other exception: the server logs its traceback)
+        body = {**refusal.body(), "detail": redact_paths(refusal.detail, settings.data_dir)}
+        return JSONResponse(status_code=refusal.status, content=body, headers=refusal.headers or None)
 
-    @app.exception_handler(NodeError)
-    async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
-        req.state.error_reason = exc.reason  # for the audit event of a refused request
-        answer = error_response(exc.status_code, exc.reason, shown(exc))
-        answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
-        return answer
-
-    @app.exception_handler(LedgerError)
-    async def _ledger_error(_req: Request, exc: LedgerError) -> JSONResponse:
-        for kind, status, reason in _STATUS_BY_ERROR:
-            if isinstance(exc, kind):
-                return error_response(status, reason, shown(exc))
-        logger.error("request failed: %s", exc)
-        return error_response(500, "ledger_error", shown(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return error_response(422, "invalid_input", problems)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        """Unknown routes, wrong methods, unparsable bodies: the same {"error","detail"} body as the rest."""
-        reason = _HTTP_REASONS.get(exc.status_code, f"http_{exc.status_code}")
-        answer = error_response(exc.status_code, reason, str(exc.detail))
-        answer.headers.update(exc.headers or {})
-        return answer
+    for kind in ANSWERED_ERRORS:
+        app.add_exception_handler(kind, error_answer)
 
     @app.get("/health", tags=["node"])
     def health() -> dict[str, Any]:

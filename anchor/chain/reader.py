@@ -16,7 +16,7 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from anchor.chain.reverts import REVERT_ERRORS, decode_revert, describe_revert, revert_data_from_exception
 from anchor.chain.transport import CONNECTION_ERRORS, error_message, hex_hash
-from anchor.errors import ChainError, ChainUnavailable, TransactionReverted
+from anchor.errors import ChainUnavailable, ReaderCallReverted, ReaderRPCError
 from verifier import errors as verifier_errors
 
 # anchor's ChainUnavailable is also the verifier's: the old name stays for callers that used it.
@@ -28,14 +28,6 @@ def _block_param(tag: Any) -> int | str:
     if isinstance(tag, str) and tag.startswith("0x"):
         return int(tag, 16)
     return tag
-
-
-class ReaderCallReverted(TransactionReverted, verifier_errors.VerifierError):
-    """An eth_call reverted (also a VerifierError, so the verifier handles it as its own)."""
-
-
-class ReaderRPCError(ChainError, verifier_errors.VerifierError):
-    """The node answered a read with a JSON-RPC error."""
 
 
 class Web3ChainReader:

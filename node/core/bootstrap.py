@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from anchor.chain import ChainClient
 from anchor.chain.dev import fund_from_dev_account
 from anchor.deploy import Deployment, deploy_contracts
-from anchor.errors import LedgerError
 from anchor.keystore import create_keystore, load_account
 from anchor.profiles import ChainProfile, load_profile
 from node.core.db import migrate
+from node.core.errors import AlreadyInitialised, UnsafeSecretFile
 from node.core.roles import INIT_API_KEY_ACTIONS, Role
 from node.core.settings import CONFIG_FILE, Settings, load_settings, tighten_data_dir, write_config
 from verifier.certificate import generate_signing_key, save_signing_key
@@ -30,10 +30,6 @@ OFFICER_ACCOUNTS: dict[str, Role] = {
 }
 
 
-class AlreadyInitialised(LedgerError):
-    """init would overwrite an existing node."""
-
-
 def write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -42,7 +38,7 @@ def write_secret(path: Path, text: str) -> None:
 
 def read_secret(path: Path) -> str:
     if path.stat().st_mode & 0o077:
-        raise LedgerError(f"{path} is readable by group/others: chmod 600 it")
+        raise UnsafeSecretFile(f"{path} is readable by group/others: chmod 600 it")
     return path.read_text(encoding="utf-8").strip()
 
 

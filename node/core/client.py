@@ -10,18 +10,9 @@ from typing import Any, BinaryIO, Literal
 
 import httpx
 
-from anchor.errors import LedgerError
+from node.core.errors import NodeRequestError, UnsafeSecretFile
 
 API_KEY_ENV = "ARCHIVE_LEDGER_API_KEY"
-
-
-class NodeRequestError(LedgerError):
-    """The node refused a request (4xx/5xx) or could not be reached."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
 
 
 def read_api_key(path: Path | None) -> str | None:
@@ -32,7 +23,7 @@ def read_api_key(path: Path | None) -> str | None:
         return None
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise LedgerError(f"API key file {path} is readable by others: run `chmod 600 {path}`")
+        raise UnsafeSecretFile(f"API key file {path} is readable by others: run `chmod 600 {path}`")
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -53,7 +44,7 @@ def read_token(token_file: Path | None = None) -> str | None:
     if not token_file.exists():
         return None
     if token_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise LedgerError(f"token file {token_file} is readable by others: run `chmod 600 {token_file}`")
+        raise UnsafeSecretFile(f"token file {token_file} is readable by others: run `chmod 600 {token_file}`")
     return token_file.read_text(encoding="utf-8").strip() or None
 
 

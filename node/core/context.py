@@ -24,6 +24,7 @@ from anchor.errors import ChainUnavailable, LedgerError
 from anchor.keystore import load_account
 from anchor.profiles import ChainProfile, load_profile
 from node.core.blobstore import BlobStore, clean_dir
+from node.core.errors import NotConfigured
 from node.core.models import ApiKey
 from node.core.settings import Settings, tighten_data_dir
 from node.trust.service import load_node_trust_root
@@ -147,7 +148,7 @@ class NodeContext:
         with self._lock:
             if self._anchorer is None:
                 if not self.settings.contract_address:
-                    raise LedgerError("no ArchiveAnchor contract is configured: run `archive-ledger init`")
+                    raise NotConfigured("no ArchiveAnchor contract is configured: run `archive-ledger init`")
                 client = self.chain_client or ChainClient(self.profile)
                 self.chain_client = client
                 account = load_account(

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from node.core.context import NodeContext
@@ -17,10 +16,6 @@ from node.users import service as users
 
 def get_ctx(request: Request) -> NodeContext:
     return request.app.state.ctx
-
-
-def error_response(status: int, reason: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": reason, "detail": detail})
 
 
 def bearer_token(request: Request) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from node.core.errors import BodyRefused, BodyTooLarge, JsonTooDeep, NumberOutOfRange, answer
+
 MAX_BODY_BYTES = 1024 * 1024  # a loan of 500 items with client-side signatures is ~100 KiB
 MAX_JSON_DEPTH = 64  # the deepest body the API takes (a proof bundle) nests < 10 levels
 MAX_INT_DIGITS = 20  # 2**63 - 1 has 19 digits: anything longer is out of range for every field
@@ -34,14 +36,6 @@ _BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-class BodyRefused(ValueError):
-    """A body refused before or while parsing: HTTP status, reason code and a message for the client."""
-
-    def __init__(self, status: int, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.reason, self.detail = status, reason, detail
-
-
 def json_depth(data: bytes) -> int:
     """The deepest nesting of arrays/objects outside strings. Linear and C-speed (regex, translate,
     accumulate); never recursive, so it is safe on any input. Malformed input only over-counts."""
@@ -51,21 +45,21 @@ def json_depth(data: bytes) -> int:
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise BodyRefused(422, "number_out_of_range", f"an integer of {len(text)} digits is out of range")
+        raise NumberOutOfRange(f"an integer of {len(text)} digits is out of range")
     return int(text)
 
 
 def _parse_float(text: str) -> float:
     if len(text) > 64:
-        raise BodyRefused(422, "number_out_of_range", "a number of more than 64 characters is out of range")
+        raise NumberOutOfRange("a number of more than 64 characters is out of range")
     value = float(text)
     if not math.isfinite(value):
-        raise BodyRefused(422, "number_out_of_range", f"{text[:32]} is out of range (finite numbers only)")
+        raise NumberOutOfRange(f"{text[:32]} is out of range (finite numbers only)")
     return value
 
 
 def _parse_constant(text: str) -> Any:
-    raise BodyRefused(422, "number_out_of_range", f"{text} is not a JSON number (finite numbers only)")
+    raise NumberOutOfRange(f"{text} is not a JSON number (finite numbers only)")
 
 
 def loads_bounded(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -75,7 +69,7 @@ def loads_bounded(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     depth = json_depth(raw)
     if depth > max_depth:
-        raise BodyRefused(400, "json_too_deep", f"JSON nested {depth} levels deep; at most {max_depth} are allowed")
+        raise JsonTooDeep(f"JSON nested {depth} levels deep; at most {max_depth} are allowed")
     return json.loads(
         raw.decode("utf-8"), parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
     )
@@ -114,7 +108,7 @@ class BodyLimit:
             return
         declared = (_header(scope, b"content-length") or b"").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send, 413, "body_too_large", self._too_large())
+            await self._refuse(scope, send, BodyTooLarge(self._too_large()))
             return
         chunks: list[bytes] = []
         size = 0
@@ -126,7 +120,7 @@ class BodyLimit:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._refuse(scope, send, 413, "body_too_large", self._too_large())
+                await self._refuse(scope, send, BodyTooLarge(self._too_large()))
                 return
             chunks.append(body)
             more = message.get("more_body", False)
@@ -135,7 +129,7 @@ class BodyLimit:
             try:
                 loads_bounded(data, max_depth=self.max_depth)
             except BodyRefused as exc:
-                await self._refuse(scope, send, exc.status, exc.reason, exc.detail)
+                await self._refuse(scope, send, exc)
                 return
             except ValueError:  # not JSON (UnicodeDecodeError, JSONDecodeError): FastAPI answers 422
                 pass
@@ -154,13 +148,15 @@ class BodyLimit:
         return f"a request body may have at most {self.max_bytes} bytes"
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send, status: int, reason: str, detail: str) -> None:
-        scope.setdefault("state", {})["error_reason"] = reason  # for the audit event of the refusal
-        body = json.dumps({"error": reason, "detail": detail}).encode()
+    async def _refuse(scope: Scope, send: Send, refused: BodyRefused) -> None:
+        """Answer as the app's error handler would (node/core/errors.py decides status and reason)."""
+        refusal = answer(refused)
+        scope.setdefault("state", {})["error_reason"] = refusal.reason  # for the audit event of the refusal
+        body = json.dumps(refusal.body()).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if status == 413:
+        if refusal.status == 413:
             headers.append((b"connection", b"close"))  # the rest of the body is not read
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

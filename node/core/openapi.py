@@ -1,6 +1,7 @@
 """The OpenAPI document as the truth: every error body is `{"error","detail"}` (ErrorBody, not
-FastAPI's HTTPValidationError), every route declares the error statuses it can answer, and the
-streaming uploads declare their multipart bodies, so a client generator or a fuzzer can use them."""
+FastAPI's HTTPValidationError), every route declares the error statuses the one error table
+(node/core/errors.py HTTP_ERRORS) can answer, and the streaming uploads declare their multipart
+bodies, so a client generator or a fuzzer can use them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.core.deps import all_routes, route_authenticated
+from node.core.errors import HTTP_ERRORS
 
 
 class ErrorBody(BaseModel):
@@ -22,18 +24,26 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
 
 
-# Statuses any route may answer: body/parse refusals (400, 413, 422: node/core/limits.py, validation),
-# unknown ids (404), state conflicts (409), throttling (429), the chain or a dependency down (503).
-COMMON_ERRORS = {
+# What each error status means; every status of HTTP_ERRORS has a line (tests/test_core_errors.py).
+STATUS_MEANINGS = {
     400: "Bad request (unparsable or too deeply nested body)",
+    401: "No valid token or API key",
+    403: "The caller may not do this",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Request body too large",
     422: "Invalid input",
     429: "Too many requests",
-    503: "A dependency (the chain) is unavailable",
+    500: "The node failed (a bug or a damaged store; the node logged it)",
+    502: "A call the node relays failed (a transaction to the chain)",
+    503: "A dependency (the chain) is unavailable, or the node is not configured for this",
 }
-AUTH_ERRORS = {401: "No valid token or API key", 403: "The caller may not do this"}
+
+
+# Every route may answer every status of the table; 401 and 403 only where it needs a principal.
+AUTH_ERRORS = {status: STATUS_MEANINGS[status] for status in (401, 403)}
+ERROR_STATUSES = sorted({status for status, _ in HTTP_ERRORS.values()})
+COMMON_ERRORS = {status: STATUS_MEANINGS[status] for status in ERROR_STATUSES if status not in AUTH_ERRORS}
 PUBLIC_401 = frozenset({("post", "/auth/login")})  # public, but answers 401 bad_credentials
 
 MULTIPART_ITEM = {

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from node.core.errors import Conflict, Forbidden, InvalidInput
+from node.core.errors import InvalidInput, RoleConflict, RoleRuleError
 
 
 class Role(enum.StrEnum):
@@ -78,18 +78,6 @@ INIT_API_KEY_ACTIONS: frozenset[Action] = frozenset(
 API_KEY_ALLOWED_ACTIONS: frozenset[Action] = frozenset(
     {Action.ITEMS_INGEST, Action.ITEMS_READ, Action.ANCHOR_RUN, Action.STATUS_READ}
 )
-
-
-class RoleRuleError(Forbidden):
-    """A role change the separation-of-duties rules forbid."""
-
-    reason = "role_rule"
-
-
-class RoleConflict(Conflict):
-    """The resulting set of roles is not allowed (two officer roles, or an officer with business roles)."""
-
-    reason = "role_conflict"
 
 
 def parse_role(name: str) -> Role:

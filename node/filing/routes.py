@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require
-from node.core.errors import InvalidInput, NotFound, UploadTooLarge
+from node.core.errors import InvalidInput, NotFound, PackageRejected, UploadTooLarge
 from node.core.models import Item, ItemCheck, Package
 from node.core.multipart import form_boundary, stream_form
 from node.core.openapi import MULTIPART_PACKAGE
@@ -89,7 +89,7 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
         return JSONResponse(status_code=200 if duplicate else 201, content=body)
     blocking = body["report"].get("blocking") or []
     detail = f"package rejected by the four-properties checks: {len(blocking)} blocking result(s); nothing was filed"
-    return JSONResponse(status_code=422, content={"error": "package_rejected", "detail": detail, **body})
+    raise PackageRejected(detail, extra=body)  # 422 package_rejected, the package and its report in the body
 
 
 @router.post("/packages", status_code=201, openapi_extra=MULTIPART_PACKAGE)

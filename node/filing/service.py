@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anchor.log import MerkleLog
 from node.core.blobstore import BlobStore
-from node.core.errors import Conflict
+from node.core.errors import Conflict, FilingError
 from node.core.models import DedupeKey, Item, ItemCheck, Package, RefcodeCounter
 from node.filing.checks import ENGINE_VERSION, codes, metadata
 from node.filing.checks.engine import CheckConfig, ItemInput, check_package, hash_file, numbering_scope
@@ -74,10 +74,6 @@ _LOCK = threading.Lock()  # one filing at a time in this process (numbers are as
 Transaction = Callable[[str, dict[str, Any]], AbstractContextManager[Session]]
 # A hook for tests: called with a stage name ("blobs", "blob", "transaction") while filing.
 Hook = Callable[[str], None]
-
-
-class FilingError(Exception):
-    """The package could not be filed for a reason outside the checks (e.g. a file changed meanwhile)."""
 
 
 @dataclass

@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anchor.errors import LedgerError
 from node.core.client import NodeClient, NodeRequestError
+from node.core.errors import SidecarError
 
 SIDECAR_NAMES = ("metadata.csv", "metadata.json")
 CORE_FIELDS = ("fonds", "title", "category", "year", "retention", "archival_code")
-
-
-class SidecarError(LedgerError):
-    """A metadata sidecar cannot be read or names a file that does not exist."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from anchor.models import Log
 from node.audit import service as audit
 from node.core.context import NodeContext
-from node.core.deps import check_fonds, current_principal, error_response, get_ctx, require
-from node.core.errors import NotFound
+from node.core.deps import check_fonds, current_principal, get_ctx, require
+from node.core.errors import NotFound, UploadTooLarge
 from node.core.models import Item, ItemPlacement
 from node.core.openapi import MULTIPART_ITEM
 from node.core.principal import Principal
@@ -44,7 +44,7 @@ async def create_item(
     settings = ctx.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + settings.max_metadata_bytes:
-        return error_response(413, "upload_too_large", f"upload exceeds {settings.max_upload_bytes} bytes")
+        raise UploadTooLarge(f"upload exceeds {settings.max_upload_bytes} bytes")
     upload = await receive_upload(
         request.headers.get("content-type", ""),
         request.stream(),

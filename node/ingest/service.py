@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from anchor.log import MerkleLog
 from anchor.models import Log
 from node.core.blobstore import BlobStore, BlobWriter
-from node.core.errors import InvalidInput, NodeError, UploadTooLarge
+from node.core.errors import InvalidInput, UploadTooLarge
 from node.core.limits import BodyRefused, loads_bounded
 from node.core.models import Item
 from node.core.multipart import form_boundary, stream_form
@@ -83,8 +83,7 @@ def parse_metadata(raw: bytes) -> ItemMetadata:
     try:
         data = loads_bounded(raw)  # bounded depth and numbers (node/core/limits.py)
     except BodyRefused as exc:
-        kind = NodeError if exc.status == 400 else InvalidInput  # the same status as for a JSON body
-        raise kind(f"metadata refused: {exc.detail}", reason=exc.reason) from exc
+        raise type(exc)(f"metadata refused: {exc}") from exc  # the same kind, so the same answer as a JSON body
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"metadata is not valid UTF-8 JSON: {exc}", reason="metadata_not_json") from exc
     if not isinstance(data, dict):

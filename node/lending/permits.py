@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from anchor import eip712
 from anchor.chain.contracts import permit_view  # the one getPermit -> JSON view (re-exported here)
 from anchor.eip712 import Permit
-from anchor.errors import ChainUnavailable, LedgerError
+from anchor.errors import ChainUnavailable
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,6 @@ class PermitLedger(Protocol):
     def revoke(self, permit_id: bytes, signature: bytes) -> Relayed: ...
 
     def get_permit(self, permit_id: bytes) -> dict[str, Any]: ...
-
-
-class PermitCheckFailed(LedgerError):
-    """The chain could not answer the permit check (fail closed: access is refused)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,6 @@ __all__ = [
     "ChainPermits",
     "PermitCache",
     "PermitCheck",
-    "PermitCheckFailed",
     "PermitLedger",
     "Relayed",
     "permit_view",

@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from anchor.eip712 import Permit
 from anchor.errors import LedgerError
 from anchor.models import Log, LogEntry
-from node.core.errors import Conflict, Forbidden, InvalidInput, NodeError, NotFound
+from node.core.errors import ChainRelayFailed, Conflict, Forbidden, InvalidInput, NodeError, NotConfigured, NotFound
 from node.core.models import Item, Loan, LoanItem, LoanStatus, PermitRow
 from node.core.principal import Principal
 from node.lending.permits import PermitCache, PermitLedger, Relayed
@@ -76,11 +76,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_LOAN = 500
 ROLES_GRANT = "roles:grant"  # held by the security admin only (node/core/roles.py)
-
-
-class ChainRelayFailed(NodeError):
-    status_code = 502
-    reason = "chain_relay_failed"
 
 
 # audit(session, action, target, outcome, details, fonds) -> None, called inside the transaction
@@ -545,7 +540,7 @@ def build_lending(ctx: NodeContext) -> Lending:
     def contract() -> str:
         address = settings.permits_address
         if not address:
-            raise LedgerError("no ReadPermits contract is configured: run `archive-ledger init`")
+            raise NotConfigured("no ReadPermits contract is configured: run `archive-ledger init`")
         return address
 
     def ledger() -> PermitLedger:

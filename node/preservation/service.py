@@ -44,7 +44,7 @@ from anchor.log import MerkleLog
 from anchor.models import Checkpoint, CheckpointStatus, LogEntry, MerkleNode, iso_utc, utcnow
 from node.audit import service as audit
 from node.core.blobstore import BlobStore
-from node.core.errors import Conflict
+from node.core.errors import PreservationBusy
 from node.core.models import Item, PreservationAlert, PreservationItem, PreservationRun, PreservationState
 from node.filing.checks.engine import hash_file
 from node.filing.checks.ziplimits import ZipLimits
@@ -58,10 +58,6 @@ RUN_ACTION = "preservation:run"
 CURSOR = "cursor"
 BATCH = 100
 TIME = "%Y-%m-%dT%H:%M:%SZ"
-
-
-class PreservationBusy(Conflict):
-    reason = "preservation_busy"
 
 
 def throttle_delay(bytes_done: int, elapsed_s: float, rate_bytes_s: float) -> float:

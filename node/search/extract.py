@@ -33,6 +33,7 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 
+from node.core.errors import ExtractionRefused, OcrError, OcrTimeout
 from node.core.models import TextStatus
 from node.filing.checks import formats
 from node.filing.checks.ziplimits import (
@@ -44,7 +45,7 @@ from node.filing.checks.ziplimits import (
     judge,
     open_zip,
 )
-from node.search.ocr import Ocr, OcrError, OcrTimeout
+from node.search.ocr import Ocr
 
 CHUNK = 1 << 20
 OOXML_FORMATS = frozenset({"docx", "docm", "xlsx", "xlsm", "ooxml"})
@@ -86,12 +87,9 @@ class Extracted:
     message: str = ""
 
 
-class ExtractionRefused(Exception):
-    """The item broke a bound or cannot be read: it fails with `reason` (a code) and no text."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+def refused(reason: str, detail: str) -> ExtractionRefused:
+    """The item fails with `reason` (a code: too_many_pages, too_many_pixels, ...) and no text."""
+    return ExtractionRefused(f"{reason}: {detail}", reason=reason)
 
 
 class TextBuffer:
@@ -138,7 +136,7 @@ class Job:
         """Seconds left for this item; past the deadline the item fails with `timeout`."""
         left = self.deadline - self.clock()
         if left <= 0:
-            raise ExtractionRefused(TIMEOUT, f"extraction ran past the time bound ({self.bounds.max_seconds:g} s)")
+            raise refused(TIMEOUT, f"extraction ran past the time bound ({self.bounds.max_seconds:g} s)")
         return left
 
     def ocr_ready(self) -> bool:
@@ -165,9 +163,9 @@ def extract(
     try:
         info = formats.identify(path, bounds.zip)
         if info.bomb:
-            raise ExtractionRefused(ZIP_BOMB, info.bomb)
+            raise refused(ZIP_BOMB, info.bomb)
         if info.encrypted:
-            raise ExtractionRefused(ENCRYPTED, info.encrypted)
+            raise refused(ENCRYPTED, info.encrypted)
         fmt = info.format
         if fmt == "pdf":
             return _pdf(job)
@@ -217,10 +215,10 @@ def _pdf(job: Job) -> Extracted:
             with contextlib.suppress(Exception):
                 opened = bool(reader.decrypt(""))
             if not opened:
-                raise ExtractionRefused(ENCRYPTED, "the PDF needs a password")
+                raise refused(ENCRYPTED, "the PDF needs a password")
         n = len(reader.pages)
         if n > job.bounds.max_pages:
-            raise ExtractionRefused(TOO_MANY_PAGES, f"the PDF has {n} pages, more than {job.bounds.max_pages}")
+            raise refused(TOO_MANY_PAGES, f"the PDF has {n} pages, more than {job.bounds.max_pages}")
         texts: list[str] = []
         scanned: list[int] = []  # pages with no text layer but images: OCR them
         sizes: dict[int, tuple[float, float]] = {}
@@ -281,7 +279,7 @@ def ocr_dpi(width_pt: float, height_pt: float, bounds: Bounds) -> int:
     dpi = min(bounds.ocr_dpi, fit)
     if dpi < bounds.min_ocr_dpi:
         pixels = int(area_in2 * bounds.min_ocr_dpi**2)
-        raise ExtractionRefused(TOO_MANY_PIXELS, f"a {width_pt:.0f}x{height_pt:.0f} pt page is {pixels} pixels "
+        raise refused(TOO_MANY_PIXELS, f"a {width_pt:.0f}x{height_pt:.0f} pt page is {pixels} pixels "
                                 f"at {bounds.min_ocr_dpi} dpi, more than {bounds.max_pixels}")  # fmt: skip
     return dpi
 
@@ -304,7 +302,7 @@ def _judge_pixels(image: Path, bounds: Bounds, what: str) -> None:
     with Image.open(image) as im:
         w, h = im.size
     if w * h > bounds.max_pixels * 1.05:  # pdftoppm rounds the page size up
-        raise ExtractionRefused(TOO_MANY_PIXELS, f"{what} is {w}x{h} pixels, more than {bounds.max_pixels}")
+        raise refused(TOO_MANY_PIXELS, f"{what} is {w}x{h} pixels, more than {bounds.max_pixels}")
 
 
 # -- images ----------------------------------------------------------------------------------------------
@@ -316,16 +314,16 @@ def _image(job: Job) -> Extracted:
         try:
             im = Image.open(job.path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ExtractionRefused(TOO_MANY_PIXELS, str(exc)) from exc
+            raise refused(TOO_MANY_PIXELS, str(exc)) from exc
         with im:
             frames = getattr(im, "n_frames", 1)
             if frames > job.bounds.max_pages:
-                raise ExtractionRefused(TOO_MANY_PAGES, f"the image has {frames} frames, more than "
+                raise refused(TOO_MANY_PAGES, f"the image has {frames} frames, more than "
                                         f"{job.bounds.max_pages}")  # fmt: skip
             for n, frame in enumerate(ImageSequence.Iterator(im)):
                 w, h = frame.size
                 if w * h > job.bounds.max_pixels:
-                    raise ExtractionRefused(TOO_MANY_PIXELS, f"frame {n + 1} is {w}x{h} pixels, more than "
+                    raise refused(TOO_MANY_PIXELS, f"frame {n + 1} is {w}x{h} pixels, more than "
                                             f"{job.bounds.max_pixels}")  # fmt: skip
             if not job.ocr_ready():
                 return skipped_for_ocr(job, frames, "an image")
@@ -361,7 +359,7 @@ def _txt(job: Job, encoding: str | None) -> Extracted:
             last = f"not valid {enc}: {exc.reason} at byte {exc.start}"
             continue
         return job.result("txt")
-    raise ExtractionRefused(UNREADABLE, f"the text does not decode: {last}")
+    raise refused(UNREADABLE, f"the text does not decode: {last}")
 
 
 def _local(tag: Any) -> str:
@@ -499,13 +497,13 @@ def _ofd(job: Job) -> Extracted:
     with _open(job) as zf:
         names = set(zf.namelist())
         if "OFD.xml" not in names:
-            raise ExtractionRefused(UNREADABLE, "OFD.xml is missing from the package")
+            raise refused(UNREADABLE, "OFD.xml is missing from the package")
         roots = [_resolve("", r["_text"]) for r in _elements(job, zf, "OFD.xml", frozenset({"DocRoot"})) if r["_text"]]
         pages: list[str] = []  # the pages' content files, in reading order
         res_files: list[str] = []
         for root in roots:
             if root not in names:
-                raise ExtractionRefused(UNREADABLE, f"the OFD's DocRoot {root!r} is missing")
+                raise refused(UNREADABLE, f"the OFD's DocRoot {root!r} is missing")
             doc_dir = posixpath.dirname(root)
             for el in _elements(job, zf, root, frozenset({"Page", "PublicRes", "DocumentRes"})):
                 if el["_name"] == "Page" and el.get("BaseLoc"):
@@ -515,7 +513,7 @@ def _ofd(job: Job) -> Extracted:
             if len(pages) > job.bounds.max_pages:
                 break
         if len(pages) > job.bounds.max_pages:
-            raise ExtractionRefused(TOO_MANY_PAGES, f"the OFD has more than {job.bounds.max_pages} pages")
+            raise refused(TOO_MANY_PAGES, f"the OFD has more than {job.bounds.max_pages} pages")
         texts: list[str] = []
         scanned: dict[int, list[str]] = {}  # page index -> the resource IDs of its images
         size = 0
@@ -579,11 +577,11 @@ def _ocr_ofd_image(job: Job, zf: zipfile.ZipFile, names: set[str], member: str |
                 with Image.open(path) as im:
                     w, h = im.size
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ExtractionRefused(TOO_MANY_PIXELS, f"{what}: {exc}") from exc
+            raise refused(TOO_MANY_PIXELS, f"{what}: {exc}") from exc
         except Exception:
             return None
         if w * h > job.bounds.max_pixels:
-            raise ExtractionRefused(TOO_MANY_PIXELS, f"{what}: an image of {w}x{h} pixels, more than "
+            raise refused(TOO_MANY_PIXELS, f"{what}: an image of {w}x{h} pixels, more than "
                                     f"{job.bounds.max_pixels}")  # fmt: skip
         try:
             return job.ocr.image_text(path, job.left())

@@ -36,6 +36,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.core.blobstore import BlobStore
+from node.core.errors import ExtractionBusy
 from node.core.models import Item, ItemText, TextStatus, utcnow
 from node.search.extract import Bounds, Extracted, extract
 from node.search.ocr import Ocr
@@ -61,10 +62,6 @@ class PassReport:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-class ExtractionBusy(Exception):
-    """A pass is running already."""
 
 
 class Extractor:

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.core.errors import OcrError, OcrTimeout
+
 DEFAULT_LANGUAGES = "chi_sim+eng"
 INSTALL_HINT = (
     "OCR is not installed: install Tesseract with its simplified-Chinese model and poppler "
@@ -25,14 +27,6 @@ INSTALL_HINT = (
 # Tesseract puts a space between recognised CJK characters; a reader (and the index) wants them joined.
 _CJK = r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]"
 _CJK_GAP = re.compile(rf"(?<={_CJK})[ \t]+(?={_CJK})")
-
-
-class OcrTimeout(Exception):
-    """The OCR (or the page rendering) ran past the item's deadline."""
-
-
-class OcrError(Exception):
-    """Tesseract or pdftoppm failed on this input (its message says why)."""
 
 
 def join_cjk(text: str) -> str:

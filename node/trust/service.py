@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from anchor.errors import LedgerError
 from anchor.models import Log
+from node.core.errors import TrustIssueError
 from node.core.settings import CONFIG_FILE, Settings, write_config
 from verifier.certificate import generate_signing_key, load_signing_key, public_key_hex, save_signing_key
 from verifier.records import format_time, log_id_for_fonds
@@ -53,10 +54,6 @@ THRESHOLD = 2
 DEFAULT_ARCHIVE_NAME = "archive-ledger archive"
 _FILE_NAME = re.compile(r"trust-root-([1-9][0-9]*)\.json")
 AUDIT_LOG_SUFFIX = "/audit"
-
-
-class TrustIssueError(LedgerError):
-    """A trust root cannot be issued (too few officers, a wrong password, no chain ...)."""
 
 
 def trust_dir(settings: Settings) -> Path:

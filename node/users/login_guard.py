@@ -28,26 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from node.core.errors import NodeError
+from node.core.errors import LoginBusy, TooManyRequests
 
 MAX_TRACKED = 10_000  # usernames / addresses with failures kept in memory (oldest forgotten first)
-
-
-class TooManyRequests(NodeError):
-    """429 with a Retry-After header (seconds, rounded up)."""
-
-    status_code = 429
-    reason = "login_locked"
-
-    def __init__(self, message: str, *, retry_after_s: float, reason: str | None = None) -> None:
-        super().__init__(message, reason=reason)
-        self.retry_after_s = retry_after_s
-        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
-
-
-class LoginBusy(TooManyRequests):
-    status_code = 503
-    reason = "login_busy"
 
 
 @dataclass

@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from node.core.errors import CodeError
+
 RULES_FILE = Path(__file__).parent / "schemes" / "reference_codes.json"
 _TOKEN = re.compile(r"\{(fonds|category|year|retention|organisation|number)(?::0(\d)d)?\}")
 _FIELD_RE = {
@@ -25,10 +27,6 @@ _FIELD_RE = {
     "retention": r"Y|D30|D10|C|D\d{1,3}",
     "organisation": r"[A-Z0-9]{1,10}",
 }
-
-
-class CodeError(ValueError):
-    """A reference code that does not follow its rule, or fields that cannot make one."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from node.core.errors import PackageError
 from node.core.limits import loads_bounded
 from node.filing.checks import metadata
 from node.filing.checks.engine import ItemInput, ManifestFacts
@@ -33,10 +34,6 @@ from node.filing.checks.ziplimits import ZipBomb, ZipCorrupt, ZipLimits, copy_me
 
 MANIFEST_NAMES = ("manifest.json", "manifest.csv")
 RESERVED = {"path", "sha256", "size", "format", "time", "name", "category", "metadata"}
-
-
-class PackageError(Exception):
-    """The package cannot be opened at all (not a directory, ZIP or bag)."""
 
 
 @dataclass

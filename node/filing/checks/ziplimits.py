@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from node.core.errors import ZipBomb, ZipCorrupt
+
 CHUNK = 1 << 20
 
 
@@ -56,14 +58,6 @@ class ZipLimits:
 
 PACKAGE_MAX_EXPANDED = 8 * 1024**3
 DEFAULT_LIMITS = ZipLimits()
-
-
-class ZipBomb(ValueError):
-    """The ZIP inflates past a bound: refused without inflating it."""
-
-
-class ZipCorrupt(ValueError):
-    """A member's CRC, sizes or compressed stream are wrong."""
 
 
 CD_BYTES_PER_ENTRY = 256  # central directory bytes allowed per permitted entry (a long name is ~200 bytes)
