@@ -23,6 +23,7 @@ from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
 from node.audit import routes as audit_api
+from node.audit.request import note_refusal
 from node.core.context import NodeContext
 from node.core.deps import error_response
 from node.core.errors import NodeError, redact_paths
@@ -93,7 +94,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
 
     @app.exception_handler(NodeError)
     async def _node_error(req: Request, exc: NodeError) -> JSONResponse:
-        req.state.error_reason = exc.reason  # for the audit event of a refused request
+        note_refusal(req, exc.reason)  # for the audit event of a refused request
         answer = error_response(exc.status_code, exc.reason, shown(exc))
         answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
         return answer

@@ -155,7 +155,9 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, status: int, reason: str, detail: str) -> None:
-        scope.setdefault("state", {})["error_reason"] = reason  # for the audit event of the refusal
+        event = scope.setdefault("state", {}).get("audit")  # the request's RequestAudit (node/audit/request.py)
+        if event is not None:
+            event.refused(reason)  # for the audit event of the refusal
         body = json.dumps({"error": reason, "detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 413:
