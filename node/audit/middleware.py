@@ -22,13 +22,11 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.audit import service as audit
-from node.audit.request import STATE_KEY, RequestAudit, outcome_of, request_audit
+from node.audit.request import STATE_KEY, RequestAudit, request_audit
 from node.core.context import NodeContext
 from node.core.deps import all_routes, route_audit_action
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["AUDITED_READS", "NOT_AUDITED", "WRITE_METHODS", "AuditMiddleware", "audited", "outcome_of"]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public computations that change nothing (an outside auditor's verification) are not events.
