@@ -20,6 +20,7 @@ from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
 from node.audit import routes as audit_api
+from node.audit.request import note_refusal
 from node.core.context import NodeContext
 from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
@@ -90,7 +91,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         """The one way an error becomes an answer: `{"error","detail"}` (ErrorBody), status and reason
         from node/core/errors.py, the server's absolute paths made relative to the data dir."""
         refusal = answer(exc)
-        req.state.error_reason = refusal.reason  # for the audit event of a refused request
+        note_refusal(req, refusal.reason)  # for the audit event of a refused request
         if refusal.status >= 500 and isinstance(exc, LedgerError):
             logger.error("request failed: %s", exc)  # (any other exception: the server logs its traceback)
         body = {**refusal.body(), "detail": redact_paths(refusal.detail, settings.data_dir)}

@@ -130,7 +130,7 @@ def _scoped(query: Any, column: Any, principal: Principal) -> Any:
 def create_box(body: BoxIn, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     check_fonds(principal, body.fonds)
     details: dict[str, Any] = {"code": body.code}
-    with audited(ctx, request, principal, "items:arrange", "/boxes", details, body.fonds) as s:
+    with audited(ctx, request, "/boxes", details, body.fonds) as s:
         box = arr.create_box(s, body.fonds, body.code, body.storeroom, body.shelf, body.position)
         details["box_id"] = box.id  # the event is written when the block ends
         return arr.box_view(box)
@@ -171,7 +171,7 @@ def update_box(box_id: str, body: BoxPatch, request: Request, ctx: Ctx, principa
     with ctx.reader() as s:
         fonds = arr.get_box(s, box_id).fonds_code
     check_fonds(principal, fonds)
-    with audited(ctx, request, principal, "items:arrange", f"/boxes/{box_id}", {"changes": changes}, fonds) as s:
+    with audited(ctx, request, f"/boxes/{box_id}", {"changes": changes}, fonds) as s:
         return arr.box_view(arr.update_box(s, arr.get_box(s, box_id), changes))
 
 
@@ -181,7 +181,7 @@ def create_volume(body: VolumeIn, request: Request, ctx: Ctx, principal: Arrange
     check_fonds(principal, body.fonds)
     data = {**body.model_dump(exclude={"box"}), "box_id": body.box}
     details: dict[str, Any] = {"volume": data}
-    with audited(ctx, request, principal, "items:arrange", "/volumes", details, body.fonds) as s:
+    with audited(ctx, request, "/volumes", details, body.fonds) as s:
         volume = arr.create_volume(s, data, principal.id)
         details["volume_id"] = volume.id
         return arr.volume_view(s, volume)
@@ -221,7 +221,7 @@ def update_volume(volume_id: str, body: VolumePatch, request: Request, ctx: Ctx,
         fonds = arr.get_volume(s, volume_id).fonds_code
     check_fonds(principal, fonds)
     target = f"/volumes/{volume_id}"
-    with audited(ctx, request, principal, "items:arrange", target, {"changes": changes}, fonds) as s:
+    with audited(ctx, request, target, {"changes": changes}, fonds) as s:
         volume = arr.update_volume(s, arr.get_volume(s, volume_id), changes, principal.id)
         return arr.volume_view(s, volume)
 
@@ -247,7 +247,7 @@ def move_item(item_id: str, body: MoveIn, request: Request, ctx: Ctx, principal:
         fonds = arr.get_item(s, item_id).fonds_code
     check_fonds(principal, fonds)
     target = f"/items/{item_id}"
-    with audited(ctx, request, principal, "items:arrange", target, {"move": kwargs, "force": body.force}, fonds) as s:
+    with audited(ctx, request, target, {"move": kwargs, "force": body.force}, fonds) as s:
         item = arr.get_item(s, item_id)
         _placement, record = arr.move_item(
             s, item, kwargs.get("volume", arr.UNSET), kwargs.get("box", arr.UNSET), force=body.force, by=principal.id
@@ -276,7 +276,7 @@ def edit_metadata(item_id: str, body: MetadataEdit, request: Request, ctx: Ctx, 
         fonds = arr.get_item(s, item_id).fonds_code
     check_fonds(principal, fonds)
     details: dict[str, Any] = {"set": body.set, "unset": body.unset, "reason": body.reason}
-    with audited(ctx, request, principal, "items:arrange", f"/items/{item_id}/metadata", details, fonds) as s:
+    with audited(ctx, request, f"/items/{item_id}/metadata", details, fonds) as s:
         item = arr.get_item(s, item_id)
         row, changed = arr.edit_metadata(s, item, body.set, body.unset, body.reason, principal.id)
         details.update(version=row.version, changed=changed)

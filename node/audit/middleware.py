@@ -1,7 +1,7 @@
-"""The one audit path at the HTTP boundary: the middleware that makes every state-changing request and
-every content access an audit event, whatever its outcome; `audited` for routes that write their
-event inside their own transaction; the aggregation of anonymous refusals. (The /audit routes:
-node/audit/routes.py.)"""
+"""The one audit path at the HTTP boundary: the middleware that gives every state-changing request and
+every content access its `RequestAudit` (node/audit/request.py) and writes the request's event for every
+outcome the route's service did not record itself; `audited` for routes whose write transaction takes
+the ok event; the aggregation of anonymous refusals. (The /audit routes: node/audit/routes.py.)"""
 
 from __future__ import annotations
 
@@ -22,18 +22,16 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.audit import service as audit
+from node.audit.request import STATE_KEY, RequestAudit, request_audit
 from node.core.context import NodeContext
-from node.core.deps import all_routes, route_actions
-from node.core.principal import Principal
+from node.core.deps import all_routes, route_audit_action
 
 logger = logging.getLogger(__name__)
-
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public computations that change nothing (an outside auditor's verification) are not events.
 NOT_AUDITED = frozenset({("POST", "/verify")})
 AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export"})
-EVENT_NAMES = {"/auth/login": "auth:login", "/auth/logout": "auth:logout", "/me/password": "auth:password"}
 
 
 def source_ip(request: Request) -> str | None:
@@ -42,24 +40,24 @@ def source_ip(request: Request) -> str | None:
 
 @contextmanager
 def audited(
-    ctx: NodeContext, request: Request, principal: Principal | None, action: str, target: str,
-    details: dict[str, Any] | None = None, fonds: str | None = None,
+    ctx: NodeContext, request: Request, target: str, details: dict[str, Any] | None = None, fonds: str | None = None,
 ) -> Iterator[Session]:  # fmt: skip
-    """A write transaction whose audit event (outcome ok) commits with it. If the block raises, the
-    transaction rolls back and the middleware records the failure instead."""
+    """A write transaction that takes the request's ok event (its action is the route's). If the
+    block raises, the transaction rolls back and the middleware writes the failure instead."""
     with ctx.sessions() as s, s.begin():
         yield s
-        route = request.scope.get("route")
-        base = {"method": request.method, "route": getattr(route, "path", request.url.path)}
-        audit.record_event(s, principal, action, target, "ok", source_ip(request), {**base, **(details or {})},
-                           fonds, default_fonds=ctx.settings.default_fonds)  # fmt: skip
-        request.state.audit_recorded = True
+        request_audit(request).record(s, target=target, details=details, fonds=fonds)
 
 
-def outcome_of(status: int) -> str:
-    if status in (401, 403):
-        return "denied"
-    return "ok" if status < 400 else "failed"
+def covered(scope: Scope, route: Any) -> bool:
+    """Whether a request is in the trail: a state-changing request or an audited read of a route the
+    node serves (an unknown path writes nothing: nothing to bloat the log with)."""
+    if route is None:
+        return False
+    method = scope["method"]
+    if (method, route.path) in NOT_AUDITED:
+        return False
+    return method in WRITE_METHODS or (method == "GET" and route.path in AUDITED_READS)
 
 
 class AuditMiddleware:
@@ -75,68 +73,58 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})
-        done = {"recorded": False}
+        route = matched_route(scope)
+        if not covered(scope, route):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        state = scope.setdefault("state", {})
+        event = RequestAudit(
+            scope_state=state, method=scope["method"], route=route.path, path=scope["path"],
+            source_ip=client[0] if client else None, action=route_audit_action(route, scope["method"]),
+            default_fonds=self.ctx.settings.default_fonds,
+        )  # fmt: skip
+        state[STATE_KEY] = event
+        finished = False
 
-        async def record(status: int) -> None:
-            if done["recorded"]:
+        async def finish(status: int) -> None:
+            nonlocal finished
+            if finished:
                 return
-            done["recorded"] = True
-            if scope["state"].get("audit_recorded") or not self.audited(scope):
+            finished = True
+            if event.written:
                 return
             try:
-                await run_in_threadpool(self.record, scope, status)
+                await run_in_threadpool(self.write, event, status)
             except Exception:  # never turn an answer into a 500 because of the trail; but say so loudly
                 logger.exception("could not write the audit event of %s %s", scope["method"], scope["path"])
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await record(int(message["status"]))
+                await finish(int(message["status"]))
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException:
-            await record(500)
+            await finish(500)
             raise
 
-    @staticmethod
-    def audited(scope: Scope) -> bool:
-        method = scope["method"]
-        route = matched_route(scope)
-        if route is None:
-            return False  # a path the node does not serve: nothing to record (and nothing to bloat the log with)
-        template = route.path
-        if (method, template) in NOT_AUDITED:
-            return False
-        return method in WRITE_METHODS or (method == "GET" and template in AUDITED_READS)
-
-    def record(self, scope: Scope, status: int) -> None:
-        state = scope["state"]
-        route = matched_route(scope)
-        template = getattr(route, "path", None)
-        actions = route_actions(route) if route is not None else []
-        action = actions[0] if actions else EVENT_NAMES.get(template or "", f"http:{scope['method']}")
-        details: dict[str, Any] = {"method": scope["method"], "route": template, "status": status}
-        if state.get("error_reason"):
-            details["reason"] = state["error_reason"]
-        details.update(state.get("audit_details") or {})
-        client = scope.get("client")
-        ip = client[0] if client else None
-        principal = state.get("principal")
+    def write(self, event: RequestAudit, status: int) -> None:
+        """The request's event for an outcome its service did not record (refused, failed, no change)."""
+        action, target, outcome, details = event.boundary_event(status)
+        principal = event.principal
         if principal is None and status >= 400:
             # An anonymous refusal: the first of its window is an event now, the rest one event with a count.
-            for event in self.anonymous.add(ip, action, template or scope["path"], outcome_of(status), details):
-                self._write(None, event.action, event.target, event.outcome, event.ip, event.details, None)
+            for pending in self.anonymous.add(event.source_ip, action, event.route or event.path, outcome, details):
+                self._write(pending.action, pending.target, pending.outcome, pending.ip, pending.details)
             return
-        self._write(principal, action, scope["path"], outcome_of(status), ip, details, state.get("audit_fonds"))
-
-    def _write(
-        self, principal: Principal | None, action: str, target: str, outcome: str, ip: str | None,
-        details: dict[str, Any], fonds: str | None,
-    ) -> None:  # fmt: skip
         with self.ctx.sessions() as s, s.begin():
-            audit.record_event(s, principal, action, target, outcome, ip, details, fonds,
+            event.record(s, target=target, details=details, outcome=outcome)
+
+    def _write(self, action: str, target: str, outcome: str, ip: str | None, details: dict[str, Any]) -> None:
+        with self.ctx.sessions() as s, s.begin():
+            audit.record_event(s, None, action, target, outcome, ip, details, None,
                                default_fonds=self.ctx.settings.default_fonds)  # fmt: skip
 
 

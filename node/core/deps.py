@@ -73,6 +73,19 @@ def require(action: str) -> Callable[..., Principal]:
     return dependency
 
 
+def audit_as(action: str) -> Callable[[], None]:
+    """A route dependency naming the action of the route's audit event where it is not the action the
+    route requires (e.g. POST /auth/login requires none; POST /loans/{id}/return requires loans:request
+    but is the event loans:return). Put it in the route's `dependencies=[Depends(audit_as(...))]`."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.audit_action = action  # type: ignore[attr-defined]
+    dependency.__name__ = f"audit_as_{action.replace(':', '_')}"
+    return dependency
+
+
 def sees_log(principal: Principal, fonds_code: str) -> bool:
     """Whether a principal may see a Merkle log: a fonds' log or its audit log (`<fonds>/audit`)."""
     return principal.fonds is None or fonds_code.split("/", 1)[0] in principal.fonds
@@ -96,6 +109,18 @@ def route_actions(route: Any) -> list[str]:
 
     walk(route.dependant)
     return found
+
+
+def route_audit_action(route: Any, method: str) -> str:
+    """The action of a route's audit event, declared once on the route: its `audit_as(action)`, else the
+    first action it requires, else `http:<METHOD>`."""
+    if isinstance(route, APIRoute):
+        for dep in route.dependant.dependencies:
+            action = getattr(dep.call, "audit_action", None)
+            if action is not None:
+                return action
+    actions = route_actions(route)
+    return actions[0] if actions else f"http:{method}"
 
 
 def route_authenticated(route: Any) -> bool:

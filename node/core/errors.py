@@ -197,6 +197,10 @@ class ExtractionBusy(Conflict):
     """A text-extraction pass is running already. node/search/extraction.py."""
 
 
+class AuditAlreadyWritten(NodeError):
+    """A second audit event for one request: a programming error, never a user's (500). node/audit/request.py."""
+
+
 class AlreadyInitialised(NodeError):
     """init would overwrite an existing node. node/core/bootstrap.py."""
 
@@ -249,6 +253,7 @@ HTTP_ERRORS: dict[type[BaseException], tuple[int, str]] = {
     OcrTimeout: (422, "ocr_timeout"),
     OcrError: (422, "ocr_failed"),
     ExtractionBusy: (409, "extraction_busy"),
+    AuditAlreadyWritten: (500, "internal_error"),
     AlreadyInitialised: (409, "already_initialised"),
     NodeRequestError: (502, "node_request_failed"),
     # anchor/: what a client can act on has its own reason; the rest is the node's fault (500 ledger_error)
@@ -325,6 +330,7 @@ __all__ = [
     "FRAMEWORK_REASONS",
     "HTTP_ERRORS",
     "AlreadyInitialised",
+    "AuditAlreadyWritten",
     "BodyRefused",
     "BodyTooLarge",
     "ChainRelayFailed",

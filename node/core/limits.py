@@ -151,7 +151,9 @@ class BodyLimit:
     async def _refuse(scope: Scope, send: Send, refused: BodyRefused) -> None:
         """Answer as the app's error handler would (node/core/errors.py decides status and reason)."""
         refusal = answer(refused)
-        scope.setdefault("state", {})["error_reason"] = refusal.reason  # for the audit event of the refusal
+        event = scope.setdefault("state", {}).get("audit")  # the request's RequestAudit (node/audit/request.py)
+        if event is not None:
+            event.refused(refusal.reason)  # for the audit event of the refusal
         body = json.dumps(refusal.body()).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if refusal.status == 413:

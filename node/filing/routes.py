@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from node.audit.middleware import audited
+from node.audit.request import request_audit
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require
 from node.core.errors import InvalidInput, NotFound, PackageRejected, UploadTooLarge
@@ -114,8 +115,7 @@ async def file_package(
         where = request.client.host if request.client else None
 
         def transaction(package_id: str, details: dict[str, Any]):  # type: ignore[no-untyped-def]
-            return audited(ctx, request, principal, "items:ingest", f"/packages/{package_id}", details,
-                           fonds=next(iter(fonds_seen), None))  # fmt: skip
+            return audited(ctx, request, f"/packages/{package_id}", details, fonds=next(iter(fonds_seen), None))
 
         fonds_seen: list[str] = []
 
@@ -131,7 +131,7 @@ async def file_package(
                 raise InvalidInput(f"the package cannot be opened: {exc}", reason="package_unreadable") from exc
 
         outcome = await run_in_threadpool(run)
-        request.state.audit_details = {"package_id": outcome.package_id, "duplicate": outcome.duplicate}
+        request_audit(request).declare(package_id=outcome.package_id, duplicate=outcome.duplicate)
         return _answer(ctx, outcome.package_id, outcome.duplicate)
     finally:
         tmp.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from anchor.models import Log
-from node.audit import service as audit
+from node.audit.request import request_audit
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, current_principal, get_ctx, require
 from node.core.errors import NotFound, UploadTooLarge
@@ -53,21 +53,16 @@ async def create_item(
         max_metadata=settings.max_metadata_bytes,
         fonds_allowed=lambda fonds: check_fonds(principal, fonds),
     )
-    source_ip = request.client.host if request.client else None
+    event = request_audit(request)
 
     def persist() -> tuple[int, dict[str, Any]]:
         digest = upload.blob.commit()
         with ctx.sessions() as s, s.begin():
             dup = find_duplicate(s, upload.metadata, digest)
             item = dup or file_item(s, upload.metadata, digest, upload.blob.size, upload.filename)
-            # The audit event commits with the item (node/audit/service.py).
-            audit.record_event(
-                s, principal, "items:ingest", f"/items/{item.id}", "ok", source_ip,
-                {"method": "POST", "route": "/items", "status": 200 if dup else 201, "duplicate": dup is not None,
-                 "content_sha256": digest},
-                item.fonds_code, default_fonds=settings.default_fonds,
-            )  # fmt: skip
-            request.state.audit_recorded = True
+            # The request's audit event commits with the item (node/audit/request.py).
+            details = {"status": 200 if dup else 201, "duplicate": dup is not None, "content_sha256": digest}
+            event.record(s, target=f"/items/{item.id}", details=details, fonds=item.fonds_code)
             return (200 if dup else 201), {**item_view(item, s.get(Log, item.log_pk)), "duplicate": dup is not None}
 
     with kept_only_if_filed(upload, ctx.blobs, ctx.reader):
@@ -121,8 +116,9 @@ def get_content(
 ) -> FileResponse:
     """The stored bytes. Who may: node/lending/access.py (items:content, or a borrower's valid permit)."""
     item, _ = load_item(ctx, item_id)
-    request.state.audit_fonds = item.fonds_code
-    access = authorize_content(ctx, principal, item, state=request.state)
+    audit = request_audit(request)
+    audit.declare(fonds=item.fonds_code)
+    access = authorize_content(ctx, principal, item, audit=audit)
     path = ctx.blobs.path_for(item.content_sha256)
     if not path.exists():
         raise NotFound(f"the stored file of item {item_id} is missing", reason="blob_missing")

@@ -3,26 +3,29 @@ adds the borrower-with-a-valid-permit branch here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from node.core.errors import Conflict, Forbidden
 from node.core.principal import check_fonds
 from node.core.roles import Action
 
 if TYPE_CHECKING:
+    from node.audit.request import RequestAudit
     from node.core.context import NodeContext
     from node.core.models import Item
     from node.core.principal import Principal
     from node.lending.service import Access
 
 
-def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, state: Any = None) -> Access | None:
+def authorize_content(
+    ctx: NodeContext, principal: Principal, item: Item, *, audit: RequestAudit | None = None
+) -> Access | None:
     """Return if `principal` may fetch the bytes of `item`; raise Forbidden (403) otherwise.
 
     Holders of items:content get None. A user without it (a borrower) gets the `Access` of their
     loan: only while a loan of theirs for this item is APPROVED and its permit is valid on chain now
-    (node/lending/service.py, node/lending/permits.py). `state` (the request's) receives the loan and permit for the
-    audit event of the fetch, allowed or refused."""
+    (node/lending/service.py, node/lending/permits.py). `audit` (the request's) receives the loan and permit
+    for the audit event of the fetch, allowed or refused."""
     check_fonds(principal, item.fonds_code)
     if principal.may(Action.ITEMS_CONTENT):
         return None
@@ -30,9 +33,9 @@ def authorize_content(ctx: NodeContext, principal: Principal, item: Item, *, sta
     # was revoked (or that became an officer, e.g. the system admin) keeps no access through old loans.
     if principal.kind == "user" and principal.may(Action.LOANS_REQUEST):
         access = ctx.lending().content_access(principal, item.id)
-        if state is not None:
-            state.audit_details = {"permit_check": access.reason, "loan_id": access.loan_id,
-                                   "permit_id": access.permit_id, "block": access.block}  # fmt: skip
+        if audit is not None:
+            audit.declare(permit_check=access.reason, loan_id=access.loan_id, permit_id=access.permit_id,
+                          block=access.block)  # fmt: skip
         if access.allowed:
             return access
         if access.reason == "physical_record":

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy.orm import Session
 
+from node.audit.request import request_audit
 from node.core.context import NodeContext
-from node.core.deps import current_principal, get_ctx, require
+from node.core.deps import audit_as, current_principal, get_ctx, require
 from node.core.errors import Forbidden, InvalidInput
 from node.core.models import LoanStatus
 from node.core.principal import Principal
 from node.core.types import LoanDays, Offset, QueryBool, SaneTime
-from node.lending.service import LOANS_DECIDE, LOANS_READ, LOANS_REQUEST, LOANS_REVOKE, AuditHook, Lending
+from node.lending.service import LOANS_DECIDE, LOANS_READ, LOANS_REQUEST, LOANS_REVOKE, Lending
 
 router = APIRouter(tags=["loans"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -35,21 +35,6 @@ def get_lending(request: Request) -> Lending:
 Lend = Annotated[Lending, Depends(get_lending)]
 # Routes a borrower uses for their own loans and loans:read holders for all (checked in the handler).
 ANY_LOAN_READER = {"x-any-action": [LOANS_REQUEST, LOANS_READ, LOANS_DECIDE, LOANS_REVOKE]}
-
-
-def audit_hook(request: Request, principal: Principal) -> AuditHook:
-    """record_event bound to the caller and their address, for the lending code to call in its
-    transactions."""
-    from node.audit.service import record_event
-
-    source_ip = request.client.host if request.client else None
-    default_fonds = get_ctx(request).settings.default_fonds
-
-    def hook(s: Session, action: str, target: str, outcome: str, details: dict[str, Any], fonds: str | None) -> None:
-        record_event(s, principal, action, target, outcome, source_ip, details, fonds, default_fonds=default_fonds)
-        request.state.audit_recorded = True
-
-    return hook
 
 
 def _user(principal: Principal) -> Principal:
@@ -121,7 +106,7 @@ def request_loan(
     _user(principal)
     start = body.not_before or datetime.now(UTC)
     end = body.expires_at or start + timedelta(days=body.days or 0)
-    return lend.request(principal, body.items, body.purpose, end, body.not_before, audit=audit_hook(request, principal),
+    return lend.request(principal, body.items, body.purpose, end, body.not_before, audit=request_audit(request),
                         volume=body.volume)  # fmt: skip
 
 
@@ -164,12 +149,9 @@ def approve_loan(
     principal: Principal = Depends(require(LOANS_DECIDE)),
 ) -> dict[str, Any]:  # fmt: skip
     """Sign the permits with the approver's key, relay them, wait for confirmation, certify."""
-    audit = audit_hook(request, principal)
-    try:
-        signing = _signing(ctx, _user(principal), body)
-    except Exception as exc:
-        lend._audit_denied(audit, LOANS_DECIDE, f"loan:{loan_id}", exc)
-        raise
+    audit = request_audit(request)
+    audit.declare(target=f"loan:{loan_id}")
+    signing = _signing(ctx, _user(principal), body)
     return lend.approve(principal, loan_id, audit=audit, **signing)
 
 
@@ -178,7 +160,7 @@ def reject_loan(
     loan_id: str, body: Rejection, request: Request, lend: Lend,
     principal: Principal = Depends(require(LOANS_DECIDE)),
 ) -> dict[str, Any]:  # fmt: skip
-    return lend.reject(principal, loan_id, body.reason, audit=audit_hook(request, principal))
+    return lend.reject(principal, loan_id, body.reason, audit=request_audit(request))
 
 
 @router.post("/loans/{loan_id}/revoke")
@@ -187,22 +169,19 @@ def revoke_loan(
     principal: Principal = Depends(require(LOANS_REVOKE)),
 ) -> dict[str, Any]:  # fmt: skip
     """Approver or security admin: access ends at once in the node, then the revocation goes on chain."""
-    audit = audit_hook(request, principal)
-    try:
-        signing = _signing(ctx, _user(principal), body)
-    except Exception as exc:
-        lend._audit_denied(audit, LOANS_REVOKE, f"loan:{loan_id}", exc)
-        raise
+    audit = request_audit(request)
+    audit.declare(target=f"loan:{loan_id}")
+    signing = _signing(ctx, _user(principal), body)
     signing.pop("signer", None)
     return lend.revoke(principal, loan_id, reason=body.reason, audit=audit, **signing)
 
 
-@router.post("/loans/{loan_id}/return")
+@router.post("/loans/{loan_id}/return", dependencies=[Depends(audit_as("loans:return"))])
 def return_loan(
     loan_id: str, request: Request, lend: Lend, principal: Principal = Depends(require(LOANS_REQUEST))
 ) -> dict[str, Any]:
     """The borrower ends their loan early; content is refused from now on."""
-    return lend.return_loan(principal, loan_id, audit=audit_hook(request, principal))
+    return lend.return_loan(principal, loan_id, audit=request_audit(request))
 
 
 @router.get("/loans/{loan_id}/certificates", openapi_extra=ANY_LOAN_READER)

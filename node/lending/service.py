@@ -43,7 +43,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,8 +78,19 @@ MAX_ITEMS_PER_LOAN = 500
 ROLES_GRANT = "roles:grant"  # held by the security admin only (node/core/roles.py)
 
 
-# audit(session, action, target, outcome, details, fonds) -> None, called inside the transaction
-AuditHook = Callable[[Session, str, str, str, dict[str, Any], "str | None"], None]
+class RequestEvent(Protocol):
+    """The audit event of the request a workflow step serves (node/audit/request.py, RequestAudit):
+    `declare` names its target whatever the outcome; `record` writes the outcome-ok event inside the
+    step's transaction. Refusals and failures are written by the HTTP boundary, not here."""
+
+    def declare(self, *, target: str | None = None, fonds: str | None = None, **details: Any) -> None: ...
+
+    def record(
+        self, session: Session, *, target: str | None = None, details: dict[str, Any] | None = None,
+        fonds: str | None = None, outcome: str = "ok",
+    ) -> None: ...  # fmt: skip
+
+
 # certify(item_id, permit summary) -> certificate (dict)
 CertifyHook = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -122,17 +133,6 @@ class Lending(LoanViews):
             self.cache = PermitCache(self.ledger(), clock=self.clock)
         return self.cache
 
-    # -- helpers ------------------------------------------------------------------------------------------
-    def _audit_denied(self, audit: AuditHook | None, action: str, target: str, exc: Exception) -> None:
-        if audit is None:
-            return
-        try:
-            with self.sessions() as s, s.begin():
-                audit(s, action, target, "denied", {"reason": getattr(exc, "reason", type(exc).__name__),
-                                                     "detail": str(exc)}, None)  # fmt: skip
-        except Exception:  # the refusal itself must reach the client even if auditing it failed
-            logger.exception("could not audit a refused %s on %s", action, target)
-
 
     # -- request ------------------------------------------------------------------------------------------
     def request(
@@ -143,57 +143,54 @@ class Lending(LoanViews):
         expires_at: datetime,
         not_before: datetime | None = None,
         *,
-        audit: AuditHook | None = None,
+        audit: RequestEvent | None = None,
         volume: str | None = None,
     ) -> dict[str, Any]:
         """`volume`: a whole volume (卷), expanded to the items arranged in it (added to `item_ids`)."""
-        try:
-            if LOANS_REQUEST not in actor.actions:
-                raise Forbidden("only borrowers request loans")
-            now = self.now()
-            start = as_utc(not_before) if not_before else now
-            end = as_utc(expires_at)
-            ids = list(dict.fromkeys(item_ids))
-            if volume is not None:
-                ids = list(dict.fromkeys([*ids, *self._volume_items(volume)]))
-            if not ids:
-                raise InvalidInput("a loan needs at least one item", reason="no_items")
-            if len(ids) > MAX_ITEMS_PER_LOAN:
-                raise InvalidInput(f"at most {MAX_ITEMS_PER_LOAN} items per loan", reason="too_many_items")
-            if not purpose.strip():
-                raise InvalidInput("a purpose is required", reason="no_purpose")
-            if end <= start or end <= now:
-                raise InvalidInput("expires_at must be after not_before and in the future", reason="bad_period")
-            if (end - start).total_seconds() > self.max_period_s:
-                raise InvalidInput(
-                    f"the period exceeds the maximum of {timedelta(seconds=self.max_period_s)}",
-                    reason="period_too_long",
-                )
-            loan_id = uuid.uuid4().hex
-            with self.sessions() as s, s.begin():
-                items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(ids)))}
-                missing = [i for i in ids if i not in items]
-                if missing:
-                    raise NotFound(f"no item(s) {', '.join(missing)}", reason="item_not_found")
-                loan = Loan(
-                    id=loan_id, borrower_id=_uid(actor), purpose=purpose.strip(), not_before=start,
-                    expires_at=end, status=LoanStatus.REQUESTED, requested_at=now,
-                )  # fmt: skip
-                s.add(loan)
-                s.flush()
-                for iid in ids:
-                    s.add(LoanItem(loan_id=loan_id, item_id=iid, medium=item_medium(items[iid])[0]))
-                s.flush()
-                if audit:
-                    fonds = sorted({i.fonds_code for i in items.values()})
-                    audit(s, LOANS_REQUEST, f"loan:{loan_id}", "ok",
-                          {"items": ids, "purpose": loan.purpose, "expires_at": end.isoformat(),
-                           **({"volume": volume} if volume else {})},
-                          fonds[0] if len(fonds) == 1 else None)  # fmt: skip
-                return self.view(s, loan)
-        except NodeError as exc:
-            self._audit_denied(audit, LOANS_REQUEST, "loan:new", exc)
-            raise
+        if audit:
+            audit.declare(target="loan:new")
+        if LOANS_REQUEST not in actor.actions:
+            raise Forbidden("only borrowers request loans")
+        now = self.now()
+        start = as_utc(not_before) if not_before else now
+        end = as_utc(expires_at)
+        ids = list(dict.fromkeys(item_ids))
+        if volume is not None:
+            ids = list(dict.fromkeys([*ids, *self._volume_items(volume)]))
+        if not ids:
+            raise InvalidInput("a loan needs at least one item", reason="no_items")
+        if len(ids) > MAX_ITEMS_PER_LOAN:
+            raise InvalidInput(f"at most {MAX_ITEMS_PER_LOAN} items per loan", reason="too_many_items")
+        if not purpose.strip():
+            raise InvalidInput("a purpose is required", reason="no_purpose")
+        if end <= start or end <= now:
+            raise InvalidInput("expires_at must be after not_before and in the future", reason="bad_period")
+        if (end - start).total_seconds() > self.max_period_s:
+            raise InvalidInput(
+                f"the period exceeds the maximum of {timedelta(seconds=self.max_period_s)}",
+                reason="period_too_long",
+            )
+        loan_id = uuid.uuid4().hex
+        with self.sessions() as s, s.begin():
+            items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(ids)))}
+            missing = [i for i in ids if i not in items]
+            if missing:
+                raise NotFound(f"no item(s) {', '.join(missing)}", reason="item_not_found")
+            loan = Loan(
+                id=loan_id, borrower_id=_uid(actor), purpose=purpose.strip(), not_before=start,
+                expires_at=end, status=LoanStatus.REQUESTED, requested_at=now,
+            )  # fmt: skip
+            s.add(loan)
+            s.flush()
+            for iid in ids:
+                s.add(LoanItem(loan_id=loan_id, item_id=iid, medium=item_medium(items[iid])[0]))
+            s.flush()
+            if audit:
+                fonds = sorted({i.fonds_code for i in items.values()})
+                audit.record(s, target=f"loan:{loan_id}", fonds=fonds[0] if len(fonds) == 1 else None,
+                             details={"items": ids, "purpose": loan.purpose, "expires_at": end.isoformat(),
+                                      **({"volume": volume} if volume else {})})  # fmt: skip
+            return self.view(s, loan)
 
     def _volume_items(self, volume_id: str) -> list[str]:
         from node.arrangement.service import get_volume, volume_item_ids
@@ -258,74 +255,70 @@ class Lending(LoanViews):
         account: Any | None = None,
         signatures: dict[str, bytes] | None = None,
         signer: str | None = None,
-        audit: AuditHook | None = None,
+        audit: RequestEvent | None = None,
     ) -> dict[str, Any]:
         """Sign (with `account`, the approver's unlocked key) or take client-side `signatures`
         (item id -> 65 bytes, made by `signer`), relay, wait for confirmation, certify, commit."""
-        target = f"loan:{loan_id}"
+        if audit:
+            audit.declare(target=f"loan:{loan_id}")
+        now = self.now()
+        with self.reader() as s:
+            loan = self._load(s, loan_id)
+            self._check_decidable(actor, loan, now)
+            if as_utc(loan.expires_at) <= now:
+                raise Conflict(f"loan {loan_id} ended before it was decided", reason="period_over")
+            borrower = loan.borrower_id
+        if account is None and signatures is None:
+            raise InvalidInput("give the approver's password or one signature per item", reason="no_signature")
+        to_sign = self.permits_to_sign(loan_id)
+        ledger = self.ledger()
+        grants: list[tuple[str, Permit, bytes]] = []
+        for iid, permit in to_sign:
+            if account is not None:
+                sig = ledger.sign_permit(account, permit)
+            else:
+                assert signatures is not None
+                if iid not in signatures:
+                    raise InvalidInput(f"no signature for item {iid}", reason="missing_signature")
+                sig = signatures[iid]
+            grants.append((iid, permit, sig))
+        signer_address = account.address if account is not None else (signer or "")
         try:
-            now = self.now()
-            with self.reader() as s:
-                loan = self._load(s, loan_id)
-                self._check_decidable(actor, loan, now)
-                if as_utc(loan.expires_at) <= now:
-                    raise Conflict(f"loan {loan_id} ended before it was decided", reason="period_over")
-                borrower = loan.borrower_id
-            if account is None and signatures is None:
-                raise InvalidInput("give the approver's password or one signature per item", reason="no_signature")
-            to_sign = self.permits_to_sign(loan_id)
-            ledger = self.ledger()
-            grants: list[tuple[str, Permit, bytes]] = []
-            for iid, permit in to_sign:
-                if account is not None:
-                    sig = ledger.sign_permit(account, permit)
-                else:
-                    assert signatures is not None
-                    if iid not in signatures:
-                        raise InvalidInput(f"no signature for item {iid}", reason="missing_signature")
-                    sig = signatures[iid]
-                grants.append((iid, permit, sig))
-            signer_address = account.address if account is not None else (signer or "")
-            try:
-                relayed = ledger.grant_many([(p, sig) for _, p, sig in grants])
-            except LedgerError as exc:
-                raise ChainRelayFailed(f"the permit could not be put on chain: {exc}") from exc
-            permit_ids = [ledger.permit_id(p).hex() for _, p, _ in grants]
-            certificates: dict[str, dict[str, Any]] = {}
-            for (iid, permit, _), pid, tx in zip(grants, permit_ids, relayed, strict=True):
-                summary = self._permit_summary(pid, permit, tx, signer_address)
-                if self.certify is not None:
-                    try:
-                        certificates[iid] = self.certify(iid, summary)
-                    except LedgerError as exc:  # the loan stands; the certificate can be re-issued
-                        logger.warning("no certificate for item %s of loan %s: %s", iid, loan_id, exc)
-            with self.sessions() as s, s.begin():
-                loan = self._load(s, loan_id)
-                self._check_decidable(actor, loan, self.now())  # decided meanwhile by someone else?
-                loan.status = LoanStatus.APPROVED
-                loan.decided_at = self.now()
-                loan.decided_by = _uid(actor)
-                loan.approver_address = signer_address
-                for (iid, permit, sig), pid, tx in zip(grants, permit_ids, relayed, strict=True):
-                    if s.get(PermitRow, pid) is not None:
-                        continue
-                    s.add(PermitRow(
-                        permit_id=pid, loan_id=loan_id, item_id=iid, log_id=permit.log_id.hex(),
-                        item_key=permit.item_key.hex(), grantee=permit.grantee.hex(), not_before=permit.not_before,
-                        expires_at=permit.expires_at, signer=signer_address, signature=sig.hex(),
-                        contract=self.contract(), chain_id=self.chain_id, tx_hash=tx.tx_hash,
-                        block_number=tx.block_number,
-                        certificate_json=json.dumps(certificates[iid]) if iid in certificates else None,
-                    ))  # fmt: skip
-                s.flush()
-                if audit:
-                    audit(s, LOANS_DECIDE, target, "ok",
-                          {"decision": "approve", "borrower": borrower, "permits": permit_ids,
-                           "tx_hashes": [t.tx_hash for t in relayed], "signer": signer_address}, None)  # fmt: skip
-                return self.view(s, loan)
-        except NodeError as exc:
-            self._audit_denied(audit, LOANS_DECIDE, target, exc)
-            raise
+            relayed = ledger.grant_many([(p, sig) for _, p, sig in grants])
+        except LedgerError as exc:
+            raise ChainRelayFailed(f"the permit could not be put on chain: {exc}") from exc
+        permit_ids = [ledger.permit_id(p).hex() for _, p, _ in grants]
+        certificates: dict[str, dict[str, Any]] = {}
+        for (iid, permit, _), pid, tx in zip(grants, permit_ids, relayed, strict=True):
+            summary = self._permit_summary(pid, permit, tx, signer_address)
+            if self.certify is not None:
+                try:
+                    certificates[iid] = self.certify(iid, summary)
+                except LedgerError as exc:  # the loan stands; the certificate can be re-issued
+                    logger.warning("no certificate for item %s of loan %s: %s", iid, loan_id, exc)
+        with self.sessions() as s, s.begin():
+            loan = self._load(s, loan_id)
+            self._check_decidable(actor, loan, self.now())  # decided meanwhile by someone else?
+            loan.status = LoanStatus.APPROVED
+            loan.decided_at = self.now()
+            loan.decided_by = _uid(actor)
+            loan.approver_address = signer_address
+            for (iid, permit, sig), pid, tx in zip(grants, permit_ids, relayed, strict=True):
+                if s.get(PermitRow, pid) is not None:
+                    continue
+                s.add(PermitRow(
+                    permit_id=pid, loan_id=loan_id, item_id=iid, log_id=permit.log_id.hex(),
+                    item_key=permit.item_key.hex(), grantee=permit.grantee.hex(), not_before=permit.not_before,
+                    expires_at=permit.expires_at, signer=signer_address, signature=sig.hex(),
+                    contract=self.contract(), chain_id=self.chain_id, tx_hash=tx.tx_hash,
+                    block_number=tx.block_number,
+                    certificate_json=json.dumps(certificates[iid]) if iid in certificates else None,
+                ))  # fmt: skip
+            s.flush()
+            if audit:
+                audit.record(s, details={"decision": "approve", "borrower": borrower, "permits": permit_ids,
+                                         "tx_hashes": [t.tx_hash for t in relayed], "signer": signer_address})
+            return self.view(s, loan)
 
     def _permit_summary(self, pid: str, permit: Permit, tx: Relayed, signer: str) -> dict[str, Any]:
         return {
@@ -340,48 +333,44 @@ class Lending(LoanViews):
             "expires_at_iso": datetime.fromtimestamp(permit.expires_at, UTC).isoformat(),
         }
 
-    def reject(self, actor: Principal, loan_id: str, reason: str, *, audit: AuditHook | None = None) -> dict[str, Any]:
-        target = f"loan:{loan_id}"
-        try:
-            if not reason or not reason.strip():
-                raise InvalidInput("a rejection needs a reason", reason="no_reason")
-            with self.sessions() as s, s.begin():
-                loan = self._load(s, loan_id)
-                self._check_decidable(actor, loan, self.now())
-                loan.status = LoanStatus.REJECTED
-                loan.reason = reason.strip()
-                loan.decided_at = self.now()
-                loan.decided_by = _uid(actor)
-                if audit:
-                    audit(s, LOANS_DECIDE, target, "ok", {"decision": "reject", "reason": loan.reason}, None)
-                return self.view(s, loan)
-        except NodeError as exc:
-            self._audit_denied(audit, LOANS_DECIDE, target, exc)
-            raise
+    def reject(
+        self, actor: Principal, loan_id: str, reason: str, *, audit: RequestEvent | None = None
+    ) -> dict[str, Any]:
+        if audit:
+            audit.declare(target=f"loan:{loan_id}")
+        if not reason or not reason.strip():
+            raise InvalidInput("a rejection needs a reason", reason="no_reason")
+        with self.sessions() as s, s.begin():
+            loan = self._load(s, loan_id)
+            self._check_decidable(actor, loan, self.now())
+            loan.status = LoanStatus.REJECTED
+            loan.reason = reason.strip()
+            loan.decided_at = self.now()
+            loan.decided_by = _uid(actor)
+            if audit:
+                audit.record(s, details={"decision": "reject", "reason": loan.reason})
+            return self.view(s, loan)
 
     # -- ending -------------------------------------------------------------------------------------------
-    def return_loan(self, actor: Principal, loan_id: str, *, audit: AuditHook | None = None) -> dict[str, Any]:
+    def return_loan(self, actor: Principal, loan_id: str, *, audit: RequestEvent | None = None) -> dict[str, Any]:
         """The borrower ends the loan early: access ends at once in the node (see the module doc)."""
-        target = f"loan:{loan_id}"
-        try:
-            with self.sessions() as s, s.begin():
-                loan = self._load(s, loan_id)
-                if loan.borrower_id != _uid(actor):
-                    raise NotFound(f"no loan {loan_id}", reason="loan_not_found")
-                now = self.now()
-                status = effective_status(loan, now)
-                if status != LoanStatus.APPROVED:
-                    if status == LoanStatus.EXPIRED:
-                        loan.status = LoanStatus.EXPIRED
-                    raise Conflict(f"loan {loan_id} is {status.value}, not APPROVED", reason="invalid_state")
-                loan.status = LoanStatus.RETURNED
-                loan.ended_at, loan.ended_by = now, _uid(actor)
-                if audit:
-                    audit(s, "loans:return", target, "ok", {}, None)
-                return self.view(s, loan)
-        except NodeError as exc:
-            self._audit_denied(audit, "loans:return", target, exc)
-            raise
+        if audit:
+            audit.declare(target=f"loan:{loan_id}")
+        with self.sessions() as s, s.begin():
+            loan = self._load(s, loan_id)
+            if loan.borrower_id != _uid(actor):
+                raise NotFound(f"no loan {loan_id}", reason="loan_not_found")
+            now = self.now()
+            status = effective_status(loan, now)
+            if status != LoanStatus.APPROVED:
+                if status == LoanStatus.EXPIRED:
+                    loan.status = LoanStatus.EXPIRED
+                raise Conflict(f"loan {loan_id} is {status.value}, not APPROVED", reason="invalid_state")
+            loan.status = LoanStatus.RETURNED
+            loan.ended_at, loan.ended_by = now, _uid(actor)
+            if audit:
+                audit.record(s)
+            return self.view(s, loan)
 
     def revoke(
         self,
@@ -391,78 +380,75 @@ class Lending(LoanViews):
         account: Any | None = None,
         signatures: dict[str, bytes] | None = None,
         reason: str | None = None,
-        audit: AuditHook | None = None,
+        audit: RequestEvent | None = None,
     ) -> dict[str, Any]:
         """Approver or security admin: the loan is REVOKED in the node first (access ends now), then
         each permit's signed revocation is relayed; calling again relays whatever is still missing."""
-        target = f"loan:{loan_id}"
-        try:
-            if LOANS_REVOKE not in actor.actions:
-                raise Forbidden("only approvers and security admins revoke loans")
-            if account is None and signatures is None:
-                raise InvalidInput("give your password or one signature per permit", reason="no_signature")
-            with self.sessions() as s, s.begin():
-                loan = self._load(s, loan_id)
-                now = self.now()
-                status = effective_status(loan, now)
-                # As on chain (ReadPermits.revoke): the loan's own approver or a security admin (the one
-                # holder of roles:grant), never another approver; checked before the node ends access.
-                if ROLES_GRANT not in actor.actions and loan.decided_by != _uid(actor):
-                    raise Forbidden(f"only the approver of loan {loan_id} or a security admin revokes it",
-                                    reason="not_loan_approver")  # fmt: skip
-                if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED):
-                    raise Conflict(f"loan {loan_id} is {status.value}: nothing to revoke", reason="invalid_state")
-                if status == LoanStatus.APPROVED:
-                    loan.status = LoanStatus.REVOKED
-                    loan.ended_at, loan.ended_by = now, _uid(actor)
-                    loan.reason = (reason or "").strip() or loan.reason
-                    if audit:
-                        audit(s, LOANS_REVOKE, target, "ok", {"reason": reason, "stage": "node"}, None)
-                pending = [p.permit_id for p in s.scalars(
-                    select(PermitRow).where(PermitRow.loan_id == loan_id, PermitRow.revoke_tx_hash.is_(None))
-                )]  # fmt: skip
-            ledger = self.ledger()
-            done: dict[str, Relayed] = {}
-            error: Exception | None = None
-            for pid in pending:
-                try:
-                    raw = bytes.fromhex(pid)
-                    if account is not None:
-                        sig = ledger.sign_revoke(account, raw)
-                    else:
-                        assert signatures is not None
-                        if pid not in signatures:
-                            raise InvalidInput(f"no signature for permit {pid}", reason="missing_signature")
-                        sig = signatures[pid]
-                    done[pid] = ledger.revoke(raw, sig)
-                except LedgerError as exc:
-                    error = exc
-                    break
-                finally:
-                    if self.cache is not None:
-                        self.cache.forget(bytes.fromhex(pid))
-            with self.sessions() as s, s.begin():
-                for pid, tx in done.items():
-                    row = s.get(PermitRow, pid)
-                    if row is not None:
-                        row.revoke_tx_hash, row.revoked_at = tx.tx_hash, self.now()
-                if audit and done:
-                    audit(s, LOANS_REVOKE, target, "ok",
-                          {"stage": "chain", "permits": list(done), "tx_hashes": [t.tx_hash for t in done.values()]},
-                          None)  # fmt: skip
-                loan = self._load(s, loan_id)
-                answer = self.view(s, loan)
-            if error is not None:
-                if isinstance(error, NodeError) and not isinstance(error, ChainRelayFailed):
-                    raise error
-                raise ChainRelayFailed(
-                    f"loan {loan_id} is revoked in the node, but relaying the revocation failed: {error}; "
-                    "run revoke again to finish it on chain"
-                ) from error
-            return answer
-        except NodeError as exc:
-            self._audit_denied(audit, LOANS_REVOKE, target, exc)
-            raise
+        if audit:
+            audit.declare(target=f"loan:{loan_id}")
+        if LOANS_REVOKE not in actor.actions:
+            raise Forbidden("only approvers and security admins revoke loans")
+        if account is None and signatures is None:
+            raise InvalidInput("give your password or one signature per permit", reason="no_signature")
+        with self.sessions() as s, s.begin():
+            loan = self._load(s, loan_id)
+            now = self.now()
+            status = effective_status(loan, now)
+            # As on chain (ReadPermits.revoke): the loan's own approver or a security admin (the one
+            # holder of roles:grant), never another approver; checked before the node ends access.
+            if ROLES_GRANT not in actor.actions and loan.decided_by != _uid(actor):
+                raise Forbidden(f"only the approver of loan {loan_id} or a security admin revokes it",
+                                reason="not_loan_approver")  # fmt: skip
+            if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED):
+                raise Conflict(f"loan {loan_id} is {status.value}: nothing to revoke", reason="invalid_state")
+            revoked_now = status == LoanStatus.APPROVED
+            if revoked_now:  # the request's one event: written with the change (the relay may fail after it)
+                loan.status = LoanStatus.REVOKED
+                loan.ended_at, loan.ended_by = now, _uid(actor)
+                loan.reason = (reason or "").strip() or loan.reason
+                if audit:
+                    audit.record(s, details={"reason": reason, "stage": "node"})
+            pending = [p.permit_id for p in s.scalars(
+                select(PermitRow).where(PermitRow.loan_id == loan_id, PermitRow.revoke_tx_hash.is_(None))
+            )]  # fmt: skip
+        ledger = self.ledger()
+        done: dict[str, Relayed] = {}
+        error: Exception | None = None
+        for pid in pending:
+            try:
+                raw = bytes.fromhex(pid)
+                if account is not None:
+                    sig = ledger.sign_revoke(account, raw)
+                else:
+                    assert signatures is not None
+                    if pid not in signatures:
+                        raise InvalidInput(f"no signature for permit {pid}", reason="missing_signature")
+                    sig = signatures[pid]
+                done[pid] = ledger.revoke(raw, sig)
+            except LedgerError as exc:
+                error = exc
+                break
+            finally:
+                if self.cache is not None:
+                    self.cache.forget(bytes.fromhex(pid))
+        with self.sessions() as s, s.begin():
+            for pid, tx in done.items():
+                row = s.get(PermitRow, pid)
+                if row is not None:
+                    row.revoke_tx_hash, row.revoked_at = tx.tx_hash, self.now()
+            if audit and done and not revoked_now:  # finishing an earlier revoke on chain: this request's event
+                audit.record(s, details={"stage": "chain", "permits": list(done),
+                                         "tx_hashes": [t.tx_hash for t in done.values()]})  # fmt: skip
+            loan = self._load(s, loan_id)
+            answer = self.view(s, loan)
+        if error is not None:
+            if isinstance(error, NodeError) and not isinstance(error, ChainRelayFailed):
+                raise error
+            raise ChainRelayFailed(
+                f"loan {loan_id} is revoked in the node, but relaying the revocation failed: {error}; "
+                "run revoke again to finish it on chain"
+            ) from error
+        return answer
 
     # -- content access ------------------------------------------------------------------------------------
     def content_access(self, actor: Principal, item_id: str) -> Access:

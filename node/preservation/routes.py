@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from node.audit.request import request_audit
 from node.core.context import NodeContext
-from node.core.deps import get_ctx, require
+from node.core.deps import audit_as, get_ctx, require
 from node.core.errors import NotFound
 from node.core.models import PreservationRun
 from node.core.principal import Principal
@@ -31,7 +32,7 @@ class RunRequest(BaseModel):
     max_seconds: float | None = Field(default=None, gt=0, le=86400 * 7, allow_inf_nan=False)
 
 
-@router.post("/run")
+@router.post("/run", dependencies=[Depends(audit_as("preservation:run"))])
 async def run_now(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("anchor:run"))],
     body: RunRequest | None = None,
@@ -44,8 +45,8 @@ async def run_now(
     result = await run_in_threadpool(
         ctx.preserver().run, trigger="manual", principal=principal, source_ip=source_ip,
         from_start=body.from_start, max_items=body.max_items, max_seconds=body.max_seconds, fonds=principal.fonds,
+        event=request_audit(request),
     )  # fmt: skip
-    request.state.audit_recorded = True  # the run wrote its own event
     return result
 
 

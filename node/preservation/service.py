@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +49,9 @@ from node.core.models import Item, PreservationAlert, PreservationItem, Preserva
 from node.filing.checks.engine import hash_file
 from node.filing.checks.ziplimits import ZipLimits
 from verifier.records import canonical_bytes, metadata_digest, new_record, record_leaf_hash
+
+if TYPE_CHECKING:
+    from node.audit.request import RequestAudit
 
 logger = logging.getLogger(__name__)
 
@@ -195,20 +198,22 @@ class Preserver:
     def run(
         self, *, trigger: str = "manual", principal: Any = None, source_ip: str | None = None,
         from_start: bool = False, max_items: int | None = None, max_seconds: float | None = None,
-        fonds: frozenset[str] | None = None,
+        fonds: frozenset[str] | None = None, event: RequestAudit | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """One pass. `fonds` (a fonds-limited caller's): only those fonds' items and logs are checked and
-        only their logs get records; such a pass keeps a cursor of its own, the node's is left alone."""
+        only their logs get records; such a pass keeps a cursor of its own, the node's is left alone.
+        `event`: the audit event of the request that asked for the pass (its outcome-ok event is the
+        pass's); without it (the schedule) the pass is a system event. Alerts are events of their own."""
         if not self._lock.acquire(blocking=False):
             raise PreservationBusy("a preservation pass is running")
         try:
-            return self._run(trigger, principal, source_ip, from_start, max_items, max_seconds, fonds)
+            return self._run(trigger, principal, source_ip, from_start, max_items, max_seconds, fonds, event)
         finally:
             self._lock.release()
 
     def _run(
         self, trigger: str, principal: Any, source_ip: str | None, from_start: bool, max_items: int | None,
-        max_seconds: float | None, fonds: frozenset[str] | None = None,
+        max_seconds: float | None, fonds: frozenset[str] | None = None, event: RequestAudit | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         settings = self.settings
         cursor_name = cursor_for(fonds)
@@ -264,7 +269,7 @@ class Preserver:
                     state.value = None
         new_alerts += self._save_log_alerts(run_id, log_alerts, principal, source_ip)
         return self._finish(run_id, trigger, started, cursor_from, cursor, complete, results, new_alerts,
-                            log_alerts, principal, source_ip)  # fmt: skip
+                            log_alerts, principal, source_ip, event)  # fmt: skip
 
     def _check_roots(self, s: Session) -> list[dict[str, Any]]:
         """Each log's root at its newest confirmed checkpoint, recomputed from the stored tree."""
@@ -360,7 +365,7 @@ class Preserver:
     def _finish(
         self, run_id: str, trigger: str, started: datetime, cursor_from: str | None, cursor_to: str | None,
         complete: bool, results: list[ItemResult], new_alerts: list[dict[str, Any]],
-        log_alerts: list[dict[str, Any]], principal: Any, source_ip: str | None,
+        log_alerts: list[dict[str, Any]], principal: Any, source_ip: str | None, event: RequestAudit | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         finished = datetime.now(UTC)
         per_fonds: dict[str, dict[str, Any]] = {}
@@ -397,10 +402,14 @@ class Preserver:
                                     time=finished)  # fmt: skip
                 leaf = MerkleLog(s).append(summary["fonds"], record)
                 records.append({"fonds": summary["fonds"], "leaf_index": leaf.index})
-            audit.record_event(s, principal, RUN_ACTION, f"/preservation/runs/{run_id}", "ok", source_ip,
-                               {"run_id": run_id, "trigger": trigger, "items_checked": len(results),
-                                "new_alerts": len(new_alerts), "report_sha256": digest, "cycle_complete": complete},
-                               None, default_fonds=self.settings.default_fonds)  # fmt: skip
+            target = f"/preservation/runs/{run_id}"
+            details = {"run_id": run_id, "trigger": trigger, "items_checked": len(results),
+                       "new_alerts": len(new_alerts), "report_sha256": digest, "cycle_complete": complete}  # fmt: skip
+            if event is not None:  # asked for over HTTP: the request's one event (node/audit/request.py)
+                event.record(s, target=target, details=details)
+            else:  # the schedule: a system event
+                audit.record_event(s, principal, RUN_ACTION, target, "ok", source_ip, details, None,
+                                   default_fonds=self.settings.default_fonds)  # fmt: skip
         return {**run_summary_fields(run_id, trigger, started, finished, report, digest), "records": records,
                 "new_alerts": new_alerts}  # fmt: skip
 

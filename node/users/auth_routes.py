@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from node.audit.middleware import audited, source_ip
+from node.audit.request import request_audit
 from node.core.context import NodeContext
-from node.core.deps import bearer_token, current_principal, get_ctx
+from node.core.deps import audit_as, bearer_token, current_principal, get_ctx
 from node.core.errors import Forbidden, InvalidInput, Unauthorized
 from node.core.principal import Principal
 from node.users import service as users
@@ -36,13 +37,13 @@ def principal_view(principal: Principal) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", dependencies=[Depends(audit_as("auth:login"))])
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` (unknown user, wrong
     password or disabled account: one answer) / `reset_not_confirmed` (a reset by the system admin awaits
     the security admin's confirmation); 429 `login_locked` after too many failures, 503 `login_busy` when
     too many logins run at once (both with Retry-After; docs/design.md, "Login policy")."""
-    request.state.audit_details = {"username": body.username}
+    request_audit(request).declare(username=body.username)
     guard, address = ctx.login_guard(), source_ip(request)
     guard.check(body.username.lower(), address)  # 429 `login_locked` (node/users/login_guard.py)
     with guard.slot():  # 503 `login_busy` beyond `login_concurrency` password checks at once
@@ -61,7 +62,7 @@ def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     guard.succeeded(body.username.lower())
     # A second short transaction for the event: the token row must exist even if the trail is busy.
     request.state.principal = principal
-    with audited(ctx, request, principal, "auth:login", "/auth/login", {"username": body.username}):
+    with audited(ctx, request, "/auth/login", {"username": body.username}):
         pass
     answer = {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": view}
     if must_change:
@@ -69,12 +70,12 @@ def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     return answer
 
 
-@router.post("/auth/logout", openapi_extra={"x-principal": "user"})
+@router.post("/auth/logout", openapi_extra={"x-principal": "user"}, dependencies=[Depends(audit_as("auth:logout"))])
 def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """Revoke the token this request carries (API keys are revoked through /api-keys)."""
     if principal.kind != "user":
         raise Forbidden("logout ends a login session; API keys are revoked by the system admin", reason="not_a_session")
-    with audited(ctx, request, principal, "auth:logout", "/auth/logout") as s:
+    with audited(ctx, request, "/auth/logout") as s:
         users.logout(s, bearer_token(request))
     return {"logged_out": True}
 
@@ -88,7 +89,9 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
     return answer
 
 
-@router.post("/me/password", openapi_extra={"x-principal": "user"})
+@router.post(
+    "/me/password", openapi_extra={"x-principal": "user"}, dependencies=[Depends(audit_as("auth:password"))]
+)
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends. Also
     clears `password_change_required` after a confirmed reset. A wrong current password counts as a
@@ -100,7 +103,7 @@ def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, princi
     guard.check(principal.name.lower(), source_ip(request))
     with guard.slot():
         try:
-            with audited(ctx, request, principal, "auth:password", f"/users/{principal.id}", details) as s:
+            with audited(ctx, request, f"/users/{principal.id}", details) as s:
                 user = users.get_user(s, principal.id)
                 users.set_password(s, user, body.new_password, old_password=body.old_password)
         except InvalidInput as exc:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from node.audit.middleware import audited
 from node.core.context import NodeContext
-from node.core.deps import current_principal, get_ctx, require
+from node.core.deps import audit_as, current_principal, get_ctx, require
 from node.core.errors import Forbidden
 from node.core.models import ApiKey, OfficerProposal, User
 from node.core.principal import Principal
@@ -88,7 +88,7 @@ def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
 def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     """A new account without roles (the security admin grants them)."""
     details = {"op": "create", "username": body.username, "must_change_password": body.must_change_password}
-    with audited(ctx, request, principal, "users:manage", "/users", details) as s:
+    with audited(ctx, request, "/users", details) as s:
         user = users.create_user(s, body.username, body.password, display_name=body.display_name,
                                  created_by=principal.id)  # fmt: skip
         # Every account gets a chain key under its own password, so an approver role can be granted on
@@ -111,7 +111,7 @@ def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, pr
     until the security admin confirms the reset (POST /users/{ref}/password/confirm). (A chain key stays
     encrypted under the old password: only the user's own change, POST /me/password, re-encrypts it.)"""
     details = {"op": "password_reset", "state": users.RESET_PENDING}
-    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", details) as s:
+    with audited(ctx, request, f"/users/{ref}", details) as s:
         user = users.find_user(s, ref)
         users.set_password(s, user, body.password)
         return {"reset": True, "user": user.id, "password_reset": user.password_reset_state}
@@ -123,7 +123,7 @@ def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Gran
     again, and must change the password at first login (403 `password_change_required` until then)."""
     _user_principal(principal)
     details = {"op": "password_reset_confirm", "state": users.MUST_CHANGE}
-    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", details) as s:
+    with audited(ctx, request, f"/users/{ref}", details) as s:
         user = users.find_user(s, ref)
         users.confirm_password_reset(s, principal, user)
         return {"confirmed": True, "user": user.id, "password_reset": user.password_reset_state}
@@ -131,7 +131,7 @@ def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Gran
 
 @router.post("/users/{ref}/disable")
 def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "disable"}) as s:
+    with audited(ctx, request, f"/users/{ref}", {"op": "disable"}) as s:
         user = users.find_user(s, ref)
         users.disable_user(s, user, actor_id=principal.id)
         return users.user_view(s, user)
@@ -139,7 +139,7 @@ def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> di
 
 @router.post("/users/{ref}/enable")
 def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    with audited(ctx, request, principal, "users:manage", f"/users/{ref}", {"op": "enable"}) as s:
+    with audited(ctx, request, f"/users/{ref}", {"op": "enable"}) as s:
         user = users.find_user(s, ref)
         users.enable_user(s, user)
         return users.user_view(s, user)
@@ -151,7 +151,7 @@ def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal:
     """The security admin grants a business role to another account. The approver role is granted on
     chain too (ArchiveRoles.grantApprover, signed with the security admin's key: give `password`)."""
     _user_principal(principal)
-    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
+    with audited(ctx, request, f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, body.role, grant=True)
         tx = users.mirror_approver_on_chain(s, principal, user, body.role, body.password, grant=True,
@@ -164,7 +164,7 @@ def revoke_role(
     ref: str, role: str, request: Request, ctx: Ctx, principal: Granter, body: RoleRevoke | None = None
 ) -> dict[str, Any]:
     _user_principal(principal)
-    with audited(ctx, request, principal, "roles:grant", f"/users/{ref}", {"op": "revoke", "role": role}) as s:
+    with audited(ctx, request, f"/users/{ref}", {"op": "revoke", "role": role}) as s:
         user = users.find_user(s, ref)
         roles = users.change_business_role(s, principal, user, role, grant=False)
         tx = users.mirror_approver_on_chain(s, principal, user, role, body.password if body else None, grant=False,
@@ -182,23 +182,25 @@ def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str,
         return {"proposals": [users.proposal_view(p) for p in s.scalars(query)]}
 
 
-@router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY)
+@router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY,
+             dependencies=[Depends(audit_as("officers:propose"))])
 def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """An officer proposes to grant or revoke an officer role of another account."""
     _officer(principal)
     details = {"op": "propose", "role": body.role, "change": body.change, "user": body.user}
-    with audited(ctx, request, principal, "officers:propose", "/officer-proposals", details) as s:
+    with audited(ctx, request, "/officer-proposals", details) as s:
         user = users.find_user(s, body.user)
         proposal = users.propose_officer_change(s, principal, user, body.role, grant=body.change == "grant")
         return users.proposal_view(proposal)
 
 
-@router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY)
+@router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY,
+             dependencies=[Depends(audit_as("officers:confirm"))])
 def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """Another officer confirms; the change applies at once."""
     _officer(principal)
     target = f"/officer-proposals/{proposal_id}"
-    with audited(ctx, request, principal, "officers:confirm", target, {"op": "confirm"}) as s:
+    with audited(ctx, request, target, {"op": "confirm"}) as s:
         proposal = users.confirm_officer_change(s, principal, proposal_id)
         return {**users.proposal_view(proposal), "roles": sorted(users.roles_of(s, proposal.target_user_id))}
 
@@ -218,7 +220,7 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
     details = {"op": "create_api_key", "name": body.name, "actions": sorted(body.actions), "fonds": body.fonds}
     # Separation of duties: a key carries only actions its maker holds (and never items:content).
     allowed = frozenset(a for a in API_KEY_ALLOWED_ACTIONS if principal.may(a))
-    with audited(ctx, request, principal, "users:manage", "/api-keys", details) as s:
+    with audited(ctx, request, "/api-keys", details) as s:
         row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id,
                                         allowed=allowed)  # fmt: skip
         return {**users.api_key_view(row), "key": key}
@@ -226,5 +228,5 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
 
 @router.delete("/api-keys/{key_id}")
 def revoke_api_key(key_id: PathInt, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    with audited(ctx, request, principal, "users:manage", f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
+    with audited(ctx, request, f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
         return users.api_key_view(users.revoke_api_key(s, key_id))

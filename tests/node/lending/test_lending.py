@@ -27,6 +27,24 @@ DAVE = Who("u-dave", BORROWER | APPROVER)
 CAROL_KEY = SimpleNamespace(address="0x" + "ca" * 20)
 
 
+class Event:
+    """A request's audit event as the workflow sees it (node/audit/request.py, RequestAudit): the
+    target it declares, and the ok event it records in its transaction, at most once."""
+
+    def __init__(self) -> None:
+        self.target: str | None = None
+        self.recorded = False
+
+    def declare(self, *, target: str | None = None, fonds: str | None = None, **details: object) -> None:
+        self.target = target or self.target
+
+    def record(self, session, *, target=None, details=None, fonds=None, outcome="ok") -> None:  # type: ignore[no-untyped-def]
+        assert not self.recorded, "a second event for one request"
+        assert session.in_transaction(), "the event is written inside the workflow's transaction"
+        self.declare(target=target)
+        self.recorded = True
+
+
 class World:
     def __init__(self, tmp: Path) -> None:
         url = f"sqlite:///{tmp / 'lend.db'}"
@@ -38,7 +56,7 @@ class World:
                 s.add(User(id=who.id, username=who.id[2:], password_hash="-"))
         self.chain = FakePermits()
         self.clock = [T0.timestamp()]
-        self.events: list[tuple[str, str, str]] = []
+        self.requests: list[Event] = []
         self.lending = Lending(
             sessions=self.sessions,
             reader=make_session_factory(self.engine, readonly=True),
@@ -51,8 +69,18 @@ class World:
             certify=lambda item_id, permit: {"item": item_id, "permit": permit},
         )
 
-    def audit(self, _s, action, target, outcome, _details, _fonds) -> None:  # type: ignore[no-untyped-def]
-        self.events.append((action, target, outcome))
+    @property
+    def audit(self) -> Event:
+        """A new request's audit event (one per workflow call, as over HTTP)."""
+        event = Event()
+        self.requests.append(event)
+        return event
+
+    @property
+    def events(self) -> list[tuple[str | None, str]]:
+        """(target, outcome) per request: "ok" when the workflow recorded it, "boundary" when it left the
+        event to the HTTP boundary (a refusal: node/audit/middleware.py writes it as denied or failed)."""
+        return [(e.target, "ok" if e.recorded else "boundary") for e in self.requests]
 
     def item(self, n: int, **extra: str) -> str:
         meta = ItemMetadata(fonds="Z001", title=f"item {n}", category="WS", year=2020, retention="30y",
@@ -99,7 +127,7 @@ def test_request_approve_fetch_return(world: World) -> None:
     pid = bytes.fromhex(approved["items"][0]["permit_id"])
     assert world.chain.is_valid(pid, int(world.clock[0]))
     assert world.lending.content_access(ALICE, a).reason == "loan_returned"
-    assert [e[2] for e in world.events] == ["ok", "ok", "ok"]
+    assert [e[1] for e in world.events] == ["ok", "ok", "ok"]
 
 
 def test_an_approver_cannot_decide_their_own_request(world: World) -> None:
@@ -110,7 +138,7 @@ def test_an_approver_cannot_decide_their_own_request(world: World) -> None:
     assert err.value.reason == "own_request"
     with pytest.raises(Forbidden):
         world.lending.reject(both, loan["id"], "no", audit=world.audit)
-    assert world.events[-1][2] == "denied" and world.chain.permits == {}
+    assert world.events[-1] == (f"loan:{loan['id']}", "boundary") and world.chain.permits == {}
     assert world.lending.get(both, loan["id"])["status"] == "REQUESTED"
 
 

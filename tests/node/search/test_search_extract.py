@@ -9,12 +9,22 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers.search_files import MiB, bomb_zip, cjk_font, docx_bytes, ofd_bytes, scan_pdf, scan_png, text_pdf, zip_bytes
 
 from node.core.models import TextStatus
 from node.filing.checks.ziplimits import ZipLimits
 from node.search.extract import Bounds, Extracted, extract, ocr_dpi
 from node.search.ocr import INSTALL_HINT, Ocr, join_cjk
+from tests.helpers.search_files import (
+    MiB,
+    bomb_zip,
+    cjk_font,
+    docx_bytes,
+    ofd_bytes,
+    scan_pdf,
+    scan_png,
+    text_pdf,
+    zip_bytes,
+)
 
 OCR = Ocr()
 needs_ocr = pytest.mark.skipif(

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers.search_files import MiB, bomb_zip, cjk_font, docx_bytes, scan_png
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -18,6 +17,7 @@ from node.core.models import ItemText, TextStatus
 from node.search import extraction as extraction_mod
 from node.search.extraction import Extractor
 from node.search.ocr import INSTALL_HINT, Ocr
+from tests.helpers.search_files import MiB, bomb_zip, cjk_font, docx_bytes, scan_png
 
 NO_OCR = Ocr(tesseract="no-such-tesseract-binary")
 
@@ -278,7 +278,8 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(api, node_ctx, monkeypa
     item = ingest(api, "定时任务".encode(), "s.txt")
     monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
     node_ctx.settings = node_ctx.settings.model_copy(
-        update={"anchor_enabled": False, "preservation_enabled": False, "extraction_interval_s": 7.0})
+        update={"anchor_enabled": False, "preservation_enabled": False, "extraction_interval_s": 7.0}
+    )
     with TestClient(node_app.create_app(node_ctx, scheduler=True)):
         pass
     (job,) = jobs
