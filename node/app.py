@@ -28,6 +28,7 @@ from node.core.deps import error_response
 from node.core.errors import NodeError, redact_paths
 from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
+from node.core.schemas import Health
 from node.filing import routes as packages
 from node.ingest import routes as items
 from node.lending import routes as loans
@@ -119,7 +120,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         answer.headers.update(exc.headers or {})
         return answer
 
-    @app.get("/health", tags=["node"])
+    @app.get("/health", tags=["node"], response_model=Health)
     def health() -> dict[str, Any]:
         with ctx.reader() as s:
             s.execute(select(1))

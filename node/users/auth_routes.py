@@ -13,6 +13,7 @@ from node.core.deps import bearer_token, current_principal, get_ctx
 from node.core.errors import Forbidden, InvalidInput, Unauthorized
 from node.core.principal import Principal
 from node.users import service as users
+from node.users.schemas import LoggedOut, LoginAnswer, PasswordChanged, PrincipalView
 
 router = APIRouter(tags=["auth"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -36,7 +37,7 @@ def principal_view(principal: Principal) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=LoginAnswer)
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` (unknown user, wrong
     password or disabled account: one answer) / `reset_not_confirmed` (a reset by the system admin awaits
@@ -69,7 +70,7 @@ def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     return answer
 
 
-@router.post("/auth/logout", openapi_extra={"x-principal": "user"})
+@router.post("/auth/logout", openapi_extra={"x-principal": "user"}, response_model=LoggedOut)
 def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """Revoke the token this request carries (API keys are revoked through /api-keys)."""
     if principal.kind != "user":
@@ -79,7 +80,7 @@ def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     return {"logged_out": True}
 
 
-@router.get("/me")
+@router.get("/me", response_model=PrincipalView)
 def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
     answer = principal_view(principal)
     if principal.kind == "user":
@@ -88,7 +89,7 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
     return answer
 
 
-@router.post("/me/password", openapi_extra={"x-principal": "user"})
+@router.post("/me/password", openapi_extra={"x-principal": "user"}, response_model=PasswordChanged)
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends. Also
     clears `password_change_required` after a confirmed reset. A wrong current password counts as a
