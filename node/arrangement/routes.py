@@ -27,7 +27,7 @@ from node.arrangement.schemas import (
     VolumeItems,
     VolumeList,
     VolumeView,
-)  # fmt: skip
+)
 from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require

@@ -31,7 +31,7 @@ from node.users.schemas import (
     RolesChanged,
     UserList,
     UserView,
-)  # fmt: skip
+)
 
 router = APIRouter(tags=["users"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]

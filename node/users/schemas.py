@@ -94,7 +94,7 @@ class PrincipalView(Answer):
     """GET /me: who the caller is, and (for a person) their account."""
 
     kind: str = Field(description="user or api_key")
-    id: str | int
+    id: str = Field(description="the user id, or the API key id as text")
     name: str
     roles: list[str]
     actions: list[str]
