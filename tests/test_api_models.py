@@ -59,6 +59,20 @@ def test_every_operation_declares_a_2xx_answer_with_a_schema() -> None:
     assert not weak, weak
 
 
+def test_every_json_body_is_a_named_model() -> None:
+    """Request bodies are models too (uploads are declared multipart or raw ZIP in node/core/openapi.py)."""
+    bodies = {}
+    for path, ops in document()["paths"].items():
+        for method, op in ops.items():
+            for media, content in (op.get("requestBody") or {}).get("content", {}).items():
+                bodies[(method, path, media)] = _refs(content["schema"])
+    assert len(bodies) >= 23
+    unnamed = [key for key, refs in bodies.items() if key[2] == "application/json" and len(refs) != 1]
+    assert not unnamed, unnamed
+    uploads = {(m, p) for m, p, media in bodies if media != "application/json"}
+    assert uploads == {("post", "/items"), ("post", "/packages")}
+
+
 def _refs(value: Any) -> set[str]:
     if isinstance(value, dict):
         own = {value["$ref"].rsplit("/", 1)[-1]} if "$ref" in value else set()
@@ -129,6 +143,41 @@ def test_the_bundle_schema_takes_a_real_bundle_and_refuses_a_broken_one() -> Non
     ):
         with pytest.raises(jsonschema_rs.ValidationError):
             jsonschema_rs.validate(BUNDLE_JSON_SCHEMA, broken)
+
+
+def _conforms(spec: dict[str, Any], path: str, method: str, status: int, body: Any) -> None:
+    """`body` is valid against the operation's declared JSON schema for `status` (refs resolved in the spec)."""
+    schema = spec["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema_rs.validate({**schema, "components": spec["components"]}, body)
+
+
+def test_answers_the_routes_build_themselves_match_their_declared_models(api: Any, people: Any, tmp_path: Any) -> None:
+    """Uploads and the text/JSON report routes return a Response themselves (no model check at run time):
+    their JSON is what the document says, for 201 and for the 200 of a resent file or package."""
+    from tests.helpers.api import upload
+    from tests.helpers.checks_builders import pdf_bytes, write_package, ws_metadata, zip_of
+
+    spec = api.get("/openapi.json").json()
+    for status in (201, 200):
+        answer = upload(api, b"the same bytes")
+        assert answer.status_code == status, answer.text
+        _conforms(spec, "/items", "post", status, answer.json())
+    root = write_package(tmp_path / "pkg", [("doc.pdf", pdf_bytes(1, text="x"), ws_metadata(1, archival_code=None,
+                                                                                       item_number=None))])  # fmt: skip
+    for status in (201, 200):
+        answer = api.post("/packages", content=zip_of(root), headers={"Content-Type": "application/zip"})
+        assert answer.status_code == status, answer.text
+        _conforms(spec, "/packages", "post", status, answer.json())
+    package = answer.json()
+    _conforms(spec, "/packages/{package_id}", "get", 200, api.get(f"/packages/{package['id']}").json())
+    checks = api.get(f"/items/{package['items'][0]['id']}/checks")
+    _conforms(spec, "/items/{item_id}/checks", "get", 200, checks.json())
+    export = api.get("/audit/export", headers=people.auth("security_auditor"))
+    assert export.status_code == 200, export.text
+    _conforms(spec, "/audit/export", "get", 200, export.json())
+    _conforms(spec, "/trust", "get", 200, api.get("/trust").json())
+    with pytest.raises(jsonschema_rs.ValidationError):  # and the check can fail
+        _conforms(spec, "/packages/{package_id}", "get", 200, {**package, "unexpected": 1})
 
 
 # -- Answer: the route's dict as given ---------------------------------------------------------------

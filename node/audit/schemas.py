@@ -10,10 +10,10 @@ from node.core.schemas import Answer, OpenObject
 
 
 class EventView(Answer):
-    seq: int | None = Field(description="null until the event is sealed into the chain of events")
+    seq: int = Field(description="the event's place in the hash chain of events")
     id: str
     time: str
-    principal_kind: str
+    principal_kind: str | None = Field(description="user or api_key; null: an anonymous caller")
     principal_id: str | None
     principal_name: str | None
     action: str
@@ -22,10 +22,10 @@ class EventView(Answer):
     source_ip: str | None
     fonds: str | None
     details: OpenObject
-    log_fonds: str | None
-    leaf_index: int | None
-    prev_hash: str | None
-    hash: str | None
+    log_fonds: str = Field(description="the audit log the event is sealed into (`<fonds>/audit`)")
+    leaf_index: int | None = Field(description="its record in that log (null: not sealed yet)")
+    prev_hash: str
+    hash: str
 
 
 class EventList(Answer):

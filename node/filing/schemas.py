@@ -63,7 +63,7 @@ class PackageSummary(Answer):
     fonds: list[str]
     item_count: int
     total_bytes: int
-    report_sha256: str | None
+    report_sha256: str
     submitted_by: str | None
     source_ip: str | None
     created_at: str

@@ -110,11 +110,11 @@ class PermitView(Answer):
     grantee: str
     not_before: int
     expires_at: int
-    signer: str | None
-    contract: str | None
-    chain_id: int | None
-    tx_hash: str | None
-    block_number: int | None
+    signer: str
+    contract: str
+    chain_id: int
+    tx_hash: str
+    block_number: int
     revoke_tx_hash: str | None
     loan_status: str
     chain: PermitOnChain
