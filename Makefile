@@ -7,7 +7,7 @@ PROFILE ?= dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8400
 
-.PHONY: setup deps-system run test test-fast lint compile bench mutate clean
+.PHONY: setup deps-system run test test-fast lint compile openapi bench mutate clean
 
 setup: deps-system .stamp-venv .stamp-npm
 
@@ -60,6 +60,10 @@ lint: setup
 
 compile: setup
 	$(PY) -m contracts.compile
+
+# docs/openapi.json from the routes and their models (tests/node/core/test_openapi_models.py fails when it is stale).
+openapi: setup
+	$(PY) -m node.core.openapi_doc
 
 bench: setup
 	$(PY) bench/run_all.py

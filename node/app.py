@@ -25,6 +25,7 @@ from node.core.context import NodeContext
 from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
+from node.core.schemas import Health
 from node.filing import routes as packages
 from node.ingest import routes as items
 from node.lending import routes as loans
@@ -100,7 +101,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     for kind in ANSWERED_ERRORS:
         app.add_exception_handler(kind, error_answer)
 
-    @app.get("/health", tags=["node"])
+    @app.get("/health", tags=["node"], response_model=Health)
     def health() -> dict[str, Any]:
         with ctx.reader() as s:
             s.execute(select(1))

@@ -17,12 +17,50 @@ BUNDLE_VERSION = 1
 BUNDLE_FIELDS = ("v", "record", "leaf_hash", "leaf_index", "tree_size", "inclusion_path", "root", "log_id", "anchor")
 ANCHOR_FIELDS = ("chain_id", "contract", "tx_hash", "block_number")
 
+# The wire form as a JSON Schema (draft 2020-12, as OpenAPI 3.1 uses it): the node's OpenAPI names it for
+# every route that answers a bundle (node/core/schemas.py), so the bundle has this one definition.
+_HEX64_SCHEMA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_UINT64_SCHEMA = {"type": "integer", "minimum": 0}  # at most 2**64 - 1 (checked by from_json)
+BUNDLE_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A record, its inclusion path to a checkpoint root, and where that root was anchored "
+    "(verifier/bundle.py, ProofBundle).",
+    "required": list(BUNDLE_FIELDS),
+    "additionalProperties": False,
+    "properties": {
+        "v": {"const": BUNDLE_VERSION},
+        "record": {"type": "object", "description": "the ledger record (verifier/records.py)"},
+        "leaf_hash": _HEX64_SCHEMA,
+        "leaf_index": _UINT64_SCHEMA,
+        "tree_size": {**_UINT64_SCHEMA, "minimum": 1},
+        "inclusion_path": {"type": "array", "items": _HEX64_SCHEMA},
+        "root": _HEX64_SCHEMA,
+        "log_id": _HEX64_SCHEMA,
+        "anchor": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": list(ANCHOR_FIELDS),
+                    "additionalProperties": False,
+                    "properties": {
+                        "chain_id": _UINT64_SCHEMA,
+                        "contract": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+                        "tx_hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                        "block_number": _UINT64_SCHEMA,
+                    },
+                },
+                {"type": "null"},
+            ]
+        },
+    },
+}
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _UINT64_MAX = 2**64 - 1
 
-__all__ = ["ANCHOR_FIELDS", "BUNDLE_FIELDS", "BUNDLE_VERSION", "Anchor", "ProofBundle"]
+__all__ = ["ANCHOR_FIELDS", "BUNDLE_FIELDS", "BUNDLE_JSON_SCHEMA", "BUNDLE_VERSION", "Anchor", "ProofBundle"]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from anchor.anchorer import rollback_view
 from anchor.log import MerkleLog
 from anchor.models import ChainRollback, Checkpoint, CheckpointStatus, Log, Submission
+from node.anchoring.schemas import AnchorReport, CheckpointList, NodeStatus
 from node.core.context import NodeContext
 from node.core.deps import get_ctx, require, sees_log
 from node.core.principal import Principal
@@ -45,7 +46,7 @@ def _scoped_logs(query: Any, principal: Principal) -> Any:
     return query.where(Log.fonds_code.in_(codes))
 
 
-@router.get("/checkpoints", tags=["anchoring"])
+@router.get("/checkpoints", tags=["anchoring"], response_model=CheckpointList)
 def list_checkpoints(
     ctx: Ctx, principal: StatusReader, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def list_checkpoints(
         return {"checkpoints": [checkpoint_view(cp, log, sub) for cp, log, sub in rows]}
 
 
-@router.post("/anchor", tags=["anchoring"])
+@router.post("/anchor", tags=["anchoring"], response_model=AnchorReport)
 def anchor_now(ctx: Ctx, principal: Annotated[Principal, Depends(require("anchor:run"))]) -> dict[str, Any]:
     """Checkpoint every log with new records now and wait for confirmation. (Anchoring is node-wide and
     adds no records; a fonds-limited caller is told only about its own fonds' checkpoints.)"""
@@ -73,7 +74,7 @@ def anchor_now(ctx: Ctx, principal: Annotated[Principal, Depends(require("anchor
     return answer
 
 
-@router.get("/status", tags=["node"])
+@router.get("/status", tags=["node"], response_model=NodeStatus)
 def status(ctx: Ctx, principal: StatusReader) -> dict[str, Any]:
     """The node's logs and schedules; a fonds-limited caller sees only its own fonds' logs and alerts."""
     settings = ctx.settings

@@ -15,12 +15,26 @@ from sqlalchemy import func, select
 from anchor.bundles import proof_bundle
 from anchor.models import Log
 from node.arrangement import service as arr
+from node.arrangement.schemas import (
+    BoxDetail,
+    BoxList,
+    BoxView,
+    ItemArrangement,
+    MetadataEdited,
+    MoveResult,
+    VersionList,
+    VolumeDetail,
+    VolumeItems,
+    VolumeList,
+    VolumeView,
+)
 from node.audit.middleware import audited
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require
 from node.core.errors import InvalidInput
 from node.core.models import Box, Item, Volume
 from node.core.principal import Principal
+from node.core.schemas import ProofBundle
 from node.core.types import Bool, JsonScalar, Offset, PathInt, YearFilter
 from node.ingest.service import RETENTION_ALIASES, item_view
 
@@ -126,7 +140,7 @@ def _scoped(query: Any, column: Any, principal: Principal) -> Any:
 
 
 # -- boxes -------------------------------------------------------------------------------------------
-@router.post("/boxes", status_code=201)
+@router.post("/boxes", status_code=201, response_model=BoxView)
 def create_box(body: BoxIn, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     check_fonds(principal, body.fonds)
     details: dict[str, Any] = {"code": body.code}
@@ -136,7 +150,7 @@ def create_box(body: BoxIn, request: Request, ctx: Ctx, principal: Arranger) -> 
         return arr.box_view(box)
 
 
-@router.get("/boxes")
+@router.get("/boxes", response_model=BoxList)
 def list_boxes(
     ctx: Ctx, principal: Reader, fonds: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
@@ -150,7 +164,7 @@ def list_boxes(
         return {"total": total, "boxes": [arr.box_view(b) for b in rows]}
 
 
-@router.get("/boxes/{box_id}")
+@router.get("/boxes/{box_id}", response_model=BoxDetail)
 def get_box(box_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
     from node.core.models import ItemPlacement
 
@@ -163,7 +177,7 @@ def get_box(box_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
         return {**arr.box_view(box), "volumes": [arr.volume_view(s, v) for v in volumes], "items": list(items)}
 
 
-@router.patch("/boxes/{box_id}")
+@router.patch("/boxes/{box_id}", response_model=BoxView)
 def update_box(box_id: str, body: BoxPatch, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     changes = _changes(body)
     _not_null(changes, "storeroom", "shelf", "position")
@@ -176,7 +190,7 @@ def update_box(box_id: str, body: BoxPatch, request: Request, ctx: Ctx, principa
 
 
 # -- volumes -----------------------------------------------------------------------------------------
-@router.post("/volumes", status_code=201)
+@router.post("/volumes", status_code=201, response_model=VolumeView)
 def create_volume(body: VolumeIn, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     check_fonds(principal, body.fonds)
     data = {**body.model_dump(exclude={"box"}), "box_id": body.box}
@@ -187,7 +201,7 @@ def create_volume(body: VolumeIn, request: Request, ctx: Ctx, principal: Arrange
         return arr.volume_view(s, volume)
 
 
-@router.get("/volumes")
+@router.get("/volumes", response_model=VolumeList)
 def list_volumes(
     ctx: Ctx, principal: Reader, fonds: str | None = None, category: str | None = None, year: YearFilter = None,
     box: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -205,7 +219,7 @@ def list_volumes(
         return {"total": total, "volumes": [arr.volume_view(s, v) for v in rows]}
 
 
-@router.get("/volumes/{volume_id}")
+@router.get("/volumes/{volume_id}", response_model=VolumeDetail)
 def get_volume(volume_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         volume = arr.get_volume(s, volume_id)
@@ -213,7 +227,7 @@ def get_volume(volume_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
         return {**arr.volume_view(s, volume), "history": arr.arrangement_history(s, "volume", volume.id)}
 
 
-@router.patch("/volumes/{volume_id}")
+@router.patch("/volumes/{volume_id}", response_model=VolumeView)
 def update_volume(volume_id: str, body: VolumePatch, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     changes = _changes(body, {"box": "box_id"})
     _not_null(changes, "archival_code", "box_id")
@@ -226,7 +240,7 @@ def update_volume(volume_id: str, body: VolumePatch, request: Request, ctx: Ctx,
         return arr.volume_view(s, volume)
 
 
-@router.get("/volumes/{volume_id}/items")
+@router.get("/volumes/{volume_id}/items", response_model=VolumeItems)
 def volume_items(volume_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         volume = arr.get_volume(s, volume_id)
@@ -237,7 +251,7 @@ def volume_items(volume_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
 
 
 # -- items: placement, metadata versions -------------------------------------------------------------
-@router.post("/items/{item_id}/move")
+@router.post("/items/{item_id}/move", response_model=MoveResult)
 def move_item(item_id: str, body: MoveIn, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     """Body: `volume` and/or `box` (an id, or null to take the item out); `force` to put an item in a
     volume of another category, year or retention."""
@@ -256,7 +270,7 @@ def move_item(item_id: str, body: MoveIn, request: Request, ctx: Ctx, principal:
                 **arr.placement_view(s, item.id)}  # fmt: skip
 
 
-@router.get("/items/{item_id}/arrangement")
+@router.get("/items/{item_id}/arrangement", response_model=ItemArrangement)
 def item_arrangement(item_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
     """Where the item is arranged now, and every `item.arranged` record of it (leaf index, arrangement)."""
     with ctx.reader() as s:
@@ -266,7 +280,7 @@ def item_arrangement(item_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any
                 "history": arr.arrangement_history(s, "item", item.id)}  # fmt: skip
 
 
-@router.patch("/items/{item_id}/metadata")
+@router.patch("/items/{item_id}/metadata", response_model=MetadataEdited)
 def edit_metadata(item_id: str, body: MetadataEdit, request: Request, ctx: Ctx, principal: Arranger) -> dict[str, Any]:
     """A new metadata version: `set` (key or "extra.key" -> value, null removes), `unset` (keys),
     `reason`. Appends an `item.metadata_updated` record; the earlier records stay provable."""
@@ -283,7 +297,7 @@ def edit_metadata(item_id: str, body: MetadataEdit, request: Request, ctx: Ctx, 
         return {"item": item_view(item, s.get(Log, item.log_pk)), "changed": changed, **arr.version_view(row)}
 
 
-@router.get("/items/{item_id}/versions")
+@router.get("/items/{item_id}/versions", response_model=VersionList)
 def item_versions(item_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         item = arr.get_item(s, item_id)
@@ -291,7 +305,7 @@ def item_versions(item_id: str, ctx: Ctx, principal: Reader) -> dict[str, Any]:
         return {"item_id": item.id, "versions": [arr.version_view(v) for v in arr.versions(s, item)]}
 
 
-@router.get("/items/{item_id}/versions/{version}/proof")
+@router.get("/items/{item_id}/versions/{version}/proof", response_model=ProofBundle)
 def version_proof(
     item_id: str, version: PathInt, ctx: Ctx, against: Literal["first", "latest"] = "first"
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from node.audit import service as audit
 from node.audit.middleware import flush_anonymous
+from node.audit.schemas import EXPORT_ANSWER, EventList, TrailReport
 from node.core.context import NodeContext
 from node.core.deps import get_ctx, require
 from node.core.types import Seq
@@ -19,7 +20,7 @@ Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
 # -- routes ------------------------------------------------------------------------------------------
-@router.get("/events")
+@router.get("/events", response_model=EventList)
 def list_events(
     ctx: Ctx,
     principal_id: str | None = None,
@@ -38,7 +39,7 @@ def list_events(
         return {"events": [audit.event_view(r) for r in rows]}
 
 
-@router.get("/export")
+@router.get("/export", response_class=Response, responses=EXPORT_ANSWER)
 def export_events(
     ctx: Ctx, format: Literal["csv", "json"] = "json", since: str | None = None, until: str | None = None
 ) -> Response:
@@ -59,7 +60,7 @@ def export_events(
     )
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=TrailReport)
 def verify_trail(ctx: Ctx) -> dict[str, Any]:
     """Recompute the chain, match events and log records both ways, check checkpoint roots on chain."""
     reader = None

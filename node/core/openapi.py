@@ -84,16 +84,6 @@ MULTIPART_PACKAGE = {
 }
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
-_ANY_JSON: dict[str, Any] = {"type": "object", "additionalProperties": True}
-# Answers that are not (only) the route's default JSON: (method, path) -> {status: {media type: schema}}.
-EXTRA_ANSWERS: dict[tuple[str, str], dict[int, dict[str, Any]]] = {
-    ("post", "/items"): {200: {"application/json": _ANY_JSON}},  # a resent file: the existing item
-    ("post", "/packages"): {200: {"application/json": _ANY_JSON}},  # the same package filed before
-    ("get", "/items/{item_id}/content"): {200: {"application/octet-stream": {"type": "string", "format": "binary"}}},
-    ("get", "/packages/{package_id}"): {200: {"application/json": _ANY_JSON, "text/plain": {"type": "string"}}},
-    ("get", "/items/{item_id}/checks"): {200: {"application/json": _ANY_JSON, "text/plain": {"type": "string"}}},
-    ("get", "/audit/export"): {200: {"application/json": _ANY_JSON, "text/csv": {"type": "string"}}},
-}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -116,11 +106,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses[str(status)] = {
                     "description": description, "content": {"application/json": {"schema": _ERROR_REF}},
                 }  # fmt: skip
-            for status, media in EXTRA_ANSWERS.get((method, path), {}).items():
-                answer = responses.setdefault(str(status), {"description": "OK"})
-                content = answer.setdefault("content", {})
-                for media_type, schema in media.items():
-                    content[media_type] = {"schema": schema}
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return spec

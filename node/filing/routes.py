@@ -26,6 +26,7 @@ from node.core.openapi import MULTIPART_PACKAGE
 from node.core.principal import Principal
 from node.core.types import Offset
 from node.filing.checks.package import PackageError
+from node.filing.schemas import REFILED_PACKAGE, TEXT_REPORT, FiledPackage, ItemChecks, PackageList, PackageView
 from node.filing.service import FILED, Filer, package_items, package_view, report_from_dict
 
 router = APIRouter(tags=["packages"])
@@ -93,7 +94,8 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
     raise PackageRejected(detail, extra=body)  # 422 package_rejected, the package and its report in the body
 
 
-@router.post("/packages", status_code=201, openapi_extra=MULTIPART_PACKAGE)
+@router.post("/packages", status_code=201, openapi_extra=MULTIPART_PACKAGE, response_model=FiledPackage,
+             responses=REFILED_PACKAGE)
 async def file_package(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
     name: str | None = None,
@@ -147,7 +149,7 @@ def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Pa
         return row
 
 
-@router.get("/packages")
+@router.get("/packages", response_model=PackageList)
 def list_packages(
     ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
@@ -166,7 +168,7 @@ def list_packages(
         return {"total": total, "packages": [package_view(r, with_report=False) for r in rows]}
 
 
-@router.get("/packages/{package_id}")
+@router.get("/packages/{package_id}", response_model=PackageView, responses=TEXT_REPORT)
 def get_package(
     package_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))],
     format: str = "json",
@@ -181,7 +183,7 @@ def get_package(
         return JSONResponse({**package_view(row), "items": package_items(s, row.id)})
 
 
-@router.get("/items/{item_id}/checks")
+@router.get("/items/{item_id}/checks", response_model=ItemChecks, responses=TEXT_REPORT)
 def get_item_checks(
     item_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))], format: str = "json"
 ) -> Response:

@@ -19,7 +19,9 @@ from node.core.errors import NotFound, UploadTooLarge
 from node.core.models import Item, ItemPlacement
 from node.core.openapi import MULTIPART_ITEM
 from node.core.principal import Principal
+from node.core.schemas import ItemView
 from node.core.types import Offset, YearFilter
+from node.ingest.schemas import CONTENT_ANSWER, RESENT_ITEM, FiledItem, ItemList
 from node.ingest.service import file_item, find_duplicate, item_view, kept_only_if_filed, receive_upload
 from node.lending.access import authorize_content
 
@@ -35,7 +37,7 @@ def load_item(ctx: NodeContext, item_id: str) -> tuple[Item, Log]:
         return item, s.get(Log, item.log_pk)  # type: ignore[return-value]
 
 
-@router.post("/items", status_code=201, openapi_extra=MULTIPART_ITEM)
+@router.post("/items", status_code=201, openapi_extra=MULTIPART_ITEM, response_model=FiledItem, responses=RESENT_ITEM)
 async def create_item(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
 ) -> JSONResponse:
@@ -70,7 +72,7 @@ async def create_item(
     return JSONResponse(status_code=status, content=body)
 
 
-@router.get("/items")
+@router.get("/items", response_model=ItemList)
 def list_items(
     ctx: Ctx,
     principal: Annotated[Principal, Depends(require("items:read"))],
@@ -103,14 +105,15 @@ def list_items(
         return {"total": total, "items": [item_view(i) for i in rows]}
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id}", response_model=ItemView)
 def get_item(item_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:read"))]) -> dict[str, Any]:
     item, log = load_item(ctx, item_id)
     check_fonds(principal, item.fonds_code)
     return item_view(item, log)
 
 
-@router.get("/items/{item_id}/content", openapi_extra={"x-action": "items:content"})
+@router.get("/items/{item_id}/content", openapi_extra={"x-action": "items:content"}, response_class=FileResponse,
+            responses=CONTENT_ANSWER)
 def get_content(
     item_id: str, request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(current_principal)]
 ) -> FileResponse:

@@ -20,6 +20,7 @@ from node.core.errors import Forbidden, InvalidInput
 from node.core.models import LoanStatus
 from node.core.principal import Principal
 from node.core.types import LoanDays, Offset, QueryBool, SaneTime
+from node.lending.schemas import LoanCertificates, LoanList, LoanView, PermitView, Slip, TypedData
 from node.lending.service import LOANS_DECIDE, LOANS_READ, LOANS_REQUEST, LOANS_REVOKE, Lending
 
 router = APIRouter(tags=["loans"])
@@ -98,7 +99,7 @@ def _signing(ctx: NodeContext, principal: Principal, body: Signing) -> dict[str,
         return {"signatures": sigs, "signer": user.chain_address}
 
 
-@router.post("/loans", status_code=201)
+@router.post("/loans", status_code=201, response_model=LoanView)
 def request_loan(
     body: LoanRequest, request: Request, lend: Lend, principal: Principal = Depends(require(LOANS_REQUEST))
 ) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def request_loan(
                         volume=body.volume)  # fmt: skip
 
 
-@router.get("/loans", openapi_extra=ANY_LOAN_READER)
+@router.get("/loans", openapi_extra=ANY_LOAN_READER, response_model=LoanList)
 def list_loans(
     lend: Lend,
     principal: Who,
@@ -132,18 +133,18 @@ def _reader(principal: Principal) -> Principal:
     return principal
 
 
-@router.get("/loans/{loan_id}", openapi_extra=ANY_LOAN_READER)
+@router.get("/loans/{loan_id}", openapi_extra=ANY_LOAN_READER, response_model=LoanView)
 def get_loan(loan_id: str, lend: Lend, principal: Who) -> dict[str, Any]:
     return lend.get(_reader(principal), loan_id)
 
 
-@router.get("/loans/{loan_id}/typed-data")
+@router.get("/loans/{loan_id}/typed-data", response_model=TypedData)
 def loan_typed_data(loan_id: str, lend: Lend, principal: Principal = Depends(require(LOANS_DECIDE))) -> dict[str, Any]:
     """The EIP-712 permits to sign client-side (one per item), for approvers who keep their key."""
     return lend.typed_data(principal, loan_id)
 
 
-@router.post("/loans/{loan_id}/approve")
+@router.post("/loans/{loan_id}/approve", response_model=LoanView)
 def approve_loan(
     loan_id: str, body: Signing, request: Request, ctx: Ctx, lend: Lend,
     principal: Principal = Depends(require(LOANS_DECIDE)),
@@ -155,7 +156,7 @@ def approve_loan(
     return lend.approve(principal, loan_id, audit=audit, **signing)
 
 
-@router.post("/loans/{loan_id}/reject")
+@router.post("/loans/{loan_id}/reject", response_model=LoanView)
 def reject_loan(
     loan_id: str, body: Rejection, request: Request, lend: Lend,
     principal: Principal = Depends(require(LOANS_DECIDE)),
@@ -163,7 +164,7 @@ def reject_loan(
     return lend.reject(principal, loan_id, body.reason, audit=request_audit(request))
 
 
-@router.post("/loans/{loan_id}/revoke")
+@router.post("/loans/{loan_id}/revoke", response_model=LoanView)
 def revoke_loan(
     loan_id: str, body: Revocation, request: Request, ctx: Ctx, lend: Lend,
     principal: Principal = Depends(require(LOANS_REVOKE)),
@@ -176,7 +177,7 @@ def revoke_loan(
     return lend.revoke(principal, loan_id, reason=body.reason, audit=audit, **signing)
 
 
-@router.post("/loans/{loan_id}/return", dependencies=[Depends(audit_as("loans:return"))])
+@router.post("/loans/{loan_id}/return", dependencies=[Depends(audit_as("loans:return"))], response_model=LoanView)
 def return_loan(
     loan_id: str, request: Request, lend: Lend, principal: Principal = Depends(require(LOANS_REQUEST))
 ) -> dict[str, Any]:
@@ -184,19 +185,19 @@ def return_loan(
     return lend.return_loan(principal, loan_id, audit=request_audit(request))
 
 
-@router.get("/loans/{loan_id}/certificates", openapi_extra=ANY_LOAN_READER)
+@router.get("/loans/{loan_id}/certificates", openapi_extra=ANY_LOAN_READER, response_model=LoanCertificates)
 def loan_certificates(loan_id: str, lend: Lend, principal: Who) -> dict[str, Any]:
     """The verifier's certificate for each lent item (authenticity + permit), signed at approval."""
     return lend.certificates(_reader(principal), loan_id)
 
 
-@router.get("/loans/{loan_id}/slip", openapi_extra=ANY_LOAN_READER)
+@router.get("/loans/{loan_id}/slip", openapi_extra=ANY_LOAN_READER, response_model=Slip)
 def loan_slip(loan_id: str, lend: Lend, principal: Who) -> dict[str, Any]:
     """Check-out slip (box, shelf) for the physical records of an approved loan."""
     return lend.slip(_reader(principal), loan_id)
 
 
-@router.get("/permits/{permit_id}", openapi_extra=ANY_LOAN_READER)
+@router.get("/permits/{permit_id}", openapi_extra=ANY_LOAN_READER, response_model=PermitView)
 def get_permit(permit_id: str, lend: Lend, principal: Who) -> dict[str, Any]:
     """The node's record of a permit and what the chain says about it now."""
     return lend.permit(_reader(principal), permit_id)

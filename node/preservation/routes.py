@@ -17,6 +17,7 @@ from node.core.errors import NotFound
 from node.core.models import PreservationRun
 from node.core.principal import Principal
 from node.core.types import Bool, QueryBool
+from node.preservation.schemas import AlertList, RunList, RunReportAnswer, RunResult
 from node.preservation.service import list_alerts, run_summary_fields, scoped_report
 
 router = APIRouter(tags=["preservation"], prefix="/preservation")
@@ -32,7 +33,7 @@ class RunRequest(BaseModel):
     max_seconds: float | None = Field(default=None, gt=0, le=86400 * 7, allow_inf_nan=False)
 
 
-@router.post("/run", dependencies=[Depends(audit_as("preservation:run"))])
+@router.post("/run", dependencies=[Depends(audit_as("preservation:run"))], response_model=RunResult)
 async def run_now(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("anchor:run"))],
     body: RunRequest | None = None,
@@ -50,7 +51,7 @@ async def run_now(
     return result
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=AlertList)
 def alerts(
     ctx: Ctx, principal: Annotated[Principal, Depends(require("status:read"))], all: QueryBool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -60,7 +61,7 @@ def alerts(
         return {"alerts": list_alerts(s, open_only=not all, fonds=principal.fonds, limit=limit)}
 
 
-@router.get("/runs")
+@router.get("/runs", response_model=RunList)
 def runs(ctx: Ctx, principal: StatusReader, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> dict[str, Any]:
     """The newest passes; a fonds-limited caller sees those that checked its fonds, with its counts only."""
     found: list[dict[str, Any]] = []
@@ -76,7 +77,7 @@ def runs(ctx: Ctx, principal: StatusReader, limit: Annotated[int, Query(ge=1, le
         return {"runs": found}
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", response_model=RunReportAnswer)
 def run_report(run_id: str, ctx: Ctx, principal: StatusReader) -> dict[str, Any]:
     """The full report of a pass; SHA-256 of its RFC 8785 bytes is the `preservation.run` record's content_sha256.
     A fonds-limited caller gets the report filtered to its fonds (`filtered: true`), 404 if it checked none."""

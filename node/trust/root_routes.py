@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Response
 from node.core.context import NodeContext
 from node.core.deps import get_ctx
 from node.core.errors import NotFound
+from node.trust.schemas import TrustRootDocument
 from verifier.trustroot import canonical_document_bytes
 
 router = APIRouter(tags=["trust"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 
 
-@router.get("/trust")
+@router.get("/trust", response_model=TrustRootDocument)
 def get_trust(ctx: Ctx) -> Response:
     """The current trust root document, RFC 8785 canonical bytes (what `archive-ledger trust export` writes)."""
     if ctx.trust_root is None:

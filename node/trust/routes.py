@@ -14,7 +14,9 @@ from node.core.context import NodeContext
 from node.core.deps import get_ctx
 from node.core.errors import NotFound
 from node.core.models import Item
+from node.core.schemas import ProofBundle
 from node.core.types import Bool, JsonSafeObject
+from node.trust.schemas import Verified, VerifierKey
 
 router = APIRouter(tags=["proofs"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -26,7 +28,7 @@ class VerifyRequest(BaseModel):
     certificate: Bool = False
 
 
-@router.get("/items/{item_id}/proof")
+@router.get("/items/{item_id}/proof", response_model=ProofBundle)
 def get_proof(item_id: str, ctx: Ctx, against: Literal["first", "latest"] = "first") -> dict[str, Any]:
     """The proof bundle. 409 while no confirmed checkpoint covers the item."""
     with ctx.reader() as s:
@@ -36,7 +38,7 @@ def get_proof(item_id: str, ctx: Ctx, against: Literal["first", "latest"] = "fir
         return proof_bundle(s, s.get(Log, item.log_pk), item.leaf_index, against)  # type: ignore[arg-type]
 
 
-@router.post("/verify")
+@router.post("/verify", response_model=Verified)
 def verify(body: VerifyRequest, ctx: Ctx) -> dict[str, Any]:
     """Verify a proof bundle against this node's own trust root and chain (the bundle's own contract
     address and chain id are only compared with them); optionally as a signed certificate."""
@@ -47,6 +49,6 @@ def verify(body: VerifyRequest, ctx: Ctx) -> dict[str, Any]:
     return answer
 
 
-@router.get("/verifier/key")
+@router.get("/verifier/key", response_model=VerifierKey)
 def verifier_key(ctx: Ctx) -> dict[str, str]:
     return {"algorithm": "Ed25519", "public_key": ctx.verifier_key.verify_key.encode().hex()}

@@ -14,6 +14,7 @@ from node.core.deps import audit_as, bearer_token, current_principal, get_ctx
 from node.core.errors import Forbidden, InvalidInput, Unauthorized
 from node.core.principal import Principal
 from node.users import service as users
+from node.users.schemas import LoggedOut, LoginAnswer, PasswordChanged, PrincipalView
 
 router = APIRouter(tags=["auth"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -37,7 +38,7 @@ def principal_view(principal: Principal) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("/auth/login", dependencies=[Depends(audit_as("auth:login"))])
+@router.post("/auth/login", dependencies=[Depends(audit_as("auth:login"))], response_model=LoginAnswer)
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     """A bearer token `alt_...` valid for `token_ttl_s`. 401 `bad_credentials` (unknown user, wrong
     password or disabled account: one answer) / `reset_not_confirmed` (a reset by the system admin awaits
@@ -70,7 +71,12 @@ def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, Any]:
     return answer
 
 
-@router.post("/auth/logout", openapi_extra={"x-principal": "user"}, dependencies=[Depends(audit_as("auth:logout"))])
+@router.post(
+    "/auth/logout",
+    openapi_extra={"x-principal": "user"},
+    dependencies=[Depends(audit_as("auth:logout"))],
+    response_model=LoggedOut,
+)
 def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """Revoke the token this request carries (API keys are revoked through /api-keys)."""
     if principal.kind != "user":
@@ -80,7 +86,7 @@ def logout(request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     return {"logged_out": True}
 
 
-@router.get("/me")
+@router.get("/me", response_model=PrincipalView)
 def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
     answer = principal_view(principal)
     if principal.kind == "user":
@@ -90,7 +96,10 @@ def me(ctx: Ctx, principal: Me) -> dict[str, Any]:
 
 
 @router.post(
-    "/me/password", openapi_extra={"x-principal": "user"}, dependencies=[Depends(audit_as("auth:password"))]
+    "/me/password",
+    openapi_extra={"x-principal": "user"},
+    dependencies=[Depends(audit_as("auth:password"))],
+    response_model=PasswordChanged,
 )
 def change_own_password(body: PasswordChange, request: Request, ctx: Ctx, principal: Me) -> dict[str, Any]:
     """A user changes their own password (their chain key is re-encrypted); every session ends. Also

@@ -17,6 +17,19 @@ from node.core.principal import Principal
 from node.core.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
 from node.core.types import Bool, PathInt
 from node.users import service as users
+from node.users.schemas import (
+    ApiKeyList,
+    ApiKeyView,
+    NewApiKeyAnswer,
+    PasswordResetConfirmed,
+    PasswordResetDone,
+    ProposalConfirmed,
+    ProposalList,
+    ProposalView,
+    RolesChanged,
+    UserList,
+    UserView,
+)
 
 router = APIRouter(tags=["users"])
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
@@ -78,13 +91,13 @@ def _officer(principal: Principal) -> Principal:
 
 
 # -- accounts ------------------------------------------------------------------------------------
-@router.get("/users")
+@router.get("/users", response_model=UserList)
 def list_users(ctx: Ctx, _p: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         return {"users": [users.user_view(s, u) for u in s.scalars(select(User).order_by(User.username))]}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserView)
 def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     """A new account without roles (the security admin grants them)."""
     details = {"op": "create", "username": body.username, "must_change_password": body.must_change_password}
@@ -99,13 +112,13 @@ def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -
         return users.user_view(s, user)
 
 
-@router.get("/users/{ref}")
+@router.get("/users/{ref}", response_model=UserView)
 def get_user(ref: str, ctx: Ctx, _p: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         return users.user_view(s, users.find_user(s, ref))
 
 
-@router.post("/users/{ref}/password")
+@router.post("/users/{ref}/password", response_model=PasswordResetDone)
 def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     """The system admin resets a password; the user's sessions end and the account is locked for login
     until the security admin confirms the reset (POST /users/{ref}/password/confirm). (A chain key stays
@@ -117,7 +130,7 @@ def reset_password(ref: str, body: PasswordReset, request: Request, ctx: Ctx, pr
         return {"reset": True, "user": user.id, "password_reset": user.password_reset_state}
 
 
-@router.post("/users/{ref}/password/confirm")
+@router.post("/users/{ref}/password/confirm", response_model=PasswordResetConfirmed)
 def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
     """The security admin confirms a password reset made by the system admin: the user may log in
     again, and must change the password at first login (403 `password_change_required` until then)."""
@@ -129,7 +142,7 @@ def confirm_password_reset(ref: str, request: Request, ctx: Ctx, principal: Gran
         return {"confirmed": True, "user": user.id, "password_reset": user.password_reset_state}
 
 
-@router.post("/users/{ref}/disable")
+@router.post("/users/{ref}/disable", response_model=UserView)
 def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     with audited(ctx, request, f"/users/{ref}", {"op": "disable"}) as s:
         user = users.find_user(s, ref)
@@ -137,7 +150,7 @@ def disable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> di
         return users.user_view(s, user)
 
 
-@router.post("/users/{ref}/enable")
+@router.post("/users/{ref}/enable", response_model=UserView)
 def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     with audited(ctx, request, f"/users/{ref}", {"op": "enable"}) as s:
         user = users.find_user(s, ref)
@@ -146,7 +159,7 @@ def enable_user(ref: str, request: Request, ctx: Ctx, principal: Manager) -> dic
 
 
 # -- business roles ----------------------------------------------------------------------------------
-@router.post("/users/{ref}/roles")
+@router.post("/users/{ref}/roles", response_model=RolesChanged)
 def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal: Granter) -> dict[str, Any]:
     """The security admin grants a business role to another account. The approver role is granted on
     chain too (ArchiveRoles.grantApprover, signed with the security admin's key: give `password`)."""
@@ -159,7 +172,7 @@ def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal:
         return {"user": user.id, "roles": roles, "chain_tx": tx}
 
 
-@router.delete("/users/{ref}/roles/{role}")
+@router.delete("/users/{ref}/roles/{role}", response_model=RolesChanged)
 def revoke_role(
     ref: str, role: str, request: Request, ctx: Ctx, principal: Granter, body: RoleRevoke | None = None
 ) -> dict[str, Any]:
@@ -173,7 +186,7 @@ def revoke_role(
 
 
 # -- officer roles: proposal + confirmation by two different officers --------------------------------
-@router.get("/officer-proposals")
+@router.get("/officer-proposals", response_model=ProposalList)
 def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str, Any]:
     with ctx.reader() as s:
         query = select(OfficerProposal).order_by(OfficerProposal.proposed_at)
@@ -182,8 +195,13 @@ def list_proposals(ctx: Ctx, _p: Reader, status: str | None = None) -> dict[str,
         return {"proposals": [users.proposal_view(p) for p in s.scalars(query)]}
 
 
-@router.post("/officer-proposals", status_code=201, openapi_extra=OFFICER_ONLY,
-             dependencies=[Depends(audit_as("officers:propose"))])
+@router.post(
+    "/officer-proposals",
+    status_code=201,
+    openapi_extra=OFFICER_ONLY,
+    dependencies=[Depends(audit_as("officers:propose"))],
+    response_model=ProposalView,
+)
 def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """An officer proposes to grant or revoke an officer role of another account."""
     _officer(principal)
@@ -194,8 +212,12 @@ def propose_officer_change(body: OfficerChangeRequest, request: Request, ctx: Ct
         return users.proposal_view(proposal)
 
 
-@router.post("/officer-proposals/{proposal_id}/confirm", openapi_extra=OFFICER_ONLY,
-             dependencies=[Depends(audit_as("officers:confirm"))])
+@router.post(
+    "/officer-proposals/{proposal_id}/confirm",
+    openapi_extra=OFFICER_ONLY,
+    dependencies=[Depends(audit_as("officers:confirm"))],
+    response_model=ProposalConfirmed,
+)
 def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     """Another officer confirms; the change applies at once."""
     _officer(principal)
@@ -206,13 +228,13 @@ def confirm_officer_change(proposal_id: str, request: Request, ctx: Ctx, princip
 
 
 # -- API keys ----------------------------------------------------------------------------------------
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=ApiKeyList)
 def list_api_keys(ctx: Ctx, _p: Reader) -> dict[str, Any]:
     with ctx.reader() as s:
         return {"api_keys": [users.api_key_view(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]}
 
 
-@router.post("/api-keys", status_code=201)
+@router.post("/api-keys", status_code=201, response_model=NewApiKeyAnswer)
 def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     """A key for an integrator, with an explicit action list and optional fonds list; shown once. The
     actions must be the maker's own (403 `action_not_allowed`); a fonds list names at least one fonds
@@ -226,7 +248,7 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
         return {**users.api_key_view(row), "key": key}
 
 
-@router.delete("/api-keys/{key_id}")
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyView)
 def revoke_api_key(key_id: PathInt, request: Request, ctx: Ctx, principal: Manager) -> dict[str, Any]:
     with audited(ctx, request, f"/api-keys/{key_id}", {"op": "revoke_api_key"}) as s:
         return users.api_key_view(users.revoke_api_key(s, key_id))
