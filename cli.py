@@ -19,6 +19,7 @@ from node.filing import commands as filing
 from node.ingest import commands as ingest
 from node.lending import commands as lending
 from node.preservation import commands as preservation
+from node.search import commands as search
 from node.trust import commands as trust
 from node.users import commands as users
 
@@ -50,6 +51,7 @@ GROUPS: list[tuple[str, typer.Typer]] = [
     ("boxes", arrangement.boxes_app),
     ("items", arrangement.items_app),
     ("preservation", preservation.preservation_app),
+    ("search", search.search_app),
 ]
 
 # The one map from errors to exit codes. Commands fail with their own code through node.core.cli.fail

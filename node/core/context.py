@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from node.filing.service import Filer, Hook
     from node.lending.service import Lending
     from node.preservation.service import Preserver
+    from node.search.service import SearchService
     from node.users.login_guard import LoginGuard
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,15 @@ class NodeContext:
     def preserver_if_built(self) -> Preserver | None:
         """The preserver if anything used it yet (status does not build one)."""
         return self._services.get("preserver")
+
+    def search(self) -> SearchService:
+        """The search index and its queries (node/search/service.py)."""
+        from node.search.service import build_search
+
+        return self._once("search", lambda: build_search(self))
+
+    def search_if_built(self) -> SearchService | None:
+        return self._services.get("search")
 
     def login_guard(self) -> LoginGuard:
         """The login policy: throttles and lockouts shared by every login and password check."""
