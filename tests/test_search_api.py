@@ -215,7 +215,8 @@ def test_new_text_is_followed_by_its_watermark(api: Any, corpus: list[str], peop
     arch = people.auth("archivist")
     assert found(search(api, arch, q="凭证号码"), corpus) == set()
     with node_ctx.sessions() as s, s.begin():
-        s.add(ItemText(item_id=corpus[2], status=TextStatus.DONE, text="记账凭证号码表", extracted_at=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        s.add(ItemText(item_id=corpus[2], status=TextStatus.DONE, text="记账凭证号码表", extracted_at=now))
         s.add(ItemText(item_id=corpus[1], status=TextStatus.FAILED, text="", message="bound"))
     assert node_ctx.search().catch_up() >= 1
     assert found(search(api, arch, q="凭证号码"), corpus) == {2}
