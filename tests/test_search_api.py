@@ -104,8 +104,9 @@ def test_filters_facets_sort_and_pages(api: Any, corpus: list[str], people: Peop
     assert by_date == [2022, 2021, 2020, 2019]
     pages = [search(api, arch, sort="reference_code", limit=2, offset=o) for o in (0, 2, 4)]
     assert [len(p["items"]) for p in pages] == [2, 2, 0] and all(p["total"] == 4 for p in pages)
-    assert [i["id"] for p in pages for i in p["items"]] == [i["id"] for i in
-                                                          search(api, arch, sort="reference_code")["items"]]
+    assert [i["id"] for p in pages for i in p["items"]] == [
+        i["id"] for i in search(api, arch, sort="reference_code")["items"]
+    ]
     item = search(api, arch, q="财务")["items"][0]
     assert set(item) == {"id", "reference_code", "title", "fonds", "year", "category", "retention", "score",
                          "highlights"}  # fmt: skip

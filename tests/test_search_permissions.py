@@ -36,8 +36,18 @@ def docs(draw: Any) -> list[Doc]:
     return out
 
 
-PERSONAS = [("archivist",), ("borrower",), ("borrower",), ("approver",), ("auditor",), ("borrower", "approver"),
-            ("system_admin",), ("security_admin",), ("security_auditor",), ("archivist", "borrower")]
+PERSONAS = [
+    ("archivist",),
+    ("borrower",),
+    ("borrower",),
+    ("approver",),
+    ("auditor",),
+    ("borrower", "approver"),
+    ("system_admin",),
+    ("security_admin",),
+    ("security_auditor",),
+    ("archivist", "borrower"),
+]
 
 
 @st.composite
@@ -98,6 +108,7 @@ def test_nothing_escapes(data: Any, corpus: list[Doc], principal: Principal, q: 
 def test_who_reads_content() -> None:
     """The rules the property stands on: content holders read every visible item's text, a borrower only
     its permitted items, everyone else (an approver, the system admin, a plain key) none."""
+
     def user(*roles: str, fonds: frozenset[str] | None = None) -> Principal:
         return Principal("user", "u", "u", frozenset(roles), actions_of(roles), fonds)
 
