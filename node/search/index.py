@@ -16,6 +16,7 @@ Both are fed to tantivy's `whitespace` tokenizer as space-joined tokens.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Iterable
@@ -34,6 +35,11 @@ META_FIELDS = ("title", "author", "doc_number", "keywords", "reference_code", "r
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUNS = re.compile(rf"([{_CJK}]+)|([0-9A-Za-z\u00c0-\u024f]+)")
 MISSING_REF = "\U0010ffff"  # sorts items without a reference code last
+
+
+def _tiebreak(item_id: str) -> int:
+    """A fixed order among items of one date, whatever order they were indexed in (reindex = incremental)."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest()[:12], 16) % 10**10
 
 
 def grams(value: str) -> list[str]:
@@ -143,7 +149,7 @@ def _schema() -> tantivy.Schema:
     for name in ("fonds", "category", "retention", "classification", "open", "box", "volume"):
         sb.add_text_field(name, tokenizer_name="raw", fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
-    sb.add_integer_field("date", indexed=True, fast=True)
+    sb.add_integer_field("date", indexed=True, fast=True)  # yyyymmdd * 10**10 + a tie-break of the id
     sb.add_text_field("ref_sort", tokenizer_name="raw", fast=True)
     sb.add_text_field("reference_code", tokenizer_name="raw")  # lower-cased, for prefix queries
     for name in ("title", "author", "doc_number", "keywords", "meta", "text"):
@@ -185,7 +191,8 @@ class TantivyIndex:
         return tantivy.Document(
             id=doc.id, fonds=doc.fonds, category=doc.category, retention=doc.retention,
             classification=doc.classification, open=doc.open, box=doc.box or [""], volume=doc.volume or [""],
-            year=doc.year, date=doc.date, ref_sort=doc.reference_code or MISSING_REF,
+            year=doc.year, date=doc.date * 10**10 + _tiebreak(doc.id),
+            ref_sort=(doc.reference_code or MISSING_REF) + "\x00" + doc.id,
             reference_code=doc.reference_code.lower(),
             title_g=" ".join(grams(doc.title)), author_g=" ".join(grams(doc.author)),
             doc_number_g=" ".join(grams(doc.doc_number)), keywords_g=" ".join(grams(doc.keywords)),
