@@ -55,7 +55,7 @@ def grams(value: str) -> list[str]:
 
 def words_for_search(value: str) -> list[str]:
     """rjieba cut_for_search tokens, lower-cased, without blanks and punctuation."""
-    return [w.lower() for w in rjieba.cut_for_search(value or "") if _RUNS.search(w)]
+    return [w for w in rjieba.cut_for_search((value or "").lower()) if w.isalnum()]
 
 
 @dataclass
@@ -129,7 +129,7 @@ class Hits:
 class SearchIndex(Protocol):
     """What the node needs of a search engine (bulk add, delete, filtered and permissioned query, facets)."""
 
-    def add(self, docs: Iterable[Doc]) -> int: ...
+    def add(self, docs: Iterable[Doc], *, fresh: bool = False) -> int: ...
 
     def delete(self, ids: Iterable[str]) -> None: ...
 
@@ -186,8 +186,11 @@ class TantivyIndex:
     def _document(self, doc: Doc) -> tantivy.Document:
         meta = [doc.title, doc.author, doc.doc_number, doc.keywords, doc.reference_code, doc.remarks]
         meta_grams: list[str] = []
+        meta_words: list[str] = []
+        title_words = words_for_search(doc.title)
         for value in meta:
             meta_grams.extend(grams(value))
+            meta_words.extend(title_words if value is doc.title else words_for_search(value))
         return tantivy.Document(
             id=doc.id, fonds=doc.fonds, category=doc.category, retention=doc.retention,
             classification=doc.classification, open=doc.open, box=doc.box or [""], volume=doc.volume or [""],
@@ -197,16 +200,17 @@ class TantivyIndex:
             title_g=" ".join(grams(doc.title)), author_g=" ".join(grams(doc.author)),
             doc_number_g=" ".join(grams(doc.doc_number)), keywords_g=" ".join(grams(doc.keywords)),
             meta_g=" ".join(meta_grams), text_g=" ".join(grams(doc.text)),
-            title_w=" ".join(words_for_search(doc.title)),
-            meta_w=" ".join(w for value in meta for w in words_for_search(value)),
+            title_w=" ".join(title_words), meta_w=" ".join(meta_words),
             text_w=" ".join(words_for_search(doc.text)),
         )  # fmt: skip
 
-    def add(self, docs: Iterable[Doc]) -> int:
-        """Add or replace documents (by id): a re-add after a crash is harmless."""
+    def add(self, docs: Iterable[Doc], *, fresh: bool = False) -> int:
+        """Add or replace documents (by id): a re-add after a crash is harmless. `fresh`: the index is
+        being built from nothing, there is nothing to replace."""
         writer, n = self.writer(), 0
         for doc in docs:
-            writer.delete_documents_by_term("id", doc.id)
+            if not fresh:
+                writer.delete_documents_by_term("id", doc.id)
             writer.add_document(self._document(doc))
             n += 1
         return n

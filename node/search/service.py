@@ -261,7 +261,8 @@ class SearchService:
         index.delete(gone)
         return index.add(docs) + len(gone)
 
-    def rebuild(self, *, batch: int = BATCH, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(self, *, batch: int = BATCH, progress: Callable[[int], None] | None = None,
+                threads: int | None = None) -> int:  # fmt: skip
         """A new generation from the tables (items, placements, texts), switched to atomically; returns
         the number of documents. The position is read *before* the scan: what changes during it is
         applied again by the next catch-up."""
@@ -269,7 +270,7 @@ class SearchService:
             generation = f"g{time.time_ns()}"
             target = self.root / generation
             target.mkdir(parents=True)
-            index = TantivyIndex(target / "index", heap_bytes=self.heap_bytes, threads=self.threads)
+            index = TantivyIndex(target / "index", heap_bytes=self.heap_bytes, threads=threads or self.threads)
             state = IndexState(built_at=datetime.now(UTC).isoformat())
             with self.reader() as s:
                 state.logs = {str(pk): size for pk, size in s.execute(select(Log.id, Log.size)).all()}
@@ -283,7 +284,7 @@ class SearchService:
                     if not ids:
                         break
                     docs, _ = load_docs(s, ids)
-                total += index.add(docs)
+                total += index.add(docs, fresh=True)
                 last = ids[-1]
                 if progress is not None:
                     progress(total)
