@@ -305,13 +305,88 @@ def serve_and_query(tmp: Path, data_dir: Path, rounds: int) -> tuple[list[tuple[
         stop(proc)
 
 
+def compare_fts5(n: int, seed: int) -> str:
+    """The same documents and queries in tantivy (as the node indexes them) and in SQLite FTS5 over the same
+    segmented text (bigram field, phrase MATCH, facets as GROUP BY over the match set), in one process."""
+    import sqlite3
+    import tempfile
+
+    from node.search.index import Doc, Filters, TantivyIndex, Visibility, grams, words_for_search
+    from node.search.query import parse
+
+    corpus = Corpus(seed)
+    docs = []
+    for i in range(n):
+        row, text = corpus.item(i)
+        docs.append(Doc(id=row["id"], fonds=row["fonds_code"], category=row["category"], year=row["year"],
+                        retention=row["retention"], title=row["title"], reference_code=row["archival_code"],
+                        text=text))  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="search-fts5-"))
+    t0 = time.perf_counter()
+    index = TantivyIndex(tmp / "tantivy")
+    index.add(docs, fresh=True)
+    index.commit()
+    tantivy_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    db = sqlite3.connect(tmp / "fts.db")
+    db.execute("CREATE TABLE docs(id TEXT PRIMARY KEY, fonds TEXT, category TEXT, year INT, retention TEXT)")
+    db.execute("CREATE VIRTUAL TABLE fts USING fts5(id UNINDEXED, meta_g, text_g, meta_w, text_w, "
+               "tokenize='unicode61')")  # fmt: skip
+    with db:
+        for d in docs:
+            db.execute("INSERT INTO docs VALUES (?,?,?,?,?)", (d.id, d.fonds, d.category, d.year, d.retention))
+            db.execute("INSERT INTO fts VALUES (?,?,?,?,?)", (
+                d.id, " ".join(grams(d.title + " " + d.reference_code)), " ".join(grams(d.text)),
+                " ".join(words_for_search(d.title)), " ".join(words_for_search(d.text))))  # fmt: skip
+    fts_s = time.perf_counter() - t0
+
+    def fts_query(word: str) -> tuple[int, dict[str, int]]:
+        phrase = '"' + " ".join(grams(word)) + '"'
+        match = f"{{meta_g text_g}}: {phrase}"
+        total = db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
+        db.execute("SELECT id FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT 20", (match,)).fetchall()
+        facets = {}
+        for col in ("fonds", "category", "year", "retention"):
+            facets[col] = dict(db.execute(
+                f"SELECT d.{col}, count(*) FROM fts JOIN docs d ON d.id = fts.id WHERE fts MATCH ? GROUP BY 1",
+                (match,)).fetchall())  # fmt: skip
+        return total, facets
+
+    rows = []
+    for word in ("码头", "合同", "装卸设备", "港口调度"):
+        t0 = time.perf_counter()
+        for _ in range(5):
+            hits = index.search(parse(f'"{word}"'), Filters(), Visibility(content_all=True))
+        tq = (time.perf_counter() - t0) / 5 * 1000
+        t0 = time.perf_counter()
+        for _ in range(5):
+            total, _facets = fts_query(word)
+        fq = (time.perf_counter() - t0) / 5 * 1000
+        assert total == hits.total, (word, total, hits.total)  # the same answers
+        rows.append((word, f"{hits.total:,}", f"{tq:.1f}", f"{fq:.1f}"))
+    size_t = sum(p.stat().st_size for p in (tmp / "tantivy").rglob("*") if p.is_file())
+    size_f = (tmp / "fts.db").stat().st_size
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    head = table(["engine", "build items/s", "size"], [
+        ("tantivy", f"{n / tantivy_s:,.0f}", f"{size_t / 1e6:,.1f} MB"),
+        ("SQLite FTS5", f"{n / fts_s:,.0f}", f"{size_f / 1e6:,.1f} MB")])  # fmt: skip
+    queries = table(["phrase (hits, facets of 4 fields, top 20)", "hits", "tantivy ms", "FTS5 ms"], rows)
+    return f"tantivy vs SQLite FTS5 on {n:,} items of the same corpus, in one process:\n\n{head}\n\n{queries}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=340_000)
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the query mix")
     parser.add_argument("--update-results", action="store_true")
+    parser.add_argument("--compare-fts5", type=int, metavar="N", help="only compare tantivy and FTS5 on N items")
     args = parser.parse_args(argv)
+    if args.compare_fts5:
+        print(compare_fts5(args.compare_fts5, args.seed))
+        return 0
 
     with workdir("search") as tmp, ganache(tmp) as rpc_url:
         data = tmp / "data"
