@@ -158,7 +158,8 @@ class SearchService:
                  heap_bytes: int = 128_000_000, threads: int = 1) -> None:  # fmt: skip
         self.root, self.sessions, self.reader = root, sessions, reader
         self.heap_bytes, self.threads = heap_bytes, threads
-        self._lock = threading.RLock()  # one writer at a time in this process
+        self._lock = threading.RLock()  # one writer (catch-up, rebuild) at a time in this process
+        self._open_lock = threading.RLock()  # short: searches never wait for a catch-up
         self._index: TantivyIndex | None = None
         self._generation: str | None = None
         self._current_mtime: float | None = None
@@ -171,7 +172,7 @@ class SearchService:
 
     def _open(self) -> TantivyIndex:
         """The index of the current generation (reopened when another process switched it)."""
-        with self._lock:
+        with self._open_lock:
             self.root.mkdir(parents=True, exist_ok=True)
             try:
                 mtime = self.current_file.stat().st_mtime
@@ -292,10 +293,11 @@ class SearchService:
                     progress(total)
             index.commit()
             state.save(target / "state.json")
-            old = self._generation
-            _write_atomic(self.current_file, generation)
-            self._index = None
-            self._open()
+            with self._open_lock:
+                old = self._generation
+                _write_atomic(self.current_file, generation)
+                self._index = None
+                self._open()
             for child in self.root.iterdir():
                 if child.is_dir() and child.name != generation and (child.name == old or child.name.startswith("g")):
                     remove_index_dir(child)
