@@ -103,8 +103,12 @@ def test_crash_during_indexing_then_restart(
 
 
 def test_an_item_gone_from_the_table_leaves_the_index(filled: list[str], node_ctx: Any) -> None:
+    from node.search.service import scheduled
+
     service = node_ctx.search()
-    service.catch_up()
+    assert service.search(EVERYTHING)["total"] == 0
+    scheduled(node_ctx)  # what the node runs at start and then every search_interval_s
+    assert service.search(EVERYTHING)["total"] == 7
     gone = filled[3]
     with node_ctx.sessions() as s, s.begin():  # what destruction will do: the item goes, a record says so
         item = s.get(Item, gone)
