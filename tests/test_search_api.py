@@ -138,7 +138,11 @@ def test_highlights_mark_matches_and_escape_everything_else(api: Any, corpus: li
     assert search(api, arch, q="题名:码头")["items"][0]["highlights"].get("author") is None
 
 
-def test_roles_see_metadata_text_only_with_content_access(api: Any, corpus: list[str], people: People) -> None:
+def test_roles_see_metadata_text_only_with_content_access(
+    api: Any, corpus: list[str], people: People, node_ctx: Any
+) -> None:
+    from sqlalchemy import select
+
     # the approver browses the catalogue but reads no content: no text hits, no snippets
     for role in ("approver", "auditor", "borrower", "security_admin", "security_auditor"):
         answer = search(api, people.auth(role), q="码头")
@@ -149,6 +153,10 @@ def test_roles_see_metadata_text_only_with_content_access(api: Any, corpus: list
     # the system admin does not browse the catalogue at all
     r = api.get("/search", params={"q": "码头"}, headers=people.auth("system_admin"))
     assert r.status_code == 403
+    with node_ctx.reader() as s:  # a refused search is in the trail too (the audit middleware's event)
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.principal_id == people.ids["system_admin"],
+                                                     AuditEvent.target == "/search")).all()  # fmt: skip
+    assert [e.outcome for e in refused] == ["denied"]
     assert api.get("/search", headers={"Authorization": ""}).status_code == 401
 
 

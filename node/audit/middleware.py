@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public computations that change nothing (an outside auditor's verification) are not events.
 NOT_AUDITED = frozenset({("POST", "/verify")})
-AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export"})
+# GET /search writes its own (aggregated) events when it answers (node/search/service.py, SearchAudit); the
+# middleware records its refusals.
+AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export", "/search"})
 EVENT_NAMES = {"/auth/login": "auth:login", "/auth/logout": "auth:logout", "/me/password": "auth:password"}
 
 

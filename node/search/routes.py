@@ -58,4 +58,5 @@ async def search_items(
                "total": answer["total"]}  # fmt: skip
     events = service.audit.add(principal, request.client.host if request.client else None, details)
     await run_in_threadpool(search.write_search_events, ctx, events)
+    request.state.audit_recorded = True  # recorded (or aggregated) here; the middleware records refusals only
     return answer
