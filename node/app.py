@@ -30,6 +30,8 @@ from node.filing import routes as packages
 from node.ingest import routes as items
 from node.lending import routes as loans
 from node.preservation import routes as preservation
+from node.search import routes as search
+from node.search import service as search_service
 from node.trust import root_routes as trust
 from node.trust import routes as proofs
 from node.users import auth_routes as auth
@@ -70,6 +72,13 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
                 ctx.extractor().job, "interval", seconds=settings.extraction_interval_s,
                 next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="extraction",
             )  # fmt: skip
+        if scheduler and settings.search_enabled:
+            # The search index catches up at once (after a crash or downtime), then every interval (node/search).
+            sched = sched or BackgroundScheduler(daemon=True)
+            sched.add_job(
+                search_service.scheduled, "interval", args=[ctx], seconds=settings.search_interval_s,
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="search",
+            )  # fmt: skip
         if sched is not None:
             sched.start()
         try:
@@ -78,6 +87,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
             if sched is not None:
                 sched.shutdown(wait=False)
             audit_middleware.flush_anonymous(ctx)  # aggregated anonymous refusals still in memory
+            search_service.flush_audit(ctx)  # aggregated searches still in memory
             ctx.close()
 
     app = FastAPI(
@@ -114,6 +124,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.include_router(preservation.router)  # long-term preservation checks (issue 4)
     app.include_router(packages.router)  # transfer packages and check reports (issue 4)
     app.include_router(trust.router)  # GET /trust: the node's trust root (issue 7)
+    app.include_router(search.router)  # GET /search (issue 10)
     # Every non-streaming body is capped and JSON parsed within bounds (node/core/limits.py); inside the
     # audit middleware, so a refusal is an event.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)

@@ -87,6 +87,11 @@ class RequestAudit:
         event.listen(session, "after_commit", self._committed, once=True)
         event.listen(session, "after_rollback", self._rolled_back, once=True)
 
+    def aggregated(self) -> None:
+        """The request succeeded and is counted in an aggregate event its service writes (searches:
+        node/search/service.py, SearchAudit): the middleware writes nothing more for it."""
+        self.written = True
+
     def _committed(self, _session: Session) -> None:
         if self._pending:
             self.written, self._pending = True, False

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from node.preservation.service import Preserver
     from node.search.extraction import Extractor
     from node.search.ocr import Ocr
+    from node.search.service import SearchService
     from node.users.login_guard import LoginGuard
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,14 @@ class NodeContext:
     def extractor_if_built(self) -> Extractor | None:
         """The extractor if anything used it yet (status does not build one)."""
         return self._services.get("extractor")
+    def search(self) -> SearchService:
+        """The search index and its queries (node/search/service.py)."""
+        from node.search.service import build_search
+
+        return self._once("search", lambda: build_search(self))
+
+    def search_if_built(self) -> SearchService | None:
+        return self._services.get("search")
 
     def login_guard(self) -> LoginGuard:
         """The login policy: throttles and lockouts shared by every login and password check."""

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     roles_address: str = ""  # ArchiveRoles
     permits_address: str = ""  # ReadPermits
     loan_max_period_s: float = Field(default=90 * 86400.0, gt=0)  # longest loan a borrower may request
+    # Search (node/search/service.py): the index catches up on start and then every interval; searches are audited
+    # one event per caller and window (the first at once, the rest aggregated).
+    search_enabled: bool = True
+    search_interval_s: float = Field(default=5.0, gt=0)
+    search_audit_window_s: float = Field(default=60.0, gt=0)
     # Long-term preservation checks (node/preservation/service.py): a scheduled pass re-hashes blobs at a bounded rate.
     preservation_enabled: bool = True
     preservation_interval_s: float = Field(default=86400.0, gt=0)  # first scheduled pass one interval after start

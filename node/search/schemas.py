@@ -48,3 +48,26 @@ class ExtractionStatus(Answer):
     last_errors: list[ExtractionFailure]
     last_run: ExtractionPass | None
     last_error: str | None
+
+
+class SearchHit(Answer):
+    id: str
+    reference_code: str | None = Field(description="档号")
+    title: str = Field(description="题名")
+    fonds: str = Field(description="全宗")
+    year: int = Field(description="年度")
+    category: str = Field(description="门类")
+    retention: str = Field(description="保管期限")
+    score: float | None = Field(description="relevance (None when sorted by date or 档号)")
+    highlights: dict[str, str] = Field(
+        description="field -> HTML with the matches in <mark> (the rest escaped); `text` only for callers who may "
+        "read the item's content"
+    )
+
+
+class SearchAnswer(Answer):
+    """GET /search: what the caller may see (permissions are part of the engine's query)."""
+
+    total: int
+    items: list[SearchHit]
+    facets: dict[str, dict[str, int]] = Field(description="fonds, category, year, retention, classification, open")

@@ -107,6 +107,7 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("POST", "/officer-proposals")] == {"system_admin", "security_admin", "security_auditor"}
     assert seen[("GET", "/health")] == set(CALLERS)
     assert "anonymous" not in seen[("GET", "/items")]
+    assert seen[("GET", "/search")] == set(CALLERS) - {"anonymous", "system_admin"}  # the catalogue's readers
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).
     writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify")}]
     assert {k for k in writes if "security_auditor" in seen[k]} <= {

@@ -156,7 +156,8 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(node_ctx, monkeypatch) 
 
     monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
     node_ctx.settings = node_ctx.settings.model_copy(
-        update={"anchor_enabled": False, "extraction_enabled": False, "preservation_interval_s": 600.0})
+        update={"anchor_enabled": False, "extraction_enabled": False, "preservation_interval_s": 600.0,
+                "search_enabled": False})
     with TestClient(node_app.create_app(node_ctx, scheduler=True)):
         pass
     (job,) = jobs

@@ -278,7 +278,12 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(api, node_ctx, monkeypa
     item = ingest(api, "定时任务".encode(), "s.txt")
     monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
     node_ctx.settings = node_ctx.settings.model_copy(
-        update={"anchor_enabled": False, "preservation_enabled": False, "extraction_interval_s": 7.0}
+        update={
+            "anchor_enabled": False,
+            "preservation_enabled": False,
+            "search_enabled": False,
+            "extraction_interval_s": 7.0,
+        }
     )
     with TestClient(node_app.create_app(node_ctx, scheduler=True)):
         pass
