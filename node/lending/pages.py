@@ -1,0 +1,162 @@
+"""Web pages of lending (issue 11): the approver's inbox (approve with their own password, or reject
+with a reason, several requests at once), the borrower's "my loans" (status, time left, return) and the
+loan request form. Same actions, service calls and audit events as the API routes beside them
+(node/lending/routes.py): each decision is the event the service writes for it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from node.core import web
+from node.core.context import NodeContext
+from node.core.deps import get_ctx, require
+from node.core.errors import NodeError
+from node.core.principal import Principal
+from node.lending.routes import audit_hook
+from node.lending.service import LOANS_DECIDE, LOANS_REQUEST, Lending
+from node.users import service as users
+
+router = APIRouter(
+    include_in_schema=False, dependencies=[Depends(web.page_session), Depends(web.check_csrf)], tags=["pages"]
+)
+Ctx = Annotated[NodeContext, Depends(get_ctx)]
+Approver = Annotated[Principal, Depends(require(LOANS_DECIDE))]
+Borrower = Annotated[Principal, Depends(require(LOANS_REQUEST))]
+MAX_AT_ONCE = 50  # requests decided by one form
+
+
+def _names(ctx: NodeContext, user_ids: set[str]) -> dict[str, str]:
+    """user id -> "display name (username)" for the inbox's "who"."""
+    out = {}
+    with ctx.reader() as s:
+        for uid in user_ids:
+            try:
+                user = users.get_user(s, uid)
+            except NodeError:
+                continue
+            out[uid] = f"{user.display_name} ({user.username})" if user.display_name else user.username
+    return out
+
+
+def time_left(expires_at: str, now: datetime) -> timedelta | None:
+    left = datetime.fromisoformat(expires_at) - now
+    return left if left.total_seconds() > 0 else None
+
+
+def _left_text(t: Any, left: timedelta | None) -> str:
+    if left is None:
+        return t("loans.left_none")
+    days, hours = left.days, left.seconds // 3600
+    return t("loans.left_days", days=days, hours=hours) if days else t("loans.left_hours", hours=hours,
+                                                                         minutes=left.seconds % 3600 // 60)
+
+
+# -- approver -------------------------------------------------------------------------------------------
+def _pending(ctx: NodeContext, principal: Principal) -> list[dict[str, Any]]:
+    loans = ctx.lending().list(principal, status="requested", limit=1000)["loans"]
+    return [loan for loan in loans if loan["borrower_id"] != principal.id]  # nobody decides their own
+
+
+@router.get("/inbox")
+def inbox(request: Request, ctx: Ctx, principal: Approver) -> Response:
+    """Pending requests: who, purpose, items, period; and what this approver decided lately."""
+    pending = _pending(ctx, principal)
+    lend = ctx.lending()
+    decided = [loan for loan in lend.list(principal, limit=200)["loans"] if loan["decided_by"] == principal.id][:20]
+    names = _names(ctx, {loan["borrower_id"] for loan in pending + decided})
+    return web.render(request, "lending/inbox.html", pending=pending, decided=decided, names=names, results=None,
+                      error=None, decision=None)  # fmt: skip
+
+
+@router.post("/inbox")
+def decide(
+    request: Request, ctx: Ctx, principal: Approver,
+    decision: Annotated[str, Form(pattern="^(approve|reject)$")],
+    loan: Annotated[list[str] | None, Form(max_length=MAX_AT_ONCE)] = None,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:  # fmt: skip
+    """Approve (the password unlocks the approver's own chain key, in memory, for this request only) or
+    reject with a reason, each ticked request; the page then shows each one's outcome."""
+    lend: Lending = ctx.lending()
+    audit = audit_hook(request, principal)
+    chosen = list(dict.fromkeys(loan or []))
+    results: list[dict[str, Any]] = []
+    error = None
+    if not chosen:
+        error = "inbox.none_chosen"
+    elif decision == "reject" and not reason.strip():
+        error = "inbox.reason_needed"
+    elif decision == "approve" and not password:
+        error = "inbox.password_needed"
+    account = None
+    if error is None and decision == "approve":
+        try:
+            with ctx.reader() as s:
+                account = users.unlock_chain_key(users.get_user(s, principal.id), password)
+        except NodeError as exc:  # a wrong password: refused, audited once per request as the API does
+            for loan_id in chosen:
+                lend._audit_denied(audit, LOANS_DECIDE, f"loan:{loan_id}", exc)
+            error = "inbox.wrong_password" if exc.reason in ("bad_credentials", "wrong_password") else exc.reason
+            request.state.error_reason = exc.reason
+    if error is None:
+        for loan_id in chosen:
+            try:
+                if decision == "approve":
+                    lend.approve(principal, loan_id, account=account, audit=audit)
+                else:
+                    lend.reject(principal, loan_id, reason, audit=audit)
+                results.append({"id": loan_id, "ok": True, "reason": None})
+            except NodeError as exc:  # audited by the service; the others go on
+                results.append({"id": loan_id, "ok": False, "reason": exc.reason})
+        account = None  # the unlocked key goes out of scope with this request
+    if error is not None and not getattr(request.state, "audit_recorded", False):
+        request.state.error_reason = getattr(request.state, "error_reason", None) or error
+    pending = _pending(ctx, principal)
+    decided = [x for x in lend.list(principal, limit=200)["loans"] if x["decided_by"] == principal.id][:20]
+    names = _names(ctx, {x["borrower_id"] for x in pending + decided})
+    status = 422 if error else 200
+    return web.render(request, "lending/inbox.html", status_code=status, pending=pending, decided=decided,
+                      names=names, results=results, error=error, decision=decision)  # fmt: skip
+
+
+# -- borrower -------------------------------------------------------------------------------------------
+@router.get("/my-loans")
+def my_loans(request: Request, ctx: Ctx, principal: Borrower) -> Response:
+    loans = ctx.lending().list(principal, mine=True, limit=200)["loans"]
+    now = datetime.now(UTC)
+    return web.render(request, "lending/my_loans.html", loans=loans,
+                      left={x["id"]: time_left(x["expires_at"], now) for x in loans}, left_text=_left_text)  # fmt: skip
+
+
+@router.post("/my-loans/{loan_id}/return")
+def return_loan(loan_id: str, request: Request, ctx: Ctx, principal: Borrower) -> Response:
+    ctx.lending().return_loan(principal, loan_id, audit=audit_hook(request, principal))
+    return web.redirect("/my-loans", "loans.returned")
+
+
+@router.get("/my-loans/new")
+def loan_form(request: Request, principal: Borrower, items: str = "") -> Response:
+    return web.render(request, "lending/request.html", error=None, items=items, purpose="", days=7)
+
+
+@router.post("/my-loans/new")
+def request_loan(
+    request: Request, ctx: Ctx, principal: Borrower,
+    items: Annotated[str, Form(max_length=20000)], purpose: Annotated[str, Form(max_length=2000)],
+    days: Annotated[int, Form(ge=1, le=366)],
+) -> Response:  # fmt: skip
+    """The loan request: item ids (one a line, or separated by spaces or commas), a purpose, a period in days."""
+    ids = [part for part in items.replace(",", " ").split() if part]
+    try:
+        ctx.lending().request(principal, ids, purpose, datetime.now(UTC) + timedelta(days=days),
+                              audit=audit_hook(request, principal))  # fmt: skip
+    except NodeError as exc:
+        request.state.error_reason = exc.reason
+        return web.render(request, "lending/request.html", status_code=exc.status_code, error=exc.reason,
+                          items=items, purpose=purpose, days=days)  # fmt: skip
+    return web.redirect("/my-loans", "loans.requested")
