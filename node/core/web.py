@@ -200,8 +200,8 @@ async def check_csrf(request: Request) -> None:
     authority and need none."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if getattr(request.state, "session_expired", False) and route_authenticated(request.scope.get("route")):
-        return  # no principal: `require` answers 401 and the browser goes to the login page
+    if getattr(request.state, "principal", None) is None and route_authenticated(request.scope.get("route")):
+        return  # no session (none, expired, revoked): `require` answers 401 first, the browser goes to the login
     cookie_session = bool(request.cookies.get(SESSION_COOKIE))
     if not cookie_session and request.headers.get("authorization"):
         return
@@ -210,7 +210,7 @@ async def check_csrf(request: Request) -> None:
     expected = None
     if getattr(request.state, "session_token", None):
         expected = csrf_token(request)
-    elif not cookie_session or getattr(request.state, "session_expired", False):
+    else:  # an anonymous form (login, language), also with a dead session cookie
         expected = request.cookies.get(CSRF_COOKIE)
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page and try again",
