@@ -152,6 +152,16 @@ def test_keyboard_login_forced_password_change_and_language(browser: Any, site: 
     expect(page.locator("#profile-roles")).to_contain_text("Borrower")
     page.click("button[name=lang][value=zh-CN]")
     expect(page.locator("#profile-roles")).to_contain_text("借阅人")
+    # the session ends elsewhere (its token revoked, as at expiry): the next page is the login, then back
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "al_session")
+    assert httpx.post(f"{site.url}/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.goto("/my-loans")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fmy-loans&notice=login.expired"))
+    expect(page.locator(".notice")).to_have_text("会话已过期，请重新登录。")
+    page.fill("#username", "dora")
+    page.fill("#password", new_password)
+    page.click("#login")
+    expect(page).to_have_url(re.compile(r"/my-loans$"))
     page.click("#logout")
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto("/")
@@ -185,9 +195,10 @@ def test_a_wrong_role_is_refused_and_a_form_without_csrf_is_refused(browser: Any
 
 def test_lending_flow_across_three_people(browser: Any, site: Site) -> None:
     alice, carol, auditor = person(browser, site), person(browser, site), person(browser, site)
-    # the borrower asks for two loans
+    # the borrower asks for three loans
     log_in(alice, "alice")
-    for item, purpose in (("A", "港口史研究"), ("B", "内部审计抽查")):
+    asks = (("A", "港口史研究"), ("B", "内部审计抽查"), ("C", "编史修志"))
+    for item, purpose in asks:
         alice.goto("/")
         alice.click("#dash-loans >> text=申请借阅")
         alice.fill("#items", site.items[item])
@@ -196,50 +207,70 @@ def test_lending_flow_across_three_people(browser: Any, site: Site) -> None:
         alice.click("#send")
         expect(alice).to_have_url(re.compile(r"/my-loans\?notice=loans.requested"))
     rows = alice.locator("#loans tbody tr")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(3)
     expect(rows.first.locator(".status")).to_have_text("待审批")
-    shot(alice, "my-loans")
+    shot(alice, "my-loans-requested")
 
-    # the approver: both requests in the inbox with who, purpose, items and period
+    # the approver: the requests in the inbox with who, purpose, items and period
     log_in(carol, "carol")
-    expect(carol.locator("#dash-approvals .count")).to_have_text("2")
+    expect(carol.locator("#dash-approvals .count")).to_have_text("3")
     carol.goto("/inbox")
-    pending = carol.locator("#decide tbody tr")
-    expect(pending).to_have_count(2)
-    research = carol.locator("#decide tbody tr", has_text="港口史研究")
-    audit_row = carol.locator("#decide tbody tr", has_text="内部审计抽查")
-    expect(research).to_contain_text("Alice (alice)")
-    expect(research).to_contain_text("港务局文书 A")
+    expect(carol.locator("#decide tbody tr")).to_have_count(3)
+
+    def row(purpose: str) -> Any:
+        return carol.locator("#decide tbody tr", has_text=purpose)
+
+    expect(row("港口史研究")).to_contain_text("Alice (alice)")
+    expect(row("港口史研究")).to_contain_text("港务局文书 A")
     shot(carol, "inbox")
     # a wrong password approves nothing
-    research.locator("input[type=checkbox]").check()
+    row("港口史研究").locator("input[type=checkbox]").check()
     carol.fill("#password", "not my password at all")
     carol.click("#approve")
     expect(carol.locator("p.error")).to_have_attribute("data-reason", "inbox.wrong_password")
-    expect(carol.locator("#decide tbody tr")).to_have_count(2)
+    expect(carol.locator("#decide tbody tr")).to_have_count(3)
     # reject one with a reason
-    audit_row.locator("input[type=checkbox]").check()
+    row("内部审计抽查").locator("input[type=checkbox]").check()
     carol.fill("#reason", "用途不明确")
     carol.click("#reject")
     expect(carol.locator("#results li.ok")).to_have_count(1)
-    # approve the other: tick, password, approve (the key is unlocked for this request only)
-    carol.locator("#decide tbody tr", has_text="港口史研究").locator("input[type=checkbox]").check()
+    # approve two at once: tick, tick, password, approve (the key is unlocked for this request only)
+    row("港口史研究").locator("input[type=checkbox]").check()
+    row("编史修志").locator("input[type=checkbox]").check()
     carol.fill("#password", PASSWORD)
     carol.click("#approve")
-    expect(carol.locator("#results li.ok")).to_have_count(1, timeout=60_000)
+    expect(carol.locator("#results li.ok")).to_have_count(2, timeout=60_000)
     expect(carol.locator("#inbox-empty")).to_be_visible()
-    expect(carol.locator("#history tbody tr")).to_have_count(2)
+    expect(carol.locator("#history tbody tr")).to_have_count(3)
 
-    # the borrower sees both outcomes, time left, and returns the approved loan
+    # the borrower sees the outcomes and the time left, returns one loan, keeps the certificates of another
     alice.goto("/my-loans")
-    approved = alice.locator("#loans tbody tr", has_text="港口史研究")
-    rejected = alice.locator("#loans tbody tr", has_text="内部审计抽查")
-    expect(approved.locator(".status")).to_have_text("已批准")
-    expect(approved).to_contain_text(re.compile(r"4 天 2\d 小时|5 天 0 小时"))
-    expect(rejected).to_contain_text("用途不明确")
-    approved.locator("button").click()
+
+    def mine(purpose: str) -> Any:
+        return alice.locator("#loans tbody tr", has_text=purpose)
+
+    expect(mine("港口史研究").locator(".status")).to_have_text("已批准")
+    expect(mine("港口史研究")).to_contain_text(re.compile(r"4 天 2\d 小时|5 天 0 小时"))
+    expect(mine("内部审计抽查")).to_contain_text("用途不明确")
+    shot(alice, "my-loans")
+    mine("编史修志").locator("button").click()
     expect(alice.locator(".notice")).to_have_text("已归还。")
-    expect(alice.locator("#loans tbody tr", has_text="港口史研究").locator(".status")).to_have_text("已归还")
+    expect(mine("编史修志").locator(".status")).to_have_text("已归还")
+    with alice.expect_download() as download:
+        mine("港口史研究").locator("a.certificates").click()
+    certificates = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    [entry] = certificates["certificates"]
+    assert entry["item_id"] == site.items["A"] and entry["certificate"] is not None
+
+    # the approver revokes the other loan: the borrower's loan ends at once
+    carol.goto("/inbox")
+    revoke = carol.locator("#history tbody tr", has_text="港口史研究").locator("form.revoke")
+    revoke.locator("input[name=password]").fill(PASSWORD)
+    revoke.locator("input[name=reason]").fill("项目终止")
+    revoke.locator("button").click()
+    expect(carol.locator(".notice")).to_have_text("借阅已撤销，借阅人即刻无法再访问。", timeout=60_000)
+    alice.reload()
+    expect(mine("港口史研究").locator(".status")).to_have_text("已撤销")
 
     # the security auditor finds the decisions in the trail and verifies it
     log_in(auditor, "secauditor", site.officer_passwords["secauditor"])
@@ -248,9 +279,10 @@ def test_lending_flow_across_three_people(browser: Any, site: Site) -> None:
     auditor.fill("input[name=actor]", "carol")
     auditor.click("#filter")
     rows = auditor.locator("#events tbody tr")
-    expect(rows).to_have_count(3)  # the wrong password (denied), the rejection, the approval
-    outcomes = sorted(rows.nth(i).get_attribute("class") or "" for i in range(3))
-    assert outcomes == ["outcome-denied", "outcome-ok", "outcome-ok"], outcomes
+    expect(rows).to_have_count(4)  # the wrong password (denied), the rejection, the two approvals
+    outcomes = sorted(rows.nth(i).get_attribute("class") or "" for i in range(4))
+    assert outcomes == ["outcome-denied", "outcome-ok", "outcome-ok", "outcome-ok"], outcomes
+    expect(auditor).to_have_url(re.compile(r"action=loans%3Adecide"))  # htmx pushed the filtered URL
     shot(auditor, "audit-trail")
     auditor.click("text=校验审计日志")
     expect(auditor.locator("#verify-result")).to_have_attribute("data-ok", "true")

@@ -5,6 +5,7 @@ loan request form. Same actions, service calls and audit events as the API route
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from node.core.deps import get_ctx, require
 from node.core.errors import NodeError
 from node.core.principal import Principal
 from node.lending.routes import audit_hook
-from node.lending.service import LOANS_DECIDE, LOANS_REQUEST, Lending
+from node.lending.service import LOANS_DECIDE, LOANS_REQUEST, LOANS_REVOKE, Lending
 from node.users import service as users
 
 router = APIRouter(
@@ -26,6 +27,7 @@ router = APIRouter(
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 Approver = Annotated[Principal, Depends(require(LOANS_DECIDE))]
 Borrower = Annotated[Principal, Depends(require(LOANS_REQUEST))]
+Revoker = Annotated[Principal, Depends(require(LOANS_REVOKE))]
 MAX_AT_ONCE = 50  # requests decided by one form
 
 
@@ -124,6 +126,25 @@ def decide(
                       names=names, results=results, error=error, decision=decision)  # fmt: skip
 
 
+@router.post("/inbox/{loan_id}/revoke")
+def revoke(
+    loan_id: str, request: Request, ctx: Ctx, principal: Revoker, password: Annotated[str, Form(max_length=1024)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:  # fmt: skip
+    """End an approved loan at once (the node refuses content from now on), then revoke its permits on chain
+    with the approver's own key, unlocked by their password for this request only (POST /loans/{id}/revoke)."""
+    lend: Lending = ctx.lending()
+    audit = audit_hook(request, principal)
+    try:
+        with ctx.reader() as s:
+            account = users.unlock_chain_key(users.get_user(s, principal.id), password)
+    except NodeError as exc:
+        lend._audit_denied(audit, LOANS_REVOKE, f"loan:{loan_id}", exc)
+        raise
+    lend.revoke(principal, loan_id, account=account, reason=reason or None, audit=audit)
+    return web.redirect("/inbox", "inbox.revoked")
+
+
 # -- borrower -------------------------------------------------------------------------------------------
 @router.get("/my-loans")
 def my_loans(request: Request, ctx: Ctx, principal: Borrower) -> Response:
@@ -137,6 +158,15 @@ def my_loans(request: Request, ctx: Ctx, principal: Borrower) -> Response:
 def return_loan(loan_id: str, request: Request, ctx: Ctx, principal: Borrower) -> Response:
     ctx.lending().return_loan(principal, loan_id, audit=audit_hook(request, principal))
     return web.redirect("/my-loans", "loans.returned")
+
+
+@router.get("/my-loans/{loan_id}/certificates")
+def certificates(loan_id: str, ctx: Ctx, principal: Borrower) -> Response:
+    """The verifier's certificates of a loan's items (GET /loans/{id}/certificates), as a file to keep and to
+    check offline (`archive-ledger verify-certificate`)."""
+    body = json.dumps(ctx.lending().certificates(principal, loan_id), ensure_ascii=False, indent=1)
+    return Response(body, media_type="application/json",
+                    headers={"content-disposition": f'attachment; filename="loan-{loan_id[:12]}-certificates.json"'})
 
 
 @router.get("/my-loans/new")
