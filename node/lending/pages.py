@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
 from node.core import web
@@ -169,24 +169,57 @@ def certificates(loan_id: str, ctx: Ctx, principal: Borrower) -> Response:
                     headers={"content-disposition": f'attachment; filename="loan-{loan_id[:12]}-certificates.json"'})
 
 
+PICK = 50  # items offered by the request form's title filter
+
+
+def _candidates(ctx: NodeContext, principal: Principal, q: str) -> list[dict[str, Any]]:
+    """Items to tick on the request form: titles or archival codes containing `q` (newest first), within
+    the caller's fonds. A stop-gap until search with facets (issue 11, 2.) gives the request cart."""
+    from sqlalchemy import or_, select
+
+    from node.core.models import Item
+
+    query = select(Item.id, Item.title, Item.fonds_code, Item.archival_code)
+    if q.strip():
+        like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Item.title.like(like, escape="\\"), Item.archival_code.like(like, escape="\\")))
+    if principal.fonds is not None:
+        query = query.where(Item.fonds_code.in_(sorted(principal.fonds)))
+    with ctx.reader() as s:
+        rows = s.execute(query.order_by(Item.created_at.desc(), Item.id).limit(PICK)).all()
+    return [{"id": i, "title": t, "fonds": f, "code": c or ""} for i, t, f, c in rows]
+
+
+def _request_page(request: Request, ctx: NodeContext, principal: Principal, *, error: str | None = None,
+                  status: int = 200, items: str = "", chosen: list[str] | None = None, purpose: str = "",
+                  days: int = 7, q: str = "") -> Response:  # fmt: skip
+    return web.render(request, "lending/request.html", status_code=status, error=error, items=items, purpose=purpose,
+                      days=days, q=q, candidates=_candidates(ctx, principal, q), chosen=set(chosen or []))  # fmt: skip
+
+
 @router.get("/my-loans/new")
-def loan_form(request: Request, principal: Borrower, items: str = "") -> Response:
-    return web.render(request, "lending/request.html", error=None, items=items, purpose="", days=7)
+def loan_form(
+    request: Request, ctx: Ctx, principal: Borrower, items: Annotated[str, Query(max_length=20000)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:  # fmt: skip
+    return _request_page(request, ctx, principal, items=items, q=q)
 
 
 @router.post("/my-loans/new")
 def request_loan(
     request: Request, ctx: Ctx, principal: Borrower,
-    items: Annotated[str, Form(max_length=20000)], purpose: Annotated[str, Form(max_length=2000)],
-    days: Annotated[int, Form(ge=1, le=366)],
+    purpose: Annotated[str, Form(max_length=2000)], days: Annotated[int, Form(ge=1, le=366)],
+    items: Annotated[str, Form(max_length=20000)] = "",
+    item: Annotated[list[str] | None, Form(max_length=500)] = None,
 ) -> Response:  # fmt: skip
-    """The loan request: item ids (one a line, or separated by spaces or commas), a purpose, a period in days."""
-    ids = [part for part in items.replace(",", " ").split() if part]
+    """The loan request: ticked items and/or item ids typed in (one a line, or separated by spaces or
+    commas), a purpose, a period in days."""
+    ids = list(dict.fromkeys([*(item or []), *(part for part in items.replace(",", " ").split() if part)]))
     try:
         ctx.lending().request(principal, ids, purpose, datetime.now(UTC) + timedelta(days=days),
                               audit=audit_hook(request, principal))  # fmt: skip
     except NodeError as exc:
         request.state.error_reason = exc.reason
-        return web.render(request, "lending/request.html", status_code=exc.status_code, error=exc.reason,
-                          items=items, purpose=purpose, days=days)  # fmt: skip
+        return _request_page(request, ctx, principal, error=exc.reason, status=exc.status_code, items=items,
+                             chosen=item, purpose=purpose, days=days)  # fmt: skip
     return web.redirect("/my-loans", "loans.requested")
