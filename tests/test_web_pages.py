@@ -258,3 +258,46 @@ def test_login_is_rate_limited_like_the_api(api: Any, node_ctx: Any, people: Peo
     assert int(locked.headers["retry-after"]) >= 1
     # the same counter as POST /auth/login
     assert api.post("/auth/login", json={"username": "archivist", "password": PEOPLE_PASSWORD}).status_code == 429
+
+
+# -- lending pages without a chain: what the inbox refuses, rejecting several at once ---------------------
+def test_inbox_refusals_and_rejecting_several_at_once(api: Any, node_ctx: Any, people: People) -> None:
+    from tests.helpers.api import upload
+
+    item = upload(api, b"an item to lend").json()["id"]
+    loans = []
+    for purpose in ("first", "second"):
+        r = api.post("/loans", json={"items": [item], "purpose": purpose, "days": 3}, headers=people.auth("borrower"))
+        assert r.status_code == 201, r.text
+        loans.append(r.json()["id"])
+    client = browser(api)
+    login(client, "approver", PEOPLE_PASSWORD)
+    page = client.get("/inbox")
+    assert all(f'data-loan="{loan}"' in page.text for loan in loans)
+    token = csrf_of(page)
+    for data, reason in (({"decision": "reject", "reason": "no"}, "inbox.none_chosen"),
+                         ({"decision": "reject", "loan": loans}, "inbox.reason_needed"),
+                         ({"decision": "approve", "loan": loans}, "inbox.password_needed")):  # fmt: skip
+        before = last_seq(node_ctx)
+        refused = client.post("/inbox", data={**data, "csrf_token": token})
+        assert refused.status_code == 422 and f'data-reason="{reason}"' in refused.text
+        new = events(node_ctx, before)  # exactly one event for the request, and nothing decided
+        assert [(e.action, e.outcome) for e in new] == [("loans:decide", "failed")], reason
+    states = {api.get(f"/loans/{loan}", headers=people.auth("approver")).json()["status"] for loan in loans}
+    assert states == {"REQUESTED"}
+    before = last_seq(node_ctx)
+    done = client.post("/inbox", data={"decision": "reject", "loan": loans, "reason": "不符合规定",
+                                       "csrf_token": token})  # fmt: skip
+    assert done.status_code == 200 and done.text.count('class="ok"') == 2 and 'id="inbox-empty"' in done.text
+    new = events(node_ctx, before)  # one event per decision, as one API call per loan would write
+    assert sorted(e.target for e in new) == sorted(f"loan:{loan}" for loan in loans)
+    assert {(e.action, e.outcome, json.loads(e.details_json)["reason"]) for e in new} == {
+        ("loans:decide", "ok", "不符合规定")}
+    # deciding again: each loan refused on its own (already decided), the page says so
+    again = client.post("/inbox", data={"decision": "reject", "loan": loans[:1], "reason": "x", "csrf_token": token})
+    assert 'data-reason="invalid_state"' not in again.text and "该申请已被处理。" in again.text
+    # the borrower sees the rejection and its reason
+    mine = browser(api)
+    login(mine, "borrower", PEOPLE_PASSWORD)
+    text = mine.get("/my-loans").text
+    assert text.count("已驳回") == 2 and "不符合规定" in text
