@@ -295,9 +295,33 @@ def test_inbox_refusals_and_rejecting_several_at_once(api: Any, node_ctx: Any, p
         ("loans:decide", "ok", "不符合规定")}
     # deciding again: each loan refused on its own (already decided), the page says so
     again = client.post("/inbox", data={"decision": "reject", "loan": loans[:1], "reason": "x", "csrf_token": token})
-    assert 'data-reason="invalid_state"' not in again.text and "该申请已被处理。" in again.text
+    assert 'data-reason="invalid_state"' in again.text and "该申请已被处理。" in again.text
     # the borrower sees the rejection and its reason
     mine = browser(api)
     login(mine, "borrower", PEOPLE_PASSWORD)
     text = mine.get("/my-loans").text
     assert text.count("已驳回") == 2 and "不符合规定" in text
+
+
+def test_audit_trail_filters_export_and_verify(api: Any, node_ctx: Any, people: People) -> None:
+    client = browser(api)
+    login(client, "secauditor", people.passwords["security_auditor"])
+    login(browser(api), "borrower", "a wrong password, twice")  # a denied auth:login to find
+    page = client.get("/audit-trail", params={"action": "auth:login", "outcome": "denied"})
+    assert page.status_code == 200
+    rows = re.findall(r'<tr class="outcome-(\w+)" data-seq="(\d+)"', page.text)
+    assert rows and {outcome for outcome, _ in rows} == {"denied"}
+    seqs = [int(seq) for _, seq in rows]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
+    by_actor = client.get("/audit-trail", params={"actor": "secauditor", "action": "auth:login"}).text
+    assert len(re.findall(r"<tr class=\"outcome-ok\"", by_actor)) == 2  # the fixture's API login and this one
+    assert 'id="no-events"' in client.get("/audit-trail", params={"since": "2999-01-01"}).text
+    before = last_seq(node_ctx)
+    exported = client.get("/audit-trail/export", params={"action": "auth:login", "outcome": "denied"})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert "attachment" in exported.headers["content-disposition"]
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("seq,") and len(lines) - 1 == len(rows)
+    assert [(e.action, e.outcome) for e in events(node_ctx, before)] == [("audit:read", "ok")]  # an audited read
+    verify = client.get("/audit-trail/verify")
+    assert verify.status_code == 200 and 'data-ok="true"' in verify.text

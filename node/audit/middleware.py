@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public computations that change nothing (an outside auditor's verification) are not events.
 NOT_AUDITED = frozenset({("POST", "/verify"), ("POST", "/lang")})  # /lang: the web UI's language cookie
-AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export"})
+AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export", "/audit-trail/export"})  # + the web UI's
 EVENT_NAMES = {"/auth/login": "auth:login", "/auth/logout": "auth:logout", "/me/password": "auth:password",
                "/login": "auth:login", "/logout": "auth:logout", "/password": "auth:password"}  # web UI forms
 
