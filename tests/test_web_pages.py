@@ -200,6 +200,10 @@ def test_an_expired_session_goes_back_to_the_login_page(api: Any, people: People
     assert 'al_session=""' in answer.headers["set-cookie"] or "Max-Age=0" in answer.headers["set-cookie"]
     # without Accept: text/html (a script) the answer is a plain 401 page
     assert browser(api).get("/", headers={"Accept": "*/*"}).status_code == 401
+    # a form posted with the dead session: 401 with a way to the login (a denied event, not a redirect's ok)
+    client.cookies.set("al_session", token)
+    posted = client.post("/my-loans/new", data={"items": "x", "purpose": "p", "days": "3", "csrf_token": "stale"})
+    assert posted.status_code == 401 and 'id="to-login"' in posted.text
 
 
 def test_first_login_forces_a_password_change(api: Any, node_ctx: Any, people: People) -> None:

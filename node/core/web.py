@@ -225,7 +225,8 @@ def wants_html(request: Request) -> bool:
 def error_page(request: Request, status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
     """A refused or failed page: to the login page when there is no session (a browser), to the password
     form when it must be changed first, otherwise the error in the user's language."""
-    if status == 401 and wants_html(request):
+    if status == 401 and wants_html(request) and request.method in ("GET", "HEAD"):
+        # (a refused form post gets the 401 page below: its audit event must say denied, not a redirect's ok)
         notice = "login.expired" if getattr(request.state, "session_expired", False) else None
         target = "/login?next=" + quote(local_path(request.url.path + (f"?{request.url.query}" if request.url.query
                                                                           else "")), safe="")  # fmt: skip
@@ -237,6 +238,8 @@ def error_page(request: Request, status: int, reason: str, headers: dict[str, st
         return redirect("/password")
     answer = render(request, "error.html", status_code=status, status=status, reason=reason)
     answer.headers.update(headers or {})
+    if getattr(request.state, "session_expired", False):
+        end_session(answer)
     return answer
 
 
