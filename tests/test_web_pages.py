@@ -329,3 +329,15 @@ def test_audit_trail_filters_export_and_verify(api: Any, node_ctx: Any, people: 
     assert [(e.action, e.outcome) for e in events(node_ctx, before)] == [("audit:read", "ok")]  # an audited read
     verify = client.get("/audit-trail/verify")
     assert verify.status_code == 200 and 'data-ok="true"' in verify.text
+
+
+def test_the_home_page_shows_each_role_its_own_work(api: Any, people: People) -> None:
+    sections = {"dash-approvals", "dash-loans", "dash-alerts", "dash-audit"}
+    expected = {"approver": {"dash-approvals"}, "borrower": {"dash-loans"}, "archivist": {"dash-alerts"},
+                "security_auditor": {"dash-audit"}, "auditor": set(), "system_admin": set()}  # fmt: skip
+    for role, shown in expected.items():
+        page = api.get("/", headers={**people.auth(role), "Accept": "text/html"})
+        assert page.status_code == 200, (role, page.text[:500])
+        assert {s for s in sections if f'id="{s}"' in page.text} == shown, role
+        nav = set(re.findall(r'<a href="(/[\w\-]*)">', page.text))
+        assert ("/inbox" in nav) == (role == "approver") and ("/audit-trail" in nav) == (role == "security_auditor")
