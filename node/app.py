@@ -19,6 +19,7 @@ from anchor.anchorer import AnchorBusy, LogDiverged
 from anchor.bundles import NotAnchoredYet
 from anchor.errors import ChainUnavailable, LedgerError
 from anchor.log import LogNotFound
+from node.anchoring import pages as anchoring_pages
 from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
@@ -142,7 +143,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     # Every state-changing request and every content access becomes an audit event (node/audit/service.py).
     app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
     # The web UI (issue 11): pages beside each slice's routes, same require() and audit path (node/core/web.py).
-    for router in (user_pages.router, lending_pages.router, audit_pages.router):
+    for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)

@@ -119,6 +119,7 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("GET", "/my-loans")] == seen[("POST", "/my-loans/new")] == {"borrower"}
     assert seen[("GET", "/audit-trail")] == seen[("GET", "/audit-trail/verify")] == {"security_auditor"}
     assert seen[("GET", "/audit-trail/export")] == {"security_auditor"}
+    assert seen[("GET", "/checkpoint-log")] == seen[("GET", "/checkpoints")]
     assert seen[("POST", "/inbox/{loan_id}/revoke")] == {"approver", "security_admin"}
     assert seen[("GET", "/")] == seen[("GET", "/profile")] == set(CALLERS) - {"anonymous"}
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).

@@ -341,3 +341,24 @@ def test_the_home_page_shows_each_role_its_own_work(api: Any, people: People) ->
         assert {s for s in sections if f'id="{s}"' in page.text} == shown, role
         nav = set(re.findall(r'<a href="(/[\w\-]*)">', page.text))
         assert ("/inbox" in nav) == (role == "approver") and ("/audit-trail" in nav) == (role == "security_auditor")
+
+
+def test_checkpoint_browser_per_fonds_log(api: Any, people: People) -> None:
+    from tests.helpers.api import upload
+
+    upload(api, b"an item to anchor")
+    assert api.post("/anchor").status_code == 200
+    client = browser(api)
+    login(client, "auditor", PEOPLE_PASSWORD)
+    page = client.get("/checkpoint-log")
+    assert page.status_code == 200
+    logs = re.findall(r'<tr data-log="([^"]+)" data-size="(\d+)"', page.text)
+    assert logs and all(int(size) >= 1 for _, size in logs)
+    fonds = logs[0][0]
+    one = client.get("/checkpoint-log", params={"fonds": fonds}).text
+    assert {code for code, _ in re.findall(r'<tr data-log="([^"]+)" data-size="(\d+)"', one)} == {fonds}
+    assert re.search(r"<code>0x[0-9a-f]{64}</code>", one)  # the anchoring transaction
+    assert 'id="no-checkpoints"' in client.get("/checkpoint-log", params={"fonds": "NOPE"}).text
+    borrower = browser(api)
+    login(borrower, "borrower", PEOPLE_PASSWORD)
+    assert borrower.get("/checkpoint-log").status_code == 403  # status:read, as GET /checkpoints
