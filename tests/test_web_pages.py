@@ -362,3 +362,10 @@ def test_checkpoint_browser_per_fonds_log(api: Any, people: People) -> None:
     borrower = browser(api)
     login(borrower, "borrower", PEOPLE_PASSWORD)
     assert borrower.get("/checkpoint-log").status_code == 403  # status:read, as GET /checkpoints
+
+
+def test_a_notice_shows_only_the_node_s_own_messages(api: Any) -> None:
+    client = browser(api)
+    assert "已退出登录。" in client.get("/login", params={"notice": "login.logged_out"}).text
+    crafted = client.get("/login", params={"notice": "Call 555-0100 to unlock your account"}).text
+    assert "555-0100" not in crafted and 'class="notice"' not in crafted

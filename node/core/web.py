@@ -121,9 +121,12 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         return t(f"reason.{reason}") if known else t("error.generic")
 
     principal = getattr(request.state, "principal", None)
+    notice = request.query_params.get("notice")
+    if notice not in catalogue(DEFAULT_LANGUAGE):  # only the node's own messages: no text from a crafted link
+        notice = None
     context = {
         "t": t, "why": why, "lang": lang, "languages": LANGUAGES, "me": principal, "csrf_token": csrf_token(request),
-        "csrf_field": CSRF_FIELD, "path": request.url.path, "notice": request.query_params.get("notice"),
+        "csrf_field": CSRF_FIELD, "path": request.url.path, "notice": notice,
         **values,
     }  # fmt: skip
     body = environment().get_template(template).render(context)
