@@ -293,4 +293,12 @@ def test_lending_flow_across_three_people(browser: Any, site: Site) -> None:
     auditor.click("text=校验审计日志")
     expect(auditor.locator("#verify-result")).to_have_attribute("data-ok", "true")
     shot(auditor, "verify-audit-trail")
+    # the anchored checkpoints of the fonds log, with their transactions
+    auditor.click("nav >> text=检查点")
+    auditor.select_option("#fonds", "Z001")
+    auditor.click("#show")
+    expect(auditor).to_have_url(re.compile(r"/checkpoint-log\?fonds=Z001$"))
+    expect(auditor.locator("#checkpoints tbody tr[data-log='Z001/audit']")).to_have_count(0)
+    expect(auditor.locator("#checkpoints tbody tr[data-log='Z001']")).not_to_have_count(0)
+    shot(auditor, "checkpoints")
     assert not site.csp_violations

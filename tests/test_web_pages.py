@@ -65,6 +65,9 @@ def test_both_languages_have_the_same_messages() -> None:
     assert {f"status.{s.value}" for s in LoanStatus} <= set(zh)
     assert {f"outcome.{o}" for o in ("ok", "denied", "failed")} <= set(zh)
     assert {f"lang.{code}" for code in web.LANGUAGES} <= set(zh)
+    from anchor.models import CheckpointStatus
+
+    assert {f"checkpoint.{s.value}" for s in CheckpointStatus} <= set(zh)
 
 
 def test_every_message_a_template_names_exists() -> None:
