@@ -7,7 +7,7 @@ PROFILE ?= dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8400
 
-.PHONY: setup deps-system run test test-fast lint compile openapi bench mutate clean
+.PHONY: setup deps-system run test test-fast lint compile openapi bench mutate screenshots clean
 
 setup: deps-system .stamp-venv .stamp-npm
 
@@ -29,6 +29,13 @@ deps-system:
 		echo "installing tesseract-ocr, tesseract-ocr-chi-sim, poppler-utils, fonts-wqy-zenhei (apt-get)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null 2>&1 \
 		|| { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null; }; \
+	fi
+	@# Chromium (and CJK fonts) for the web UI's browser tests (tests/e2e/test_web_browser.py, Playwright drives
+	@# Debian's chromium: Playwright's own browser download is not used). Same rule as ClamAV.
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and fonts-noto-cjk (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }; \
 	fi
 
 .stamp-venv: pyproject.toml
@@ -75,6 +82,10 @@ mutate: setup
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children 2 || true
 	$(PY) bench/mutation_summary.py
+
+# Screenshots of the web UI's main pages (docs/screenshots/, shown in the README), taken by the browser tests.
+screenshots: setup
+	ARCHIVE_LEDGER_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_web_browser.py
 
 clean:
 	rm -rf $(VENV) contracts/node_modules ganache/node_modules .stamp-* mutants

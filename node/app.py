@@ -16,11 +16,14 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anchor.errors import LedgerError
+from node.anchoring import pages as anchoring_pages
 from node.anchoring import routes as anchoring
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
+from node.audit import pages as audit_pages
 from node.audit import routes as audit_api
 from node.audit.request import note_refusal
+from node.core import web
 from node.core.context import NodeContext
 from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
@@ -28,6 +31,7 @@ from node.core.openapi import install_openapi
 from node.core.schemas import Health
 from node.filing import routes as packages
 from node.ingest import routes as items
+from node.lending import pages as lending_pages
 from node.lending import routes as loans
 from node.preservation import routes as preservation
 from node.search import routes as search
@@ -35,6 +39,7 @@ from node.search import service as search_service
 from node.trust import root_routes as trust
 from node.trust import routes as proofs
 from node.users import auth_routes as auth
+from node.users import pages as user_pages
 from node.users import routes as users
 
 logger = logging.getLogger(__name__)
@@ -130,5 +135,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     # Every state-changing request and every content access becomes an audit event (node/audit/service.py).
     app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
+    # The web UI (issue 11): pages beside each slice's routes, same require() and audit path (node/core/web.py).
+    for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
+        app.include_router(router)
+    web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)
     return app

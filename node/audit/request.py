@@ -18,7 +18,7 @@ events with `node.audit.service.record_event` directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import event
@@ -86,6 +86,17 @@ class RequestAudit:
         self._pending = True
         event.listen(session, "after_commit", self._committed, once=True)
         event.listen(session, "after_rollback", self._rolled_back, once=True)
+
+    def part(self) -> RequestAudit:
+        """The event of one part of a request that does several things at once (the web inbox deciding
+        several loans: one event per decision, as one API call per loan would write). The part records its own
+        event; call `aggregated()` on the request once its parts are recorded."""
+        return replace(self, target=None, details=dict(self.details), reason=None, written=False, _pending=False)
+
+    def record_failure(self, session: Session, error: Any) -> None:
+        """Write this event (a part's) as refused or failed by `error` (a NodeError: its status and reason)."""
+        self.refused(error.reason)
+        self.record(session, details={"status": error.status, "reason": error.reason}, outcome=outcome_of(error.status))
 
     def aggregated(self) -> None:
         """The request succeeded and is counted in an aggregate event its service writes (searches:

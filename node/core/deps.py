@@ -40,7 +40,9 @@ def resolve_principal(ctx: NodeContext, credential: str) -> Principal:
 
 
 # What a user whose password must be changed (after a confirmed reset) may still call.
-PASSWORD_CHANGE_ROUTES = frozenset({("POST", "/me/password"), ("GET", "/me"), ("POST", "/auth/logout")})
+PASSWORD_CHANGE_ROUTES = frozenset({("POST", "/me/password"), ("GET", "/me"), ("POST", "/auth/logout")}) | frozenset(
+    {("GET", "/password"), ("POST", "/password"), ("GET", "/profile")}  # the web UI's forms (node/users/pages.py)
+)
 
 
 def current_principal(request: Request) -> Principal:

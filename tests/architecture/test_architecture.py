@@ -14,7 +14,8 @@ import pytest
 from tests.helpers.paths import REPO_ROOT
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-CONTRACT_IDS = {"layers", "cli-on-top", "verifier-standalone", "anchor-below-node", "slice-routes", "slice-commands"}
+CONTRACT_IDS = {"layers", "cli-on-top", "verifier-standalone", "anchor-below-node", "slice-routes", "slice-commands",
+                "slice-pages"}
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -47,6 +48,8 @@ def test_the_contracts_are_the_documented_ones() -> None:
     for slice_ in slices:
         assert f"node.{slice_}.routes" in contracts["slice-routes"]["modules"], slice_
         assert f"node.{slice_}.commands" in contracts["slice-commands"]["modules"], slice_
+    pages = sorted(p.parent.name for p in (REPO_ROOT / "node").glob("*/pages.py"))  # the web UI (issue 11)
+    assert pages and all(f"node.{s}.pages" in contracts["slice-pages"]["modules"] for s in pages), pages
 
 
 def _slice_modules(config: dict) -> list[str]:

@@ -77,6 +77,11 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     for route in routes:
         for method in sorted(route.methods - {"HEAD"}):
             expected = expected_callers(route)
+            # A web UI form without its CSRF token is refused even where anyone may post (login, language):
+            # only bearer callers (no cookie, no ambient authority) skip the token (tests/node/core/test_web_pages.py).
+            csrf_form = "pages" in route.tags and method == "POST" and not route_authenticated(route)
+            if csrf_form:
+                expected.discard("anonymous")
             allowed = set()
             for caller in CALLERS:
                 body = BODIES.get((method, route.path), {})
@@ -85,6 +90,8 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
                     kwargs["json"] = body
                 r = api.request(method, fill(route.path, item_id), **kwargs)
                 assert r.status_code != 500, (method, route.path, caller, r.text)
+                if csrf_form and caller == "anonymous":
+                    assert r.status_code == 403 and 'data-reason="csrf_failed"' in r.text, (route.path, r.text)
                 if r.status_code not in (401, 403):
                     allowed.add(caller)
             seen[(method, route.path)] = allowed
@@ -108,9 +115,18 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("GET", "/health")] == set(CALLERS)
     assert "anonymous" not in seen[("GET", "/items")]
     assert seen[("GET", "/search")] == set(CALLERS) - {"anonymous", "system_admin"}  # the catalogue's readers
+    # Web UI pages (issue 11): the same require(action) as the API beside them.
+    assert seen[("GET", "/inbox")] == seen[("POST", "/inbox")] == {"approver"}
+    assert seen[("GET", "/my-loans")] == seen[("POST", "/my-loans/new")] == {"borrower"}
+    assert seen[("GET", "/audit-trail")] == seen[("GET", "/audit-trail/verify")] == {"security_auditor"}
+    assert seen[("GET", "/audit-trail/export")] == {"security_auditor"}
+    assert seen[("GET", "/checkpoint-log")] == seen[("GET", "/checkpoints")]
+    assert seen[("POST", "/inbox/{loan_id}/revoke")] == {"approver", "security_admin"}
+    assert seen[("GET", "/")] == seen[("GET", "/profile")] == set(CALLERS) - {"anonymous"}
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).
     writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify")}]
     assert {k for k in writes if "security_auditor" in seen[k]} <= {
         ("POST", "/officer-proposals"), ("POST", "/officer-proposals/{proposal_id}/confirm"),
         ("POST", "/auth/login"), ("POST", "/auth/logout"), ("POST", "/me/password"),
+        ("POST", "/login"), ("POST", "/logout"), ("POST", "/password"), ("POST", "/lang"),  # web UI forms
     }  # fmt: skip
