@@ -298,3 +298,22 @@ def test_the_scheduled_job_is_registered_and_runs_a_pass(api, node_ctx, monkeypa
     with TestClient(node_app.create_app(node_ctx, scheduler=True)):
         pass
     assert jobs == []
+
+
+def test_a_scanned_pdf_is_found_by_search_through_its_ocr_text(api, node_ctx) -> None:  # type: ignore[no-untyped-def]
+    """The whole path: upload a scan (no text layer) -> the extraction job OCRs it -> the index catches up ->
+    GET /search finds it by a word that is only in the scanned image, with a <mark>ed text snippet."""
+    from tests.helpers.search_files import scan_pdf
+
+    ocr = Ocr()
+    if not (ocr.available and ocr.status.pdf_pages):
+        pytest.skip(f"Tesseract with chi_sim and pdftoppm are not installed here: {ocr.status.message}")
+    scanned = ingest(api, scan_pdf([["关于码头建设合同的请示", "档案馆 2024年"]]), "scan.pdf", title="请示")
+    ingest(api, "无关的文本".encode(), "other.txt", title="其他")
+    node_ctx.search().catch_up()
+    assert api.get("/search", params={"q": "码头"}).json()["total"] == 0  # not extracted yet: nothing to find
+    assert extractor(node_ctx, ocr=ocr).run().done == 2
+    node_ctx.search().catch_up()
+    answer = api.get("/search", params={"q": "码头"}).json()  # the init key reads content: text hits count
+    assert [hit["id"] for hit in answer["items"]] == [scanned], answer
+    assert "<mark>码头</mark>" in answer["items"][0]["highlights"]["text"], answer
