@@ -65,7 +65,7 @@ class _Batch(http.server.BaseHTTPRequestHandler):
 def rpc() -> Iterator[tuple[str, type[_Batch]]]:
     handler = type("Handler", (_Batch,), {"mode": "ok", "posts": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler

@@ -53,7 +53,7 @@ def serve(chain: FakeChain) -> tuple[str, http.server.ThreadingHTTPServer]:
             self.wfile.write(body)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}", server
 
 
