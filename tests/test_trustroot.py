@@ -379,3 +379,44 @@ def test_helpers_build_the_documented_shape(kit: TrustKit) -> None:
     doc = assemble(body, [sig])
     assert doc == {"v": 1, "trust_root": body, "signatures": [sig]}
     assert copy.deepcopy(doc) == doc
+
+
+def test_format_trust_root_line_by_line(kit: TrustKit) -> None:
+    """`trust show` text, exactly: an update (previous digest) with two endpoints, two fonds, a retired
+    and a current verifier key, and two officers' signatures; then one with no fonds and no endpoints."""
+    from verifier.records import log_id_for_fonds
+
+    body = kit.body(version=2, previous_sha256="ab" * 32, rpc_endpoints=["http://a:1", "https://b:2"])
+    body["fonds"].append({"code": "Y2", "log_id": log_id_for_fonds("Y2").hex(), "audit_log_id": "ef" * 32})
+    retired = {"public_key": "12" * 32, "valid_from": "2025-01-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"}
+    body["verifier_keys"].insert(0, retired)
+    tr = load_trust_root(kit.document(body, officers=("security_auditor", "security_admin")))
+    key = bytes(kit.verifier_key.verify_key).hex()
+    officer = {role: kit.officers[role].address.lower() for role in ROLES}
+    assert format_trust_root(tr).splitlines() == [
+        "trust root version 2 of 'Port Group Archive', issued 2026-11-29T17:00:00Z",
+        f"  sha256:        {tr.sha256}",
+        f"  previous:      {'ab' * 32}",
+        f"  chain:         id 1337, genesis 0x{'11' * 32}, 1 confirmation(s)",
+        "  rpc endpoints: http://a:1, https://b:2",
+        "  contracts:",
+        f"    ArchiveAnchor  0x{'aa' * 20} (deployed in block 3)",
+        f"    ArchiveRoles   0x{'bb' * 20} (deployed in block 2)",
+        f"    ReadPermits    0x{'cc' * 20} (deployed in block 4)",
+        "  fonds:",
+        f"    Z001           log {log_id_for_fonds('Z001').hex()}, audit log {'ab' * 32}",
+        f"    Y2             log {log_id_for_fonds('Y2').hex()}, audit log {'ef' * 32}",
+        "  verifier keys:",
+        f"    {'12' * 32} valid from 2025-01-01T00:00:00Z until 2026-01-01T00:00:00Z",
+        f"    {key} valid from 2026-01-01T00:00:00Z (current)",
+        "  officers (threshold 2):",
+        f"    system_admin      {officer['system_admin']}",
+        f"    security_admin    {officer['security_admin']}  signed",
+        f"    security_auditor  {officer['security_auditor']}  signed",
+    ]
+
+    bare = load_trust_root(kit.document(kit.body(fonds=[], rpc_endpoints=[])))
+    lines = format_trust_root(bare).splitlines()
+    assert lines[2] == "  previous:      -" and lines[4] == "  rpc endpoints: -"
+    assert lines[9:12] == ["  fonds:", "    -", "  verifier keys:"]
+    assert lines[12] == f"    {key} valid from 2026-01-01T00:00:00Z (current)"

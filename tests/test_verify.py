@@ -741,6 +741,69 @@ def test_abi_argument_checks() -> None:
         vchain.decode_uint64(b"\xff" * 32)
 
 
+def _word(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    ("ret", "expected"),
+    [
+        (_word(32) + _word(0), ""),  # the shortest string: offset and length words only
+        (_word(32) + _word(3) + b"abc", "abc"),  # length reaching exactly the end of the data
+        (_word(64) + _word(0) + _word(2) + b"hi", "hi"),  # an offset past a padding word
+    ],
+)
+def test_decode_string_bounds_that_hold(ret: bytes, expected: str) -> None:
+    assert vchain.decode_string(ret) == expected
+
+
+@pytest.mark.parametrize(
+    ("ret", "message"),
+    [
+        (b"\0" * 63, "ABI string: return data too short (63 bytes)"),
+        (_word(33) + _word(0), "ABI string: offset out of range"),
+        (_word(32) + _word(4) + b"abc", "ABI string: length out of range"),
+        (_word(32) + _word(2) + b"\xff\xfe", "ABI string: not UTF-8"),
+    ],
+)
+def test_decode_string_bounds_that_fail(ret: bytes, message: str) -> None:
+    with pytest.raises(VerifierError) as info:
+        vchain.decode_string(ret)
+    assert str(info.value) == message
+
+
+def test_fixed_size_abi_values_and_their_bounds() -> None:
+    assert vchain.decode_uint64(_word(2**64 - 1)) == 2**64 - 1 and vchain.decode_uint64(_word(0)) == 0
+    assert vchain.decode_bytes32(bytearray(range(32))) == bytes(range(32))
+    assert type(vchain.decode_bytes32(bytearray(32))) is bytes
+    for call, ret, message in [
+        (vchain.decode_uint64, _word(2**64), "ABI uint64: value out of range"),
+        (vchain.decode_uint64, b"\0" * 31, "ABI uint64: expected 32 bytes, got 31"),
+        (vchain.decode_uint64, b"\0" * 33, "ABI uint64: expected 32 bytes, got 33"),
+        (vchain.decode_bytes32, b"\0" * 31, "ABI bytes32: expected 32 bytes, got 31"),
+        (vchain.decode_bytes32, b"\0" * 33, "ABI bytes32: expected 32 bytes, got 33"),
+    ]:
+        with pytest.raises(VerifierError) as info:
+            call(ret)
+        assert str(info.value) == message
+
+
+def test_abi_arguments_and_their_bounds() -> None:
+    log_id = bytes(range(32))
+    assert vchain.encode_root_at(bytearray(log_id), 0) == vchain.SELECTOR_ROOT_AT + log_id + _word(0)
+    assert vchain.encode_anchored_at_block(log_id, 2**64 - 1) == vchain.SELECTOR_ANCHORED_AT_BLOCK + log_id + _word(
+        2**64 - 1
+    )
+    for size in (-1, 2**64, True, "1", 1.0):
+        with pytest.raises(VerifierError) as info:
+            vchain.encode_root_at(log_id, size)  # type: ignore[arg-type]
+        assert str(info.value) == f"uint64 argument out of range: {size!r}"
+    for bad in (log_id[:31], log_id + b"\0", log_id.hex()):
+        with pytest.raises(VerifierError) as info:
+            vchain.encode_anchored_at_block(bad, 1)  # type: ignore[arg-type]
+        assert str(info.value) == "bytes32 argument must be 32 bytes"
+
+
 # -- chain.py: JSON-RPC over a local stub server ------------------------------------------------------------
 
 
