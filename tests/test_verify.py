@@ -960,3 +960,258 @@ def test_split_view_message_says_what_each_endpoint_holds() -> None:
         f"chain endpoints disagree: {honest}; fake://other says chain 1337, genesis {genesis}, "
         "is not an ArchiveAnchor: ABI string: return data too short (0 bytes)"
     )
+
+
+# -- the chain step's messages, exactly (what an auditor reads) ---------------------------------------------------
+
+_LOG = log_id_for_fonds("Z001").hex()
+_WHERE = f"log {_LOG} size 7"
+
+
+def _answers(slot: int, value: Any) -> Any:
+    def patch(bundle: dict, fake: FakeChain) -> Any:
+        real = fake.batch
+
+        def batch(calls):  # type: ignore[no-untyped-def]
+            out = real(calls)
+            out[slot] = value(calls) if callable(value) else value
+            return out
+
+        fake.batch = batch  # type: ignore[method-assign]
+        return check(bundle, fake)
+
+    return patch
+
+
+def _broken(bundle: dict, fake: FakeChain) -> Any:
+    def batch(calls):  # type: ignore[no-untyped-def]
+        raise VerifierError("JSON-RPC error -32603: internal error")
+
+    fake.batch = batch  # type: ignore[method-assign]
+    return check(bundle, fake)
+
+
+def _set(**attrs: Any) -> Any:
+    def patch(bundle: dict, fake: FakeChain) -> Any:
+        for name, value in attrs.items():
+            setattr(fake, name, value)
+        return check(bundle, fake)
+
+    return patch
+
+
+def _short(bundle: dict, fake: FakeChain) -> Any:
+    real = fake.batch
+    fake.batch = lambda calls: real(calls)[:-1]  # type: ignore[method-assign]
+    return check(bundle, fake)
+
+
+def _other_root(bundle: dict, fake: FakeChain) -> Any:
+    other = FakeChain()
+    other.anchor(bytes.fromhex(bundle["log_id"]), 7, b"\x42" * 32)
+    other.mine(3)
+    return check(bundle, other)
+
+
+def _empty(bundle: dict, fake: FakeChain) -> Any:
+    empty = FakeChain()
+    empty.mine(10)
+    return check(bundle, empty)
+
+
+_NODE = "chain unreachable: fake://a ("
+_CHAIN_MESSAGES: list[tuple[str, Any, str, str]] = [
+    ("unreachable", _set(unreachable=True), "chain_unreachable", _NODE + "cannot reach fake://a: connection refused)"),
+    (
+        "node error",
+        _broken,
+        "chain_unreachable",
+        _NODE + "the chain node could not answer: JSON-RPC error -32603: internal error)",
+    ),
+    ("short", _short, "chain_unreachable", _NODE + "fake://a did not give one answer to each of the 6 calls)"),
+    (
+        "genesis error",
+        _answers(1, lambda calls: RpcCallError(calls[1][0], -32603, "internal error")),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber: JSON-RPC error -32603: internal error)",
+    ),
+    (
+        "no genesis hash",
+        _answers(1, {"number": "0x0"}),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in {'number': '0x0'})",
+    ),
+    (
+        "short genesis hash",
+        _answers(1, {"hash": "0x" + "11" * 31}),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in {'hash': '0x" + "11" * 31 + "'})",
+    ),
+    ("chain id", _answers(0, "0x"), "chain_unreachable", _NODE + "eth_chainId: expected a hex quantity, got '0x')"),
+    (
+        "block number",
+        _answers(2, "12"),
+        "chain_unreachable",
+        _NODE + "eth_blockNumber: expected a hex quantity, got '12')",
+    ),
+    (
+        "call data",
+        _answers(4, "0xabc"),
+        "chain_unreachable",
+        _NODE + "eth_call rootAt(): expected hex data, got '0xabc')",
+    ),
+    (
+        "block data",
+        _answers(5, 7),
+        "chain_unreachable",
+        _NODE + "eth_call anchoredAtBlock(): expected hex data, got 7)",
+    ),
+    (
+        "wrong chain",
+        _set(id=1),
+        "wrong_chain",
+        f"fake://a is chain 1 with genesis {GENESIS}; the trust root pins chain 1337 with genesis {GENESIS}",
+    ),
+    (
+        "look-alike",
+        _set(genesis="0x" + "22" * 32),
+        "wrong_chain",
+        f"fake://a is chain 1337 with genesis 0x{'22' * 32}; the trust root pins chain 1337 with genesis {GENESIS}",
+    ),
+    (
+        "no code",
+        _set(code={}),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI string: return data too short (0 bytes)",
+    ),
+    (
+        "other version",
+        _set(version="x/9"),
+        "contract_unknown",
+        f"{CONTRACT} answers anchorVersion() = 'x/9', not '{ANCHOR_VERSION}' (per fake://a)",
+    ),
+    (
+        "version reverts",
+        _set(revert_version=True),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: anchorVersion() failed: eth_call: JSON-RPC error 3: "
+        "execution reverted",
+    ),
+    (
+        "root failing",
+        _answers(4, lambda calls: RpcCallError("eth_call", 3, "execution reverted")),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: rootAt() failed: eth_call: JSON-RPC error 3: "
+        "execution reverted",
+    ),
+    (
+        "bad root word",
+        _answers(4, "0x" + "00" * 31),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI bytes32: expected 32 bytes, got 31",
+    ),
+    (
+        "bad block word",
+        _answers(5, "0x" + "ff" * 32),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI uint64: value out of range",
+    ),
+    ("no root", _empty, "root_not_on_chain", f"the contract {CONTRACT} holds no root for {_WHERE} (per fake://a)"),
+    (
+        "empty root answer",
+        _answers(4, "0x"),
+        "root_not_on_chain",
+        f"the contract {CONTRACT} holds no root for {_WHERE} (per fake://a)",
+    ),
+    (
+        "other root",
+        _other_root,
+        "root_not_on_chain",
+        f"the contract {CONTRACT} holds a different root for {_WHERE}: {'42' * 32} (per fake://a)",
+    ),
+    (
+        "anchored in no block",
+        _answers(5, "0x"),
+        "not_confirmed",
+        f"root for {_WHERE} is in block 0 with 0 of 1 confirmations (per fake://a)",
+    ),
+    (
+        "anchored above the head",
+        _set(lie_block=100),
+        "not_confirmed",
+        f"root for {_WHERE} is in block 100 with 0 of 1 confirmations (per fake://a)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("patch", "code", "message"), [c[1:] for c in _CHAIN_MESSAGES], ids=[c[0] for c in _CHAIN_MESSAGES]
+)
+def test_chain_step_messages(patch: Any, code: str, message: str) -> None:
+    bundle, fake = build()
+    result = patch(bundle, fake)
+    assert (result.reason_code, result.failed_step) == (code, "chain")
+    assert result.step("chain").message == message and result.message == message
+
+
+def test_chain_step_messages_before_asking() -> None:
+    bundle, fake = build()
+    expected = [
+        (dict(trust=None), "no_trust_root",
+         "no trust root given: the chain, contract and keys to trust are unknown, so nothing can be authentic"),
+        (dict(chain=None), "offline", "no chain given: offline check only, the root was not looked up"),
+    ]  # fmt: skip
+    for kw, code, message in expected:
+        result = check(bundle, kw.pop("chain", fake), **kw)
+        assert (result.reason_code, result.step("chain").message) == (code, message)
+    assert fake.batches == []
+    pending = copy.deepcopy(bundle)
+    pending["anchor"] = None
+    result = check(pending, fake)
+    assert (result.reason_code, result.message) == (
+        "not_confirmed",
+        "the bundle has no anchor yet: its checkpoint is still pending",
+    )
+    untrusted = copy.deepcopy(bundle)
+    untrusted["anchor"]["contract"], untrusted["anchor"]["chain_id"] = OTHER, 5
+    result = check(untrusted, fake)
+    assert (result.reason_code, result.message) == (
+        "contract_untrusted",
+        f"the bundle names contract {OTHER} on chain 5; the trust root trusts ArchiveAnchor {CONTRACT} on chain 1337",
+    )
+    assert fake.batches == []
+
+
+def test_authentic_chain_message_names_block_depth_floor_and_endpoints() -> None:
+    bundle, a = build()
+    a.mine(2)
+    b = a.mirror("fake://b")
+    b.blocks = list(a.blocks)
+    b.mine(1)  # b is one block ahead: the depth counts from the lowest head
+    root = bundle["root"]
+    result = check_many(bundle, [a, b], confirmations=2)
+    assert result.step("chain").message == (
+        f"root {root} for {_WHERE} is anchored on chain 1337 at {CONTRACT}, block 4, with 3 confirmation(s) "
+        "(at least 2); endpoints agreeing: fake://a, fake://b"
+    )
+    bundle["anchor"]["block_number"] = 2
+    assert check(bundle, a).step("chain").message == (
+        f"root {root} for {_WHERE} is anchored on chain 1337 at {CONTRACT}, block 4 (the bundle says block 2), "
+        "with 3 confirmation(s) (at least 1); endpoints agreeing: fake://a"
+    )
+
+
+def test_several_endpoints_unreachable_or_on_the_wrong_chain_are_all_named() -> None:
+    bundle, a = build()
+    b, c = a.mirror("fake://b"), a.mirror("fake://c")
+    b.unreachable = c.unreachable = True
+    result = check_many(bundle, [a, b, c])
+    assert (result.reason_code, result.message) == (
+        "chain_unreachable",
+        "chain unreachable: fake://b (cannot reach fake://b: connection refused); "
+        "fake://c (cannot reach fake://c: connection refused)",
+    )
+    bundle, a = build()
+    a.id = 1
+    result = check_many(bundle, [a, a.mirror("fake://b")])
+    assert result.reason_code == "wrong_chain" and result.message.startswith("fake://a is chain 1 ")
