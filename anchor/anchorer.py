@@ -398,7 +398,7 @@ class Anchorer:
         events = self.anchor.checkpoint_events(log_id, size, block, block)
         if not events:
             raise ChainError(f"no CheckpointAnchored event in block {block} for size {size}")
-        return "0x" + bytes(events[0]["transactionHash"]).hex().removeprefix("0x")
+        return "0x" + bytes(events[0]["transactionHash"]).hex()
 
     @staticmethod
     def _last_anchored_size(s: Session, log: Log, *, below: int | None = None) -> int:

@@ -324,7 +324,12 @@ def test_owner_alive_only_judges_processes_on_this_host() -> None:
     assert _owner_alive(f"{host}:{gone.pid}:1") is False
     assert _owner_alive(f"other-host:{gone.pid}:1") is True  # cannot see another host's processes
     assert _owner_alive(f"{host}:not-a-pid:1") is True
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # The holder takes every signal's default action (a signal the check sent would end it), even when
+    # this test runs under nohup (mutmut's runs): only signal 0, which asks and sends nothing, is allowed.
+    holder = "import signal, time\nfor s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):\n" \
+        "    signal.signal(s, signal.SIG_DFL)\nprint('ready', flush=True)\ntime.sleep(30)"
+    live = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    assert live.stdout is not None and live.stdout.readline() == "ready\n"
     try:
         assert _owner_alive(f"{host}:{live.pid}:{id(live)}") is True
         with pytest.raises(subprocess.TimeoutExpired):  # asking must not signal the lease holder
