@@ -467,3 +467,46 @@ def test_verify_with_no_endpoints_says_offline(world) -> None:  # type: ignore[n
     assert lines[1] == "chain endpoints: none (offline check)"
     assert lines == _expected_lines(data, load_trust_root(json.loads(world["trust"].read_text())),
                                     "none (offline check)")  # fmt: skip
+
+
+def _resigned(world: dict, change: Any) -> Path:
+    """A certificate whose payload `change(payload)` edited, signed again with the trusted verifier key: what
+    a verifier of another make (or a later version) could have issued."""
+    from verifier.records import canonical_bytes
+
+    doc = json.loads(_certificate(world).read_text())
+    change(doc["payload"])
+    doc["signature"] = world["kit"].verifier_key.sign(canonical_bytes(doc["payload"])).signature.hex()
+    path = world["tmp"] / "resigned.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("outcome", ["accepted", None, ["authentic"]])
+def test_certificate_with_an_outcome_this_verifier_does_not_know_exits_1(world, outcome: Any) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p.update(outcome=outcome))
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == f"outcome: {outcome}"
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 1
+
+
+@pytest.mark.parametrize("record", ["item 0001", ["item"], {}])
+def test_certificate_whose_record_is_not_a_record_prints_no_record_line(world, record: Any) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p["bundle"].update(record=record))
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not any(line.startswith("record:") for line in out.stdout.splitlines())
+
+
+def test_run_functions_print_text_unless_asked_for_json(world, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The library entry points (`verifier.cli.run_*`) default to the readable output, like the CLI."""
+    from verifier.cli import run_trust_show, run_verify, run_verify_certificate
+
+    assert run_verify_certificate(_certificate(world), trust=world["trust"]) == 0
+    assert capsys.readouterr().out.startswith("certificate valid: signed by ")
+    assert run_trust_show(world["trust"]) == 0
+    assert capsys.readouterr().out.startswith("trust root version 1 of 'Port Group Archive'")
+    assert run_verify(world["file"], proof=world["proof"], trust=world["trust"], rpc=[world["url"]]) == 0
+    assert not capsys.readouterr().out.startswith("{")
