@@ -220,7 +220,7 @@ def test_rollback_on_the_in_process_chain_is_reanchored_and_hooked(env) -> None:
     assert anchorer.run().rollbacks == [] and len(seen) == 1
 
 
-def test_anchor_mined_again_in_another_block_is_followed(env) -> None:  # type: ignore[no-untyped-def]
+def test_anchor_mined_again_in_another_block_is_followed(env, caplog) -> None:  # type: ignore[no-untyped-def]
     """The stored hash of the anchoring block no longer matches but the contract still holds the root
     (a reorg that re-mined the transaction): not a loss; the block is taken from the contract."""
     append(env, 2)
@@ -229,8 +229,12 @@ def test_anchor_mined_again_in_another_block_is_followed(env) -> None:  # type: 
         sub = s.scalar(select(Submission))
         good_block, good_hash = sub.block_number, sub.block_hash
         sub.block_hash = "0x" + "ab" * 32
-    report = make_anchorer(env).run()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        report = make_anchorer(env).run()
     assert report.rollbacks == [] and f"{sub.tx_hash}: re-mined in block {good_block}" in report.reconciled
+    assert f"anchor transaction {sub.tx_hash} moved to block {good_block} (chain reorganised)" in [
+        r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"
+    ]
     with env[0]() as s:
         assert s.scalar(select(Submission)).block_hash == good_hash
     assert db_state(env) == [(2, "CONFIRMED")]
@@ -450,7 +454,7 @@ def stored_not_sent(chain: Chain, anchorer: Anchorer, monkeypatch: pytest.Monkey
 # -- submissions in flight ---------------------------------------------------------------------------------
 
 
-def test_unknown_transaction_without_a_signed_copy_is_dropped_and_rebuilt(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_transaction_without_a_signed_copy_is_dropped_and_rebuilt(chain, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     db = chain.database()
     ingest(db, 3)
     anchorer = chain.anchorer(db)
@@ -458,7 +462,11 @@ def test_unknown_transaction_without_a_signed_copy_is_dropped_and_rebuilt(chain,
     with transaction(db) as s:  # recorded before signed copies were kept: nothing to send again
         s.get(Submission, sub.id).raw_tx = None
     report = AnchorReport()
-    anchorer.reconcile(report)
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        anchorer.reconcile(report)
+    assert [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"] == [
+        f"anchor transaction {sub.tx_hash} failed: transaction unknown to the chain and no signed copy kept"
+    ]
     assert report.reconciled == [f"{sub.tx_hash}: dropped"]
     (failed,) = submissions(db)
     assert failed.status == SubmissionStatus.FAILED
@@ -600,6 +608,11 @@ def test_rollback_of_two_logs_is_recorded_row_by_row_and_repaired(chain, caplog)
     assert [loss["fonds"] for loss in seen] == ["A001", "B001"] and seen == report.rollbacks
     assert "recording the chain rollback of fonds A001 failed" in caplog.text
     assert "recording the chain rollback of fonds B001 failed" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"]
+    assert (
+        "CHAIN ROLLBACK: 2 confirmed checkpoint(s) of fonds A001 (sizes 3,4) are no longer on chain (the contract's "
+        "head for fonds A001 is at size 1, behind its confirmed checkpoint at size 4); anchoring them again"
+    ) in warnings
     assert report.reconciled == [
         "A001: 2 checkpoint(s) lost in a chain rollback", "B001: 1 checkpoint(s) lost in a chain rollback",
     ]  # fmt: skip
@@ -617,8 +630,13 @@ def test_rollback_of_two_logs_is_recorded_row_by_row_and_repaired(chain, caplog)
     assert errors[both] == (SubmissionStatus.FAILED, f"lost in a chain rollback: {b['reason']}")
     assert checkpoints(db) == [(1, "CONFIRMED"), (3, "PENDING"), (4, "PENDING"), (1, "CONFIRMED"), (2, "PENDING")]
 
-    report = anchorer.run()  # anchored again at the same sizes, then the losses are closed
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        report = anchorer.run()  # anchored again at the same sizes, then the losses are closed
     assert [(c["tree_size"]) for c in report.checkpoints] == [3, 4, 2] and report.rollbacks == []
+    assert [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"] == [
+        f"fonds {fonds}: the checkpoints lost in a chain rollback are anchored again" for fonds in ("A001", "B001")
+    ]
     assert checkpoints(db) == [(1, "CONFIRMED"), (3, "CONFIRMED"), (4, "CONFIRMED"), (1, "CONFIRMED"), (2, "CONFIRMED")]
     assert all(r.reanchored_at is not None for r in rollbacks(db))
     assert held_on_chain(chain, "A001") == (3, 4) and held_on_chain(chain, "B001") == (2, 2)
