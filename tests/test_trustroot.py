@@ -286,6 +286,8 @@ def test_update_signed_by_the_pinned_officers(kit: TrustKit) -> None:
     body["chain"]["confirmations"] = 3
     newer = check_trust_update(pinned, kit.document(body, officers=("system_admin", "security_auditor")))
     assert newer.version == 2 and newer.previous_sha256 == pinned.sha256 and newer.confirmations == 3
+    loaded = load_trust_root(newer.document)  # an already loaded trust root is taken as it is
+    assert check_trust_update(pinned, loaded) is loaded
 
 
 def test_update_replacing_one_officer_with_consent(kit: TrustKit) -> None:

@@ -206,6 +206,14 @@ def test_usage_errors_exit_2(world, args: list[str]) -> None:  # type: ignore[no
     assert out.returncode == 2, out.stdout + out.stderr
 
 
+def test_usage_error_as_json_is_an_indeterminate_result(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["tmp"] / "nope.json", "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and set(data) == {"outcome", "exit_code", "reason_code", "message"}
+    assert (data["outcome"], data["exit_code"]) == ("indeterminate", 2)
+    assert out.stderr == f"{data['reason_code']}: {data['message']}\n"
+
+
 # -- certificates ------------------------------------------------------------------------------------------------
 
 
