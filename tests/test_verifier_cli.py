@@ -518,3 +518,45 @@ def test_run_functions_print_text_unless_asked_for_json(world, capsys) -> None: 
     assert capsys.readouterr().out.startswith("trust root version 1 of 'Port Group Archive'")
     assert run_verify(world["file"], proof=world["proof"], trust=world["trust"], rpc=[world["url"]]) == 0
     assert not capsys.readouterr().out.startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["verify", "FILE", "--sha256", "00" * 32, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: give either the FILE to check or --sha256 (one of them)"),
+        (["verify", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: give either the FILE to check or --sha256 (one of them)"),
+        (["verify", "--sha256", "0" * 63, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
+        (["verify", "--sha256", "0" * 63 + "g", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
+        (["verify", "FILE", "--confirmations", "0", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --confirmations must be at least 1"),
+        (["verify", "TMP", "--proof", "PROOF", "--trust", "TRUST"], "usage: {TMP} is not a readable file"),
+        (["verify", "FILE", "--proof", "PROOF", "--trust", "TRUST", "--rpc", "ftp://x"],
+         "usage: chain RPC url must be http(s), got 'ftp://x'"),
+        (["verify", "FILE", "--proof", "TMP/nope.json", "--trust", "TRUST"],
+         "usage: cannot read proof bundle {TMP}/nope.json: [Errno 2] No such file or directory: '{TMP}/nope.json'"),
+        (["verify", "FILE", "--proof", "FILE", "--trust", "TRUST"], "usage: proof bundle {FILE} is not JSON: "),
+    ],
+)  # fmt: skip
+def test_usage_error_messages(world, args: list[str], stderr: str) -> None:  # type: ignore[no-untyped-def]
+    subst = {
+        "FILE": str(world["file"]),
+        "PROOF": str(world["proof"]),
+        "TRUST": str(world["trust"]),
+        "TMP": str(world["tmp"]),
+    }
+    out = run(*[subst.get(a, a.replace("TMP", subst["TMP"])) for a in args])
+    expected = stderr.format(**subst)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(expected) and out.stderr.endswith("\n"), out.stderr
+
+
+def test_sha256_in_upper_case_is_accepted(world) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    digest = hashlib.sha256(CONTENTS[3]).hexdigest().upper()
+    out = run("verify", "--sha256", digest, "--proof", world["proof"], "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
