@@ -89,7 +89,7 @@ def main() -> int:
             for name in sorted(names, key=lambda n: int(n.rsplit("_", 1)[1])):
                 source, code = results[name]
                 print(f"# {name}: {status_of(code)}")
-                diff = get_diff_for_mutant(name, path=Path("mutants") / source)
+                diff = get_diff_for_mutant(name, path=source)  # relative to mutants/
                 print(
                     "\n".join(line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
                 )

@@ -422,3 +422,16 @@ def test_format_trust_root_line_by_line(kit: TrustKit) -> None:
     assert lines[2] == "  previous:      -" and lines[4] == "  rpc endpoints: -"
     assert lines[9:12] == ["  fonds:", "    -", "  verifier keys:"]
     assert lines[12] == f"    {key} valid from 2026-01-01T00:00:00Z (current)"
+
+
+def test_trust_show_times_are_utc_whatever_the_local_zone(kit: TrustKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    tr = load_trust_root(kit.document())
+    monkeypatch.setenv("TZ", "JST-9")  # a POSIX zone string: no tz database needed
+    time.tzset()
+    try:
+        assert format_trust_root(tr).splitlines()[0].endswith("issued 2026-11-29T17:00:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
