@@ -435,3 +435,12 @@ def test_trust_show_times_are_utc_whatever_the_local_zone(kit: TrustKit, monkeyp
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_key_listed_ignores_hex_case_and_refuses_what_is_not_a_key(kit: TrustKit) -> None:
+    tr = load_trust_root(kit.document())
+    key = bytes(kit.verifier_key.verify_key).hex()
+    assert tr.key_listed(key) and tr.key_listed(key.upper())
+    assert not tr.key_listed("00" * 32)
+    assert not tr.key_listed(None)  # type: ignore[arg-type]
+    assert not tr.key_listed(bytes.fromhex(key))  # type: ignore[arg-type]

@@ -560,3 +560,10 @@ def test_sha256_in_upper_case_is_accepted(world) -> None:  # type: ignore[no-unt
     digest = hashlib.sha256(CONTENTS[3]).hexdigest().upper()
     out = run("verify", "--sha256", digest, "--proof", world["proof"], "--trust", world["trust"])
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_verify_names_every_endpoint_it_asked(world) -> None:  # type: ignore[no-untyped-def]
+    url = world["url"]
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--rpc", url, "--rpc", url)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"chain endpoints: {url}, {url}" in out.stdout.splitlines()
