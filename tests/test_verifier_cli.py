@@ -531,6 +531,8 @@ def test_run_functions_print_text_unless_asked_for_json(world, capsys) -> None: 
          "usage: --sha256 takes 64 hex characters"),
         (["verify", "--sha256", "0" * 63 + "g", "--proof", "PROOF", "--trust", "TRUST"],
          "usage: --sha256 takes 64 hex characters"),
+        (["verify", "--sha256", "X" * 64, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
         (["verify", "FILE", "--confirmations", "0", "--proof", "PROOF", "--trust", "TRUST"],
          "usage: --confirmations must be at least 1"),
         (["verify", "TMP", "--proof", "PROOF", "--trust", "TRUST"], "usage: {TMP} is not a readable file"),
@@ -567,3 +569,11 @@ def test_verify_names_every_endpoint_it_asked(world) -> None:  # type: ignore[no
     out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--rpc", url, "--rpc", url)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"chain endpoints: {url}, {url}" in out.stdout.splitlines()
+
+
+def test_confirmations_flag_reaches_the_chain_step(world) -> None:  # type: ignore[no-untyped-def]
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    assert run(*args, "--confirmations", "1").returncode == 0  # the smallest depth is allowed
+    out = run(*args, "--confirmations", "50", "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["reason_code"] == "not_confirmed" and " of 50 confirmations" in data["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ def run_verify(
         bundle = _read_json(proof, "proof bundle")
         if (file is None) == (sha256 is None):
             raise _Usage("give either the FILE to check or --sha256 (one of them)")
-        if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
             raise _Usage("--sha256 takes 64 hex characters")
         if file is not None and not Path(file).is_file():
             raise _Usage(f"{file} is not a readable file")
@@ -72,7 +73,7 @@ def run_verify(
             result = verify_bundle(
                 bundle,
                 content=stream,
-                content_sha256=sha256.lower() if sha256 else None,
+                content_sha256=sha256,  # either case: verify_bundle compares in lower case
                 trust=tr,
                 chains=chains,
                 confirmations=confirmations,
