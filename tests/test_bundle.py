@@ -50,8 +50,14 @@ def test_from_json_reason_codes(mutate, code: str) -> None:  # type: ignore[no-u
         (lambda b: b["anchor"].update(contract="nope"), "bundle.anchor.contract is not a 0x address: 'nope'"),
         (lambda b: b["anchor"].update(tx_hash="0x12"), "bundle.anchor.tx_hash is not a 0x transaction hash: '0x12'"),
         (lambda b: b.update(anchor=[]), "bundle.anchor must be an object or null"),
+        (lambda b: [b["anchor"].pop(k) for k in ("tx_hash", "chain_id")],
+         "bundle.anchor is missing field(s): chain_id, tx_hash"),
+        (lambda b: b["anchor"].update(chain_id="1"),
+         "bundle.anchor.chain_id must be an unsigned 64-bit integer, got '1'"),
+        (lambda b: b["anchor"].update(block_number=-1),
+         "bundle.anchor.block_number must be an unsigned 64-bit integer, got -1"),
     ],
-)
+)  # fmt: skip
 def test_from_json_message_says_what_is_wrong(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     wire, _ = build()
     mutate(wire)

@@ -577,3 +577,9 @@ def test_confirmations_flag_reaches_the_chain_step(world) -> None:  # type: igno
     out = run(*args, "--confirmations", "50", "--json")
     data = json.loads(out.stdout)
     assert out.returncode == 2 and data["reason_code"] == "not_confirmed" and " of 50 confirmations" in data["message"]
+
+
+def test_json_output_is_indented_and_keeps_non_ascii_text(world) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p.update(issuer="Archiv Zürich"))
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    assert out.stdout.startswith('{\n  "valid": true,\n') and '"issuer": "Archiv Zürich"' in out.stdout

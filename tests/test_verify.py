@@ -1049,6 +1049,18 @@ _CHAIN_MESSAGES: list[tuple[str, Any, str, str]] = [
     ),
     ("chain id", _answers(0, "0x"), "chain_unreachable", _NODE + "eth_chainId: expected a hex quantity, got '0x')"),
     (
+        "chain id error",
+        _answers(0, lambda calls: RpcCallError("eth_chainId", -32603, "internal error")),
+        "chain_unreachable",
+        _NODE + "eth_chainId: JSON-RPC error -32603: internal error)",
+    ),
+    (
+        "genesis not an object",
+        _answers(1, "0x11"),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in '0x11')",
+    ),
+    (
         "block number",
         _answers(2, "12"),
         "chain_unreachable",
@@ -1215,3 +1227,24 @@ def test_several_endpoints_unreachable_or_on_the_wrong_chain_are_all_named() -> 
     a.id = 1
     result = check_many(bundle, [a, a.mirror("fake://b")])
     assert result.reason_code == "wrong_chain" and result.message.startswith("fake://a is chain 1 ")
+
+
+def test_chain_calls_are_the_documented_batch() -> None:
+    log_id = log_id_for_fonds("Z001")
+    calls = chain_calls(CONTRACT, log_id, 7)
+    assert calls[:3] == [("eth_chainId", []), ("eth_getBlockByNumber", ["0x0", False]), ("eth_blockNumber", [])]
+    assert calls[3] == ("eth_call", [{"to": CONTRACT, "data": "0x10ce7c2a"}, "latest"])
+    assert calls[4] == ("eth_call", [{"to": CONTRACT, "data": "0x" + vchain.encode_root_at(log_id, 7).hex()}, "latest"])
+
+
+def test_a_reader_without_an_endpoint_name_is_named_by_itself() -> None:
+    class Reader:
+        def batch(self, calls):  # type: ignore[no-untyped-def]
+            raise ChainUnavailable("connection refused")
+
+        def __str__(self) -> str:
+            return "reader#1"
+
+    bundle, _ = build()
+    result = verify_bundle(bundle, content=CONTENTS[3], trust=TRUST, chains=[Reader()])
+    assert result.message == "chain unreachable: reader#1 (connection refused)"

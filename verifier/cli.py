@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from verifier.certificate import verify_certificate
 from verifier.chain import JsonRpcChain
@@ -309,5 +309,5 @@ def _print_result(result: VerificationResult, tr: TrustRoot, urls: list[str]) ->
         print(result.outcome.upper())
 
 
-def _emit(obj: Any, out: TextIO | None = None) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False), file=out or sys.stdout)
+def _emit(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
