@@ -1248,3 +1248,56 @@ def test_a_reader_without_an_endpoint_name_is_named_by_itself() -> None:
     bundle, _ = build()
     result = verify_bundle(bundle, content=CONTENTS[3], trust=TRUST, chains=[Reader()])
     assert result.message == "chain unreachable: reader#1 (connection refused)"
+
+
+# -- verify_bundle's own refusals and the other steps' messages ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        (dict(content=b"x", content_sha256="00" * 32), ValueError, "give content or content_sha256, not both"),
+        (dict(content_sha256="00" * 31), ValueError, "content_sha256 must be 64 hex characters"),
+        (dict(content_sha256=0), ValueError, "content_sha256 must be 64 hex characters"),
+        (dict(confirmations=0), ValueError, "confirmations must be an integer >= 1"),
+        (dict(confirmations=True), ValueError, "confirmations must be an integer >= 1"),
+        (dict(confirmations=2.0), ValueError, "confirmations must be an integer >= 1"),
+        (dict(trust={"v": 1}), TypeError, "trust must be a TrustRoot (verifier.trustroot.load_trust_root) or None"),
+    ],
+)
+def test_bad_arguments_say_which(kw: dict, error: type, message: str) -> None:
+    bundle, fake = build()
+    args = {"trust": TRUST, "chains": [fake], **kw}
+    with pytest.raises(error) as info:
+        verify_bundle(bundle, **args)
+    assert str(info.value) == message
+
+
+def test_messages_of_the_steps_that_did_not_pass() -> None:
+    bundle, fake = build()
+    result = check(bundle, fake, content=None)
+    assert result.step("content_hash").message == "no content given: the file itself was not checked"
+    assert result.outcome == "indeterminate" and result.step("chain").ok is True
+    upper = check(bundle, fake, content=None, content_sha256=bundle["record"]["content_sha256"].upper())
+    assert upper.outcome == "authentic"
+
+    broken = copy.deepcopy(bundle)
+    broken["record"]["content_sha256"] = 7
+    result = check(broken, fake)
+    assert result.step("content_hash").message == "not run: the record has no usable content_sha256"
+    assert result.step("content_hash").status == "not_run"
+
+    bad = copy.deepcopy(bundle)
+    bad["root"] = "00" * 32
+    result = check(bad, fake)
+    assert result.step("inclusion").message.startswith("inclusion path does not lead to the root: ")
+    assert [(s.name, s.status, s.message) for s in result.steps[3:]] == [
+        ("chain", "not_run", "not run: an earlier step failed")
+    ]
+
+    malformed = copy.deepcopy(bundle)
+    malformed["tree_size"] = 0
+    result = check(malformed, fake)
+    assert (result.failed_step, result.reason_code, result.message) == (
+        "record", "bundle_malformed", "bundle.tree_size must be at least 1",
+    )  # fmt: skip
