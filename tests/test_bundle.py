@@ -104,3 +104,11 @@ def test_every_refusal_names_the_field(mutate, code: str, message: str) -> None:
     with pytest.raises(BundleError) as info:
         ProofBundle.from_json(replaced if replaced == [1] else wire)
     assert (info.value.reason_code, info.value.message) == (code, message)
+
+
+def test_unsigned_64_bit_bounds() -> None:
+    from verifier.bundle import _uint64
+
+    assert _uint64({"n": 2**64 - 1}, "n") == 2**64 - 1 and _uint64({"n": 0}, "n") == 0
+    with pytest.raises(BundleError, match=r"^bundle\.n must be an unsigned 64-bit integer, got 18446744073709551616$"):
+        _uint64({"n": 2**64}, "n")

@@ -444,3 +444,24 @@ def test_key_listed_ignores_hex_case_and_refuses_what_is_not_a_key(kit: TrustKit
     assert not tr.key_listed("00" * 32)
     assert not tr.key_listed(None)  # type: ignore[arg-type]
     assert not tr.key_listed(bytes.fromhex(key))  # type: ignore[arg-type]
+
+
+def test_trust_root_file_limits_and_unreadable_file(kit: TrustKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: E501
+    import verifier.trustroot as trustroot_mod
+    from verifier.trustroot import load_trust_root_file
+
+    path = tmp_path / "trust.json"
+    path.write_bytes(canonical_document_bytes(kit.document()))
+    size = path.stat().st_size
+    monkeypatch.setattr(trustroot_mod, "MAX_DOCUMENT_BYTES", size)
+    assert load_trust_root_file(path).version == 1  # exactly the limit
+    monkeypatch.setattr(trustroot_mod, "MAX_DOCUMENT_BYTES", size - 1)
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(path)
+    assert (info.value.reason_code, info.value.message) == (
+        "trust_root_malformed", f"trust root {path} is larger than {size - 1} bytes",
+    )  # fmt: skip
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(tmp_path / "missing.json")
+    assert info.value.reason_code == "trust_root_malformed"
+    assert info.value.message.startswith(f"cannot read trust root {tmp_path / 'missing.json'}: [Errno 2]")

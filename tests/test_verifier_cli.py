@@ -583,3 +583,33 @@ def test_json_output_is_indented_and_keeps_non_ascii_text(world) -> None:  # typ
     cert = _resigned(world, lambda p: p.update(issuer="Archiv Zürich"))
     out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
     assert out.stdout.startswith('{\n  "valid": true,\n') and '"issuer": "Archiv Zürich"' in out.stdout
+
+
+def test_trust_root_missing_or_rejected_says_what_to_do(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["proof"])
+    assert out.returncode == 2 and out.stderr == (
+        "no_trust_root: no trust root given: pass --trust trust.json (or set ARCHIVE_LEDGER_TRUST); get it once "
+        "from the archive (`archive-ledger trust export` or GET /trust) and pin it\n"
+    )
+    bad = world["tmp"] / "bad-trust.json"
+    bad.write_text("[]")
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", bad)
+    assert out.returncode == 2 and out.stderr.startswith(f"trust_root_malformed: trust root {bad} rejected: ")
+
+
+def test_json_inputs_are_read_up_to_the_limit_and_as_bytes(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import verifier.cli as cli_mod
+
+    args = ("verify", world["file"], "--trust", world["trust"], "--proof")
+    proof = world["proof"].read_bytes()
+    monkeypatch.setattr(cli_mod, "MAX_JSON_BYTES", len(proof))
+    assert run(*args, world["proof"]).returncode == 0  # exactly the limit: read whole
+    monkeypatch.setattr(cli_mod, "MAX_JSON_BYTES", len(proof) - 1)
+    out = run(*args, world["proof"])
+    limit = len(proof) - 1
+    assert out.returncode == 2 and out.stderr == f"usage: proof bundle {world['proof']} is larger than {limit} bytes\n"
+    monkeypatch.undo()
+    latin = world["tmp"] / "latin.json"
+    latin.write_bytes(b'{"v": "\xe9"}')  # not UTF-8: refused as not JSON, never a crash
+    out = run(*args, latin)
+    assert out.returncode == 2 and out.stderr.startswith(f"usage: proof bundle {latin} is not JSON: ")
