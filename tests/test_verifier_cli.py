@@ -613,3 +613,29 @@ def test_json_inputs_are_read_up_to_the_limit_and_as_bytes(world, monkeypatch) -
     latin.write_bytes(b'{"v": "\xe9"}')  # not UTF-8: refused as not JSON, never a crash
     out = run(*args, latin)
     assert out.returncode == 2 and out.stderr.startswith(f"usage: proof bundle {latin} is not JSON: ")
+
+
+def test_help_texts_and_required_arguments() -> None:
+    out = run("--help")
+    top = " ".join(out.stdout.split())  # argparse wraps help lines
+    assert out.returncode == 0 and top.startswith("usage: python -m verifier ")
+    assert "Check archive-ledger proof bundles and certificates against a pinned trust root." in top
+    for line in ("verify a file (or its SHA-256) against a proof bundle", "check a verification certificate",
+                 "print a trust root (and check it as an update of a pinned one)"):  # fmt: skip
+        assert line in top
+    verify = " ".join(run("verify", "--help").stdout.split())
+    for text in ("the file to check (omit with --sha256)", "proof bundle JSON",
+                 "trust root JSON (default: $ARCHIVE_LEDGER_TRUST)",
+                 "chain JSON-RPC URL, repeatable (default: $ARCHIVE_LEDGER_RPC_URL, else the trust root's "
+                 "rpc_endpoints)",
+                 "check against this digest instead of a file", "blocks required (at least the trust root's)",
+                 "print the result as JSON"):  # fmt: skip
+        assert text in verify, text
+    assert "certificate JSON" in run("verify-certificate", "--help").stdout
+    show = " ".join(run("trust-show", "--help").stdout.split())
+    assert "trust root JSON" in show
+    assert "the trust root pinned earlier: check TRUST_ROOT is a valid update of it" in show
+    missing = run("verify", "x.bin", "--trust", "t.json")
+    assert missing.returncode == 2 and "the following arguments are required: --proof" in missing.stderr
+    nothing = run()
+    assert nothing.returncode == 2 and "the following arguments are required: command" in nothing.stderr
