@@ -461,6 +461,12 @@ def test_trust_root_file_limits_and_unreadable_file(kit: TrustKit, tmp_path: Pat
     assert (info.value.reason_code, info.value.message) == (
         "trust_root_malformed", f"trust root {path} is larger than {size - 1} bytes",
     )  # fmt: skip
+    monkeypatch.undo()
+    path.write_text("{not json")
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(path)
+    assert info.value.reason_code == "trust_root_malformed"
+    assert info.value.message.startswith(f"trust root {path} is not JSON: ")
     with pytest.raises(TrustRootError) as info:
         load_trust_root_file(tmp_path / "missing.json")
     assert info.value.reason_code == "trust_root_malformed"

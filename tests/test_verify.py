@@ -242,7 +242,10 @@ def test_record_tampered(field: str) -> None:
         "item_id": "f" * 32,
         "type": "item.destroyed",
     }[field]
-    assert_outcome(check(bundle, fake), "not_authentic", "record", "record_tampered")
+    result = check(bundle, fake)
+    assert_outcome(result, "not_authentic", "record", "record_tampered")
+    computed = record_leaf_hash(record).hex()
+    assert result.message == f"leaf hash of the record is {computed}, the bundle says {bundle['leaf_hash']}"
 
 
 def test_record_and_leaf_hash_both_swapped_fail_inclusion() -> None:
