@@ -80,7 +80,9 @@ bench: setup
 mutate: setup
 	$(VENV)/bin/pip install -q 'mutmut>=3.8,<4'
 	rm -rf mutants
-	$(VENV)/bin/mutmut run --max-children 2 || true
+	# No pytest plugin autoload: each mutant's pytest session would scan and load every installed plugin
+	# (playwright, schemathesis, ...) again, ~1 s each; the selected tests need none (hypothesis runs without).
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(VENV)/bin/mutmut run --max-children 2 || true
 	$(PY) bench/mutation_summary.py
 
 # Screenshots of the web UI's main pages (docs/screenshots/, shown in the README), taken by the browser tests.

@@ -390,7 +390,7 @@ class Anchorer:
         events = self.anchor.checkpoint_events(log_id, size, block, block)
         if not events:
             raise ChainError(f"no CheckpointAnchored event in block {block} for size {size}")
-        return "0x" + bytes(events[0]["transactionHash"]).hex().removeprefix("0x")
+        return "0x" + bytes(events[0]["transactionHash"]).hex()
 
     @staticmethod
     def _last_anchored_size(s: Session, log: Log, *, below: int | None = None) -> int:
@@ -413,16 +413,15 @@ class Anchorer:
                 if not inputs:
                     return None
                 signed = self.client.prepare(self.account, self.anchor.anchor_many(inputs))
-                sub = Submission(
-                    tx_hash=signed.tx_hash,
-                    raw_tx=signed.raw,
-                    nonce=signed.nonce,
-                    sender=self.account.address,
-                    chain_id=self.client.profile.chain_id,
-                    contract=self.contract_address,
-                    status=SubmissionStatus.SUBMITTED,
-                )
-                s.add(sub)
+                # A dropped transaction (never on chain, no signed copy) is rebuilt byte for byte when
+                # nothing changed since: the same hash, so its FAILED row is taken up again.
+                sub = s.scalar(select(Submission).where(Submission.tx_hash == signed.tx_hash))
+                if sub is None:
+                    sub = Submission(tx_hash=signed.tx_hash)
+                    s.add(sub)
+                sub.raw_tx, sub.nonce, sub.sender = signed.raw, signed.nonce, self.account.address
+                sub.chain_id, sub.contract = self.client.profile.chain_id, self.contract_address
+                sub.status, sub.error = SubmissionStatus.SUBMITTED, None
                 s.flush()
                 for cp in pending:
                     cp.status, cp.submission_id = CheckpointStatus.SUBMITTED, sub.id

@@ -164,7 +164,7 @@ class ProofBundle:
 
 
 def _bad(message: str) -> BundleError:
-    return BundleError("bundle_malformed", message)
+    return BundleError(message)  # the default code: bundle_malformed
 
 
 def _uint64(obj: dict, field: str, where: str = "bundle") -> int:

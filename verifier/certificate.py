@@ -57,9 +57,9 @@ def issue_certificate(
     `extra` adds sections to the payload, covered by the same signature (e.g. `"permit"`: the read
     permit a loan certificate is about); they may not replace a section of the verification."""
     if not isinstance(issuer, str) or not issuer:
-        raise CertificateError("certificate_malformed", "issuer must be a non-empty string")
+        raise CertificateError("issuer must be a non-empty string")  # certificate_malformed
     if not (isinstance(trust_root_sha256, str) and _HEX64.fullmatch(trust_root_sha256)):
-        raise CertificateError("certificate_malformed", "trust_root_sha256 must be 64 lower-case hex characters")
+        raise CertificateError("trust_root_sha256 must be 64 lower-case hex characters")
     source = bundle if isinstance(bundle, dict) else {}
     try:
         # A copy: the certificate must not alias the caller's bundle (editing one would change the other).
@@ -72,13 +72,11 @@ def issue_certificate(
         }
         for key, value in (extra or {}).items():
             if key in payload:
-                raise CertificateError(
-                    "certificate_malformed", f"extra section {key!r} would replace a section of the certificate"
-                )
+                raise CertificateError(f"extra section {key!r} would replace a section of the certificate")
             payload[key] = value
         message = canonical_bytes(payload)
     except RecordError as exc:
-        raise CertificateError("certificate_malformed", f"cannot issue certificate: {exc}") from exc
+        raise CertificateError(f"cannot issue certificate: {exc}") from exc
     signature = signing_key.sign(message).signature
     return {
         "v": CERTIFICATE_VERSION,
@@ -104,7 +102,7 @@ def verify_certificate(cert: dict, trust: TrustRoot | None) -> dict:
         raise TypeError("trust must be a TrustRoot (verifier.trustroot.load_trust_root) or None")
 
     def bad(message: str) -> CertificateError:
-        return CertificateError("certificate_malformed", message)
+        return CertificateError(message)  # the default code: certificate_malformed
 
     if not isinstance(cert, dict):
         raise bad("certificate must be a JSON object")
@@ -146,14 +144,12 @@ def verify_certificate(cert: dict, trust: TrustRoot | None) -> dict:
             "bad_signature", "certificate signature does not verify: the payload was altered"
         ) from exc
     if not trust.key_valid_at(public_key, when):
-        periods = ", ".join(
-            f"{format_time(k.valid_from)} to {format_time(k.valid_until) if k.valid_until else 'now'}"
-            for k in trust.verifier_keys
-            if k.public_key == public_key
-        )
+        # A trust root lists a key once (load_trust_root refuses duplicates), and key_listed found it above.
+        k = next(k for k in trust.verifier_keys if k.public_key == public_key)
+        period = f"{format_time(k.valid_from)} to {format_time(k.valid_until) if k.valid_until else 'now'}"
         raise CertificateError(
             "key_not_valid_at_issue",
-            f"certificate was issued at {issued_at}, outside the validity of key {public_key} ({periods})",
+            f"certificate was issued at {issued_at}, outside the validity of key {public_key} ({period})",
         )
     return payload
 

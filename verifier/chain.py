@@ -95,11 +95,8 @@ class JsonRpcChain:
         """All `calls` in one HTTP POST of a JSON-RPC batch array; replies matched by id."""
         if not calls:
             return []
-        ids = [next(self._ids) for _ in calls]
-        payload = [
-            {"jsonrpc": "2.0", "id": i, "method": method, "params": list(params)}
-            for i, (method, params) in zip(ids, calls, strict=True)
-        ]
+        requests = [(next(self._ids), method, list(params)) for method, params in calls]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": method, "params": params} for i, method, params in requests]
         what = f"batch of {len(calls)} call(s)"
         reply = self._post(json.dumps(payload).encode(), what)
         if isinstance(reply, dict) and "error" in reply:
@@ -112,7 +109,7 @@ class JsonRpcChain:
                 raise ChainUnavailable(f"{what}: {self.url} gave a malformed JSON-RPC batch reply")
             by_id[item["id"]] = item
         results: list[Any] = []
-        for i, (method, _params) in zip(ids, calls, strict=True):
+        for i, method, _params in requests:
             item = by_id.get(i)
             if item is None:
                 raise ChainUnavailable(f"{what}: {self.url} did not answer {method} (id {i})")
@@ -153,9 +150,7 @@ class JsonRpcChain:
 
     def _post(self, body: bytes, what: str) -> Any:
         """POST a JSON-RPC body; the decoded JSON reply (at most MAX_REPLY_BYTES are read)."""
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})  # POST
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_REPLY_BYTES + 1)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from verifier.certificate import verify_certificate
 from verifier.chain import JsonRpcChain
@@ -53,7 +54,7 @@ def run_verify(
         bundle = _read_json(proof, "proof bundle")
         if (file is None) == (sha256 is None):
             raise _Usage("give either the FILE to check or --sha256 (one of them)")
-        if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
             raise _Usage("--sha256 takes 64 hex characters")
         if file is not None and not Path(file).is_file():
             raise _Usage(f"{file} is not a readable file")
@@ -72,7 +73,7 @@ def run_verify(
             result = verify_bundle(
                 bundle,
                 content=stream,
-                content_sha256=sha256.lower() if sha256 else None,
+                content_sha256=sha256,  # either case: verify_bundle compares in lower case
                 trust=tr,
                 chains=chains,
                 confirmations=confirmations,
@@ -308,5 +309,5 @@ def _print_result(result: VerificationResult, tr: TrustRoot, urls: list[str]) ->
         print(result.outcome.upper())
 
 
-def _emit(obj: Any, out: TextIO | None = None) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False), file=out or sys.stdout)
+def _emit(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))

@@ -300,7 +300,7 @@ def format_trust_root(tr: TrustRoot) -> str:
 
 
 def _bad(message: str) -> TrustRootError:
-    return TrustRootError("trust_root_malformed", message)
+    return TrustRootError(message)  # the default code: trust_root_malformed
 
 
 def _parse(doc: Any) -> TrustRoot:

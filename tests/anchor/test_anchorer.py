@@ -3,20 +3,24 @@ checkpoint on chain per batch, and nothing is lost. Runs on the in-process chain
 
 from __future__ import annotations
 
+import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 from sqlalchemy import select
 
-from anchor.anchorer import AnchorBusy, Anchorer
+from anchor.anchorer import AnchorBusy, Anchorer, AnchorReport, LogDiverged
+from anchor.chain import ChainClient
 from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
-from anchor.errors import ChainUnavailable, TransactionTimeout
+from anchor.errors import ChainError, ChainUnavailable, TransactionTimeout
 from anchor.log import MerkleLog
-from anchor.models import Checkpoint, Submission, SubmissionStatus
+from anchor.models import ChainRollback, Checkpoint, Submission, SubmissionStatus
 from node.core.db import migrate
 from verifier.records import log_id_for_fonds, new_record
 
@@ -216,7 +220,7 @@ def test_rollback_on_the_in_process_chain_is_reanchored_and_hooked(env) -> None:
     assert anchorer.run().rollbacks == [] and len(seen) == 1
 
 
-def test_anchor_mined_again_in_another_block_is_followed(env) -> None:  # type: ignore[no-untyped-def]
+def test_anchor_mined_again_in_another_block_is_followed(env, caplog) -> None:  # type: ignore[no-untyped-def]
     """The stored hash of the anchoring block no longer matches but the contract still holds the root
     (a reorg that re-mined the transaction): not a loss; the block is taken from the contract."""
     append(env, 2)
@@ -225,8 +229,12 @@ def test_anchor_mined_again_in_another_block_is_followed(env) -> None:  # type: 
         sub = s.scalar(select(Submission))
         good_block, good_hash = sub.block_number, sub.block_hash
         sub.block_hash = "0x" + "ab" * 32
-    report = make_anchorer(env).run()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        report = make_anchorer(env).run()
     assert report.rollbacks == [] and f"{sub.tx_hash}: re-mined in block {good_block}" in report.reconciled
+    assert f"anchor transaction {sub.tx_hash} moved to block {good_block} (chain reorganised)" in [
+        r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"
+    ]
     with env[0]() as s:
         assert s.scalar(select(Submission)).block_hash == good_hash
     assert db_state(env) == [(2, "CONFIRMED")]
@@ -320,7 +328,12 @@ def test_owner_alive_only_judges_processes_on_this_host() -> None:
     assert _owner_alive(f"{host}:{gone.pid}:1") is False
     assert _owner_alive(f"other-host:{gone.pid}:1") is True  # cannot see another host's processes
     assert _owner_alive(f"{host}:not-a-pid:1") is True
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # The holder takes every signal's default action (a signal the check sent would end it), even when
+    # this test runs under nohup (mutmut's runs): only signal 0, which asks and sends nothing, is allowed.
+    holder = "import signal, time\nfor s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):\n" \
+        "    signal.signal(s, signal.SIG_DFL)\nprint('ready', flush=True)\ntime.sleep(30)"
+    live = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    assert live.stdout is not None and live.stdout.readline() == "ready\n"
     try:
         assert _owner_alive(f"{host}:{live.pid}:{id(live)}") is True
         with pytest.raises(subprocess.TimeoutExpired):  # asking must not signal the lease holder
@@ -342,3 +355,429 @@ def test_anchor_report_dict_is_what_post_anchor_returns(env) -> None:  # type: i
         "rollbacks": [],
     }
     assert report.submitted is not None and report.checkpoints and report.confirmed
+
+
+# == recovery paths, several databases on one chain ======================================================
+# A transaction the chain never got and no signed copy, a nonce taken by another transaction, one still
+# pending, one that reverted, a chain reorganisation that loses or re-mines an anchor, a checkpoint another
+# copy of the node anchored meanwhile, and what each leaves in the database and the report (the mutation
+# run, `make mutate`, only sees these in-process paths; against ganache see tests/test_chain_faults.py).
+
+
+class Chain:
+    """One deployed ArchiveAnchor on a py-evm chain, and any number of node databases anchoring to it."""
+
+    def __init__(self, tmp_path: Path, client: ChainClient) -> None:
+        self.tmp, self.client = tmp_path, client
+        self.tester = client.w3.provider.ethereum_tester
+        self.account = Account.create()
+        fund_from_dev_account(client, self.account.address, 10**20)
+        deployment, _officers = deploy_for_tests(client, self.account)
+        self.address = deployment.anchor
+        self.engines: list[Any] = []
+
+    def database(self, name: str = "node") -> Any:
+        url = f"sqlite:///{self.tmp / (name + '.db')}"
+        migrate(url)
+        return self.open(name)
+
+    def open(self, name: str) -> Any:
+        engine = make_engine(f"sqlite:///{self.tmp / (name + '.db')}")
+        self.engines.append(engine)
+        return make_session_factory(engine)
+
+    def anchorer(self, sessions: Any, *, account: Any = None, **kw: Any) -> Anchorer:
+        kw.setdefault("confirmations", 1)
+        kw.setdefault("wait_timeout_s", 5)
+        return Anchorer(sessions, self.client, account or self.account, self.address, **kw)
+
+
+@pytest.fixture
+def chain(tmp_path: Path, chain_client: ChainClient):  # type: ignore[no-untyped-def]
+    c = Chain(tmp_path, chain_client)
+    yield c
+    for engine in c.engines:
+        engine.dispose()
+
+
+def ingest(sessions: Any, n: int, fonds: str = "Z001") -> None:
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for _ in range(n):
+            size = merkle.get_or_create(fonds).size
+            merkle.append(fonds, new_record(
+                type="item.ingested", fonds=fonds, item_id=f"{size:032x}", content_sha256="00" * 32,
+                size=1, metadata_sha256="11" * 32, time=datetime.now(UTC),
+            ))  # fmt: skip
+
+
+def checkpoints(sessions: Any, fonds: str | None = None) -> list[tuple[int, str]]:
+    with sessions() as s:
+        query = select(Checkpoint).order_by(Checkpoint.log_pk, Checkpoint.tree_size)
+        return [
+            (cp.tree_size, cp.status.value) for cp in s.scalars(query)
+            if fonds is None or cp.log.fonds_code == fonds
+        ]  # fmt: skip
+
+
+def submissions(sessions: Any) -> list[Submission]:
+    with sessions() as s:
+        rows = list(s.scalars(select(Submission).order_by(Submission.id)))
+        s.expunge_all()
+        return rows
+
+
+def rollbacks(sessions: Any) -> list[ChainRollback]:
+    with sessions() as s:
+        rows = list(s.scalars(select(ChainRollback).order_by(ChainRollback.id)))
+        s.expunge_all()
+        return rows
+
+
+def held_on_chain(chain: Chain, fonds: str = "Z001") -> tuple[int, int]:
+    """(checkpoints the contract holds for the log, its latest size)."""
+    contract = chain.anchorer(None).contract
+    log_id = log_id_for_fonds(fonds)
+    return contract.functions.checkpointCount(log_id).call(), contract.functions.latest(log_id).call()[0]
+
+
+def stored_not_sent(chain: Chain, anchorer: Anchorer, monkeypatch: pytest.MonkeyPatch) -> Submission:
+    """Submit with the broadcast lost (the process died right after storing the signed transaction)."""
+    with monkeypatch.context() as m:
+        m.setattr(anchorer.client, "broadcast", lambda signed: None)
+        anchorer.submit()
+    (sub,) = submissions(anchorer.sessions)
+    assert sub.status == SubmissionStatus.SUBMITTED and chain.client.receipt(sub.tx_hash) is None
+    return sub
+
+
+# -- submissions in flight ---------------------------------------------------------------------------------
+
+
+def test_unknown_transaction_without_a_signed_copy_is_dropped_and_rebuilt(chain, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 3)
+    anchorer = chain.anchorer(db)
+    sub = stored_not_sent(chain, anchorer, monkeypatch)
+    with transaction(db) as s:  # recorded before signed copies were kept: nothing to send again
+        s.get(Submission, sub.id).raw_tx = None
+    report = AnchorReport()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        anchorer.reconcile(report)
+    assert [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"] == [
+        f"anchor transaction {sub.tx_hash} failed: transaction unknown to the chain and no signed copy kept"
+    ]
+    assert report.reconciled == [f"{sub.tx_hash}: dropped"]
+    (failed,) = submissions(db)
+    assert failed.status == SubmissionStatus.FAILED
+    assert failed.error == "transaction unknown to the chain and no signed copy kept"
+    assert checkpoints(db) == []  # its checkpoint is rebuilt from the log by the next submit
+    chain.client.nonce_manager(chain.account.address).resync()  # the dropped transaction's nonce is free
+    report = anchorer.run()
+    assert report.checkpoints[0]["tree_size"] == 3 and report.confirmed
+    assert checkpoints(db) == [(3, "CONFIRMED")] and held_on_chain(chain) == (1, 3)
+    # Rebuilt byte for byte (same nonce, same checkpoint): the same transaction, its row taken up again.
+    (again,) = submissions(db)
+    assert (again.id, again.tx_hash, again.error) == (sub.id, sub.tx_hash, None)
+    assert again.status == SubmissionStatus.CONFIRMED
+
+
+def test_nonce_taken_by_another_transaction_is_replaced(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    sub = stored_not_sent(chain, anchorer, monkeypatch)
+    # Another transaction of the same key takes that nonce first (e.g. an operator's manual transfer).
+    other = chain.account.sign_transaction({
+        "to": chain.account.address, "value": 1, "gas": 21_000, "gasPrice": chain.client.w3.eth.gas_price,
+        "nonce": sub.nonce, "chainId": chain.client.chain_id,
+    })  # fmt: skip
+    chain.client.w3.eth.send_raw_transaction(other.raw_transaction)
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [f"{sub.tx_hash}: replaced"]
+    (failed,) = submissions(db)
+    assert failed.status == SubmissionStatus.FAILED
+    assert failed.error == "nonce already used by another transaction; checkpoints rebuilt"
+    assert checkpoints(db) == []
+    report = anchorer.run()
+    assert report.confirmed and checkpoints(db) == [(2, "CONFIRMED")] and held_on_chain(chain) == (1, 2)
+
+
+def test_pending_transaction_is_left_alone_until_mined(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    chain.tester.disable_auto_mine_transactions()
+    assert anchorer.run(wait=False).submitted is not None
+    (sub,) = submissions(db)
+    assert chain.client.transaction_known(sub.tx_hash) and chain.client.receipt(sub.tx_hash) is None
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [] and report.rollbacks == []  # in the pool: not re-sent, not failed
+    assert checkpoints(db) == [(2, "SUBMITTED")] and submissions(db)[0].status == SubmissionStatus.SUBMITTED
+    chain.tester.enable_auto_mine_transactions()  # mines the pool
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [f"{sub.tx_hash}: confirmed"]
+    assert checkpoints(db) == [(2, "CONFIRMED")]
+
+
+def test_reverted_transaction_fails_with_the_contract_error(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Signed while the key could anchor (gas fixed, no estimate), mined after it could not: the
+    receipt says reverted, the submission records the contract's error and its checkpoints are rebuilt."""
+    db = chain.database()
+    ingest(db, 2)
+    intruder = Account.create()
+    fund_from_dev_account(chain.client, intruder.address, 10**19)
+    anchorer = chain.anchorer(db, account=intruder)
+    prepare = ChainClient.prepare
+    monkeypatch.setattr(
+        anchorer.client, "prepare", lambda account, call: prepare(chain.client, account, call, gas=500_000)
+    )
+    sub = stored_not_sent(chain, anchorer, monkeypatch)
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [f"{sub.tx_hash}: re-sent"]
+    assert chain.client.receipt(sub.tx_hash)["status"] == 0
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [f"{sub.tx_hash}: reverted"]
+    (failed,) = submissions(db)
+    assert failed.status == SubmissionStatus.FAILED
+    assert failed.error.startswith("reverted: NotAnchorer(") and intruder.address in failed.error
+    assert checkpoints(db) == [] and held_on_chain(chain) == (0, 0)
+
+
+def test_confirmed_submission_records_its_block_gas_and_drops_the_signed_copy(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    report = chain.anchorer(db).run()
+    (sub,) = submissions(db)
+    receipt = chain.client.receipt(sub.tx_hash)
+    assert report.confirmed == [sub.tx_hash] and report.reconciled == [f"{sub.tx_hash}: confirmed"]
+    assert sub.status == SubmissionStatus.CONFIRMED and sub.raw_tx is None and sub.error is None
+    assert (sub.block_number, sub.gas_used) == (receipt["blockNumber"], receipt["gasUsed"]) and sub.gas_used > 0
+    assert sub.block_hash == "0x" + bytes(receipt["blockHash"]).hex() == chain.client.block_hash(sub.block_number)
+    assert sub.confirmed_at is not None and sub.nonce is not None and sub.sender == chain.account.address
+
+
+def test_confirmations_above_one_wait_for_depth_in_reconcile(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db, confirmations=2)
+    anchorer.run(wait=False)
+    assert checkpoints(db) == [(2, "SUBMITTED")]
+    assert anchorer.run(wait=False).reconciled == [] and checkpoints(db) == [(2, "SUBMITTED")]  # depth 1
+    chain.tester.mine_blocks(1)
+    assert anchorer.run(wait=False).reconciled == [f"{submissions(db)[0].tx_hash}: confirmed"]
+    assert checkpoints(db) == [(2, "CONFIRMED")]
+
+
+# -- the chain forgets ----------------------------------------------------------------------------------
+
+
+def test_rollback_of_two_logs_is_recorded_row_by_row_and_repaired(chain, caplog) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 1, "A001")
+    ingest(db, 1, "B001")
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    snapshot = chain.tester.take_snapshot()
+    ingest(db, 2, "A001")
+    ingest(db, 1, "B001")
+    anchorer.run()
+    ingest(db, 1, "A001")
+    anchorer.run()
+    _kept, both, a_only = (sub.tx_hash for sub in submissions(db))  # A@1+B@1, then A@3+B@2, then A@4
+    assert checkpoints(db) == [(1, "CONFIRMED"), (3, "CONFIRMED"), (4, "CONFIRMED"), (1, "CONFIRMED"), (2, "CONFIRMED")]
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.tester.mine_blocks(3)
+
+    seen: list[dict[str, Any]] = []
+
+    def hook(loss: dict[str, Any]) -> None:
+        seen.append(loss)
+        raise RuntimeError("audit log unavailable")
+
+    anchorer = chain.anchorer(db, on_rollback=hook)
+    report = AnchorReport()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        anchorer.reconcile(report)
+    # A failing hook is logged, never hides the loss, and every loss still reaches it.
+    assert [loss["fonds"] for loss in seen] == ["A001", "B001"] and seen == report.rollbacks
+    assert "recording the chain rollback of fonds A001 failed" in caplog.text
+    assert "recording the chain rollback of fonds B001 failed" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"]
+    assert (
+        "CHAIN ROLLBACK: 2 confirmed checkpoint(s) of fonds A001 (sizes 3,4) are no longer on chain (the contract's "
+        "head for fonds A001 is at size 1, behind its confirmed checkpoint at size 4); anchoring them again"
+    ) in warnings
+    assert report.reconciled == [
+        "A001: 2 checkpoint(s) lost in a chain rollback", "B001: 1 checkpoint(s) lost in a chain rollback",
+    ]  # fmt: skip
+    a, b = report.rollbacks
+    assert (a["chain_size"], a["lost_sizes"], a["lost_checkpoints"], a["reanchored_at"]) == (1, [3, 4], 2, None)
+    assert (b["chain_size"], b["lost_sizes"], b["lost_checkpoints"]) == (1, [2], 1)
+    assert a["tx_hashes"] == sorted([both, a_only]) and b["tx_hashes"] == [both]
+    assert a["reason"] == ("the contract's head for fonds A001 is at size 1, behind its confirmed checkpoint at size 4")
+    rows = rollbacks(db)
+    assert [(r.lost_sizes, r.lost_count, r.chain_size, r.reanchored_at) for r in rows] == [
+        ("3,4", 2, 1, None), ("2", 1, 1, None),
+    ]  # fmt: skip
+    errors = {sub.tx_hash: (sub.status, sub.error) for sub in submissions(db)}
+    assert errors[a_only] == (SubmissionStatus.FAILED, f"lost in a chain rollback: {a['reason']}")
+    assert errors[both] == (SubmissionStatus.FAILED, f"lost in a chain rollback: {b['reason']}")
+    assert checkpoints(db) == [(1, "CONFIRMED"), (3, "PENDING"), (4, "PENDING"), (1, "CONFIRMED"), (2, "PENDING")]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="anchor.anchorer"):
+        report = anchorer.run()  # anchored again at the same sizes, then the losses are closed
+    assert [(c["tree_size"]) for c in report.checkpoints] == [3, 4, 2] and report.rollbacks == []
+    assert [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"] == [
+        f"fonds {fonds}: the checkpoints lost in a chain rollback are anchored again" for fonds in ("A001", "B001")
+    ]
+    assert checkpoints(db) == [(1, "CONFIRMED"), (3, "CONFIRMED"), (4, "CONFIRMED"), (1, "CONFIRMED"), (2, "CONFIRMED")]
+    assert all(r.reanchored_at is not None for r in rollbacks(db))
+    assert held_on_chain(chain, "A001") == (3, 4) and held_on_chain(chain, "B001") == (2, 2)
+
+
+def test_rollback_stays_open_while_a_lost_checkpoint_waits(chain) -> None:  # type: ignore[no-untyped-def]
+    """The re-anchoring is submitted but not yet confirmed: the loss is not repaired yet."""
+    db = chain.database()
+    ingest(db, 1)
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    snapshot = chain.tester.take_snapshot()
+    ingest(db, 1)
+    anchorer.run()
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.tester.mine_blocks(2)
+    anchorer.reconcile()
+    assert [r.reanchored_at for r in rollbacks(db)] == [None]
+    chain.tester.disable_auto_mine_transactions()
+    anchorer.run(wait=False)
+    assert checkpoints(db) == [(1, "CONFIRMED"), (2, "SUBMITTED")]
+    assert [r.reanchored_at for r in rollbacks(db)] == [None]
+    chain.tester.enable_auto_mine_transactions()
+    anchorer.reconcile()
+    assert checkpoints(db) == [(1, "CONFIRMED"), (2, "CONFIRMED")]
+    assert rollbacks(db)[0].reanchored_at is not None
+
+
+def test_anchor_block_replaced_and_root_gone_is_a_loss_then_a_later_checkpoint_is_adopted(chain) -> None:  # type: ignore[no-untyped-def]
+    """The block that anchored size 2 was reorganised away, and the chain now holds size 3 anchored
+    by another copy of this node (a restored backup): size 2 is lost (its block has another hash,
+    the contract has no root at 2), and size 3, which this database reproduces, is adopted."""
+    db = chain.database("node")
+    ingest(db, 2)
+    snapshot = chain.tester.take_snapshot()
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    (first,) = submissions(db)
+    ingest(db, 1)
+    for engine in chain.engines:
+        engine.dispose()
+    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
+    copy = chain.open("copy")
+    with transaction(copy) as s:  # the copy never anchored
+        for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
+            s.delete(row)
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.tester.mine_blocks(2)
+    chain.client.nonce_manager(chain.account.address).resync()
+    chain.anchorer(copy).run()
+    assert held_on_chain(chain) == (1, 3)
+    chain.tester.mine_blocks(2)  # the adopted anchor is found in its own block, not at the head
+    moved = chain.client.block_hash(first.block_number)
+    assert moved != first.block_hash
+
+    report = AnchorReport()
+    chain.anchorer(db).reconcile(report)
+    (loss,) = report.rollbacks
+    assert loss["reason"] == (
+        f"block {first.block_number} that anchored fonds Z001 at size 2 now has hash {moved} (was {first.block_hash})"
+    )
+    assert (loss["chain_size"], loss["lost_sizes"], loss["tx_hashes"]) == (3, [2], [first.tx_hash])
+    assert report.reconciled == ["Z001: 1 checkpoint(s) lost in a chain rollback", "Z001@3: adopted from chain"]
+    # The adopted checkpoint covers the lost one (the chain holds a later root): the loss is repaired.
+    assert checkpoints(db) == [(3, "CONFIRMED")]
+    assert rollbacks(db)[0].reanchored_at is not None
+    adopted = [sub for sub in submissions(db) if sub.status == SubmissionStatus.CONFIRMED]
+    (other,) = submissions(copy)
+    assert [(sub.tx_hash, sub.block_number) for sub in adopted] == [(other.tx_hash, other.block_number)]
+    assert adopted[0].block_hash == chain.client.block_hash(other.block_number)
+    assert chain.anchorer(db).run().submitted is None  # nothing left to anchor
+
+
+def test_block_hash_missing_from_an_old_row_is_filled_in_not_a_loss(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    chain.anchorer(db).run()
+    with transaction(db) as s:  # confirmed before block hashes were kept (migration 0007)
+        s.scalar(select(Submission)).block_hash = None
+    report = AnchorReport()
+    chain.anchorer(db).reconcile(report)
+    assert report.reconciled == [] and report.rollbacks == []
+    (sub,) = submissions(db)
+    assert sub.block_hash == chain.client.block_hash(sub.block_number)
+
+
+def test_one_block_hash_lookup_per_anchoring_block(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    for fonds in ("A001", "B001", "C001"):
+        ingest(db, 1, fonds)
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    asked: list[int] = []
+    real = chain.client.block_hash
+    monkeypatch.setattr(chain.client, "block_hash", lambda n: asked.append(n) or real(n))
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [] and asked == [submissions(db)[0].block_number]
+
+
+def test_confirmed_root_differing_from_the_chain_at_the_same_size_is_divergence(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    chain.anchorer(db).run()
+    with transaction(db) as s:  # an edited database (and a row without the block that anchored it)
+        s.scalar(select(Submission)).block_number = None
+        cp = s.scalar(select(Checkpoint))
+        real, cp.root = cp.root, b"\x07" * 32
+    with pytest.raises(LogDiverged) as info:
+        chain.anchorer(db).reconcile()
+    assert str(info.value) == (
+        f"the chain holds root {real.hex()} for fonds Z001 at size 2, but this node confirmed {'07' * 32}: "
+        "point the node at the right chain/contract"
+    )
+
+
+def test_chain_checkpoint_the_database_cannot_reproduce_is_divergence(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 3)
+    chain.anchorer(db).run()
+    other = chain.database("other")  # a different archive's database pointed at this contract
+    ingest(other, 2)
+    with pytest.raises(
+        LogDiverged, match=r"checkpoint \(size 3, root [0-9a-f]{64}\) for fonds Z001 that this database"
+    ):
+        chain.anchorer(other).reconcile()
+    ingest(other, 1)  # same size, other records: the root differs
+    with pytest.raises(LogDiverged, match="cannot reproduce: restore the database from a backup that includes it"):
+        chain.anchorer(other).reconcile()
+
+
+def test_adoption_needs_the_anchoring_event(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    with transaction(db) as s:
+        for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
+            s.delete(row)
+    monkeypatch.setattr(anchorer.anchor, "checkpoint_events", lambda *a: [])
+    size, _root, block = anchorer.anchor.latest(log_id_for_fonds("Z001"))
+    with pytest.raises(ChainError) as info:
+        anchorer.reconcile()
+    assert str(info.value) == f"no CheckpointAnchored event in block {block} for size {size}"

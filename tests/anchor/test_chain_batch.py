@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -65,7 +66,7 @@ class _Batch(http.server.BaseHTTPRequestHandler):
 def rpc() -> Iterator[tuple[str, type[_Batch]]]:
     handler = type("Handler", (_Batch,), {"mode": "ok", "posts": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler
@@ -101,13 +102,23 @@ def test_error_object_comes_back_in_its_slot(rpc) -> None:  # type: ignore[no-un
     assert "execution reverted" in str(results[2])
 
 
-@pytest.mark.parametrize("mode", ["missing", "duplicate", "no_result", "object", "refused", "huge"])
-def test_malformed_batch_replies_are_unavailable(rpc, mode: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("missing", "did not answer eth_blockNumber (id 2)"),
+        ("duplicate", "gave a malformed JSON-RPC batch reply"),
+        ("no_result", "answered eth_chainId without a result"),
+        ("object", "did not answer with a JSON-RPC batch"),
+        ("refused", "refused the batch: -32600: batch not supported"),
+        ("huge", f"answered more than {MAX_REPLY_BYTES} bytes"),
+    ],
+)
+def test_malformed_batch_replies_are_unavailable(rpc, mode: str, message: str) -> None:  # type: ignore[no-untyped-def]
     url, handler = rpc
     handler.mode = mode
     with pytest.raises(ChainUnavailable) as info:
         JsonRpcChain(url).batch(CALLS)
-    assert url in str(info.value)
+    assert str(info.value) == f"batch of 3 call(s): {url} {message}"
 
 
 def test_empty_batch_sends_nothing(rpc) -> None:  # type: ignore[no-untyped-def]
@@ -500,3 +511,12 @@ def test_malformed_batch_items_name_the_batch(single, reply: Any) -> None:  # ty
     message = f"^batch of 2 call\\(s\\): {url} gave a malformed JSON-RPC batch reply$"
     with pytest.raises(ChainUnavailable, match=message):
         JsonRpcChain(url).batch(CALLS[:2])
+
+
+def test_reply_that_is_not_json_names_the_call_and_the_endpoint(single) -> None:  # type: ignore[no-untyped-def]
+    url, handler = single
+    handler.answer = staticmethod(lambda req: (200, b"<html>proxy error</html>"))
+    with pytest.raises(ChainUnavailable, match=re.escape(f"eth_chainId: {url} did not answer JSON") + "$"):
+        JsonRpcChain(url).chain_id()
+    with pytest.raises(ChainUnavailable, match=re.escape(f"batch of 3 call(s): {url} did not answer JSON") + "$"):
+        JsonRpcChain(url).batch(CALLS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from anchor.db import make_engine, make_session_factory, transaction
-from anchor.log import MerkleLog, TreeSizeError
+from anchor.log import LogNotFound, MerkleLog, TreeSizeError
 from node.core.db import migrate
 from verifier.merkle import root_of, verify_consistency, verify_inclusion
 from verifier.records import new_record, record_leaf_hash
@@ -102,12 +102,17 @@ def test_out_of_range_requests_are_refused(sessions) -> None:  # type: ignore[no
         for i in range(4):
             merkle.append("Z001", _record(i))
         log = merkle.by_fonds("Z001")
-        with pytest.raises(TreeSizeError):
+        with pytest.raises(TreeSizeError, match=r"^log Z001 has 4 leaves, not 5$"):
             merkle.root(log, 5)
-        with pytest.raises(TreeSizeError):
+        with pytest.raises(TreeSizeError, match=r"^leaf 4 is not in a tree of size 4$"):
             merkle.inclusion_proof(log, 4, 4)
-        with pytest.raises(TreeSizeError):
+        with pytest.raises(TreeSizeError, match=r"^cannot prove size 3 consistent with size 2$"):
             merkle.consistency_proof(log, 3, 2)
+        with pytest.raises(LogNotFound, match=r"^no log for fonds 'Z009'$"):
+            merkle.by_fonds("Z009")
+        with pytest.raises(TreeSizeError, match=r"^log Z001 has no leaf 4$"):
+            merkle.entry(log, 4)
+        assert merkle.record(log, 3)["item_id"] == f"{3:032x}"
 
 
 def test_random_large_sizes(sessions) -> None:  # type: ignore[no-untyped-def]

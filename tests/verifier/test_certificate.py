@@ -365,6 +365,13 @@ def _resign(cert: dict, key) -> dict:  # type: ignore[no-untyped-def]
          "certificate payload.issued_at is not a valid time: '2026-02-30T00:00:00Z'"),
         (lambda c, k: {**c, "payload": {**c["payload"], "issuer": "someone else"}},
          "certificate signature does not verify: the payload was altered"),
+        (lambda c, k: {**c, "note": 1},
+         "certificate fields must be v, payload, public_key, signature; got ['note', 'payload', 'public_key', "
+         "'signature', 'v']"),
+        (lambda c, k: {**c, "v": 2}, "unsupported certificate version 2"),
+        (lambda c, k: {**c, "v": True}, "unsupported certificate version True"),
+        (lambda c, k: _resign({**c, "payload": {**c["payload"], "issued_at": "2026-11-25 09:30:00"}}, k),
+         "certificate payload.issued_at must look like 2026-11-25T09:30:00Z, got '2026-11-25 09:30:00'"),
     ],
 )  # fmt: skip
 def test_rejection_messages(key, trust, change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -418,3 +425,23 @@ def test_issue_copies_the_bundle_summary_deeply_and_tolerates_no_bundle(key, tru
     cert_mod.verify_certificate(cert, trust)
     empty = cert_mod.issue_certificate(result(), None, key, NOW, "Archive", trust_root_sha256=DIGEST)  # type: ignore[arg-type]
     assert set(empty["payload"]["bundle"].values()) == {None}
+
+
+def test_payload_that_is_not_canonical_json_is_named(key, trust) -> None:  # type: ignore[no-untyped-def]
+    cert = issue(key)
+    cert["payload"]["note"] = 2**60  # beyond the integers RFC 8785 (I-JSON) can carry
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(cert, trust)
+    assert info.value.reason_code == "certificate_malformed"
+    assert info.value.message.startswith("certificate payload is not canonical JSON: ")
+
+
+def test_key_retired_before_the_issue_time_names_its_period(key) -> None:
+    retired = {0: ("2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z")}
+    trust = trust_for(key, cert_mod.generate_signing_key(), periods=retired)
+    with pytest.raises(CertificateError) as info:
+        cert_mod.verify_certificate(issue(key), trust)
+    assert info.value.message == (
+        f"certificate was issued at 2026-11-25T09:30:00Z, outside the validity of key {cert_mod.public_key_hex(key)} "
+        "(2026-01-01T00:00:00Z to 2026-06-01T00:00:00Z)"
+    )

@@ -111,3 +111,61 @@ def test_r_not_on_curve_is_refused() -> None:
 def test_random_keys_and_messages(key: int, message: bytes) -> None:
     account = Account.from_key(key.to_bytes(32, "big"))
     assert recover_personal_signer(message, _sign(account, message)) == account.address.lower()
+
+
+# -- the bounds of each check, with the message it gives ----------------------------------------------------
+
+
+def _parts(account=None) -> tuple[bytes, int, int, int]:  # type: ignore[no-untyped-def]
+    raw = bytes.fromhex(_sign(account or Account.create(), MESSAGE)[2:])
+    return raw, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+
+
+def _with(r: int, s: int, v: int) -> str:
+    return (r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])).hex()
+
+
+def test_s_at_half_the_order_is_low_one_above_is_malleated() -> None:
+    _raw, r, _s, v = _parts()
+    other = recover_personal_signer(MESSAGE, _with(r, N // 2, v))  # a valid low s: recovers some key
+    assert other.startswith("0x") and len(other) == 42
+    with pytest.raises(SignatureError) as info:
+        recover_personal_signer(MESSAGE, _with(r, N // 2 + 1, v))
+    assert str(info.value) == "signature s is in the upper half (malleated signature)"
+
+
+def test_r_and_s_of_one_are_in_range() -> None:
+    _raw, r, s, v = _parts()
+    for sig in (_with(r, 1, v), _with(1, s, v)):
+        try:
+            recover_personal_signer(MESSAGE, sig)
+        except SignatureError as exc:  # r = 1 is not on the curve: any error but "out of range"
+            assert str(exc) == "signature r is not the x of a curve point"
+
+
+def test_messages_of_the_other_refusals() -> None:
+    from verifier.ethsig import recover_public_key
+
+    _raw, r, s, v = _parts()
+    with pytest.raises(SignatureError) as info:
+        recover_personal_signer(MESSAGE, _with(r, s, 29))
+    assert str(info.value) == "recovery id must be 0 or 1, got 29"  # only 27 and 28 are shifted to 0 and 1
+    with pytest.raises(SignatureError) as info:
+        recover_personal_signer(MESSAGE, _with(0, s, v))
+    assert str(info.value) == "signature r or s out of range"
+    with pytest.raises(SignatureError) as info:
+        recover_personal_signer(MESSAGE, "0x" + "ab" * 64)
+    assert str(info.value) == "signature must be 65 bytes (130 hex characters) r|s|v"
+    for digest in (b"\0" * 31, b"\0" * 33):
+        with pytest.raises(SignatureError) as info:
+            recover_public_key(digest, r, s, 0)
+        assert str(info.value) == "message hash must be 32 bytes"
+
+
+def test_upper_case_hex_and_v_of_either_form_recover_the_signer() -> None:
+    account = Account.create()
+    raw, r, s, v = _parts(account)
+    expected = account.address.lower()
+    assert recover_personal_signer(MESSAGE, "0x" + raw.hex().upper()) == expected
+    assert recover_personal_signer(MESSAGE, _with(r, s, v - 27)) == expected
+    assert recover_personal_signer(MESSAGE, _with(r, s, (v - 27) ^ 1)) != expected  # the other recovery id

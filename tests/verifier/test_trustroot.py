@@ -286,6 +286,8 @@ def test_update_signed_by_the_pinned_officers(kit: TrustKit) -> None:
     body["chain"]["confirmations"] = 3
     newer = check_trust_update(pinned, kit.document(body, officers=("system_admin", "security_auditor")))
     assert newer.version == 2 and newer.previous_sha256 == pinned.sha256 and newer.confirmations == 3
+    loaded = load_trust_root(newer.document)  # an already loaded trust root is taken as it is
+    assert check_trust_update(pinned, loaded) is loaded
 
 
 def test_update_replacing_one_officer_with_consent(kit: TrustKit) -> None:
@@ -379,3 +381,93 @@ def test_helpers_build_the_documented_shape(kit: TrustKit) -> None:
     doc = assemble(body, [sig])
     assert doc == {"v": 1, "trust_root": body, "signatures": [sig]}
     assert copy.deepcopy(doc) == doc
+
+
+def test_format_trust_root_line_by_line(kit: TrustKit) -> None:
+    """`trust show` text, exactly: an update (previous digest) with two endpoints, two fonds, a retired
+    and a current verifier key, and two officers' signatures; then one with no fonds and no endpoints."""
+    from verifier.records import log_id_for_fonds
+
+    body = kit.body(version=2, previous_sha256="ab" * 32, rpc_endpoints=["http://a:1", "https://b:2"])
+    body["fonds"].append({"code": "Y2", "log_id": log_id_for_fonds("Y2").hex(), "audit_log_id": "ef" * 32})
+    retired = {"public_key": "12" * 32, "valid_from": "2025-01-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"}
+    body["verifier_keys"].insert(0, retired)
+    tr = load_trust_root(kit.document(body, officers=("security_auditor", "security_admin")))
+    key = bytes(kit.verifier_key.verify_key).hex()
+    officer = {role: kit.officers[role].address.lower() for role in ROLES}
+    assert format_trust_root(tr).splitlines() == [
+        "trust root version 2 of 'Port Group Archive', issued 2026-11-29T17:00:00Z",
+        f"  sha256:        {tr.sha256}",
+        f"  previous:      {'ab' * 32}",
+        f"  chain:         id 1337, genesis 0x{'11' * 32}, 1 confirmation(s)",
+        "  rpc endpoints: http://a:1, https://b:2",
+        "  contracts:",
+        f"    ArchiveAnchor  0x{'aa' * 20} (deployed in block 3)",
+        f"    ArchiveRoles   0x{'bb' * 20} (deployed in block 2)",
+        f"    ReadPermits    0x{'cc' * 20} (deployed in block 4)",
+        "  fonds:",
+        f"    Z001           log {log_id_for_fonds('Z001').hex()}, audit log {'ab' * 32}",
+        f"    Y2             log {log_id_for_fonds('Y2').hex()}, audit log {'ef' * 32}",
+        "  verifier keys:",
+        f"    {'12' * 32} valid from 2025-01-01T00:00:00Z until 2026-01-01T00:00:00Z",
+        f"    {key} valid from 2026-01-01T00:00:00Z (current)",
+        "  officers (threshold 2):",
+        f"    system_admin      {officer['system_admin']}",
+        f"    security_admin    {officer['security_admin']}  signed",
+        f"    security_auditor  {officer['security_auditor']}  signed",
+    ]
+
+    bare = load_trust_root(kit.document(kit.body(fonds=[], rpc_endpoints=[])))
+    lines = format_trust_root(bare).splitlines()
+    assert lines[2] == "  previous:      -" and lines[4] == "  rpc endpoints: -"
+    assert lines[9:12] == ["  fonds:", "    -", "  verifier keys:"]
+    assert lines[12] == f"    {key} valid from 2026-01-01T00:00:00Z (current)"
+
+
+def test_trust_show_times_are_utc_whatever_the_local_zone(kit: TrustKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    tr = load_trust_root(kit.document())
+    monkeypatch.setenv("TZ", "JST-9")  # a POSIX zone string: no tz database needed
+    time.tzset()
+    try:
+        assert format_trust_root(tr).splitlines()[0].endswith("issued 2026-11-29T17:00:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_key_listed_ignores_hex_case_and_refuses_what_is_not_a_key(kit: TrustKit) -> None:
+    tr = load_trust_root(kit.document())
+    key = bytes(kit.verifier_key.verify_key).hex()
+    assert tr.key_listed(key) and tr.key_listed(key.upper())
+    assert not tr.key_listed("00" * 32)
+    assert not tr.key_listed(None)  # type: ignore[arg-type]
+    assert not tr.key_listed(bytes.fromhex(key))  # type: ignore[arg-type]
+
+
+def test_trust_root_file_limits_and_unreadable_file(kit: TrustKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: E501
+    import verifier.trustroot as trustroot_mod
+    from verifier.trustroot import load_trust_root_file
+
+    path = tmp_path / "trust.json"
+    path.write_bytes(canonical_document_bytes(kit.document()))
+    size = path.stat().st_size
+    monkeypatch.setattr(trustroot_mod, "MAX_DOCUMENT_BYTES", size)
+    assert load_trust_root_file(path).version == 1  # exactly the limit
+    monkeypatch.setattr(trustroot_mod, "MAX_DOCUMENT_BYTES", size - 1)
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(path)
+    assert (info.value.reason_code, info.value.message) == (
+        "trust_root_malformed", f"trust root {path} is larger than {size - 1} bytes",
+    )  # fmt: skip
+    monkeypatch.undo()
+    path.write_text("{not json")
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(path)
+    assert info.value.reason_code == "trust_root_malformed"
+    assert info.value.message.startswith(f"trust root {path} is not JSON: ")
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root_file(tmp_path / "missing.json")
+    assert info.value.reason_code == "trust_root_malformed"
+    assert info.value.message.startswith(f"cannot read trust root {tmp_path / 'missing.json'}: [Errno 2]")

@@ -52,7 +52,7 @@ def serve(chain: FakeChain) -> tuple[str, http.server.ThreadingHTTPServer]:
             self.wfile.write(body)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}", server
 
 
@@ -203,6 +203,14 @@ def test_usage_errors_exit_2(world, args: list[str]) -> None:  # type: ignore[no
     subst = {"FILE": world["file"], "PROOF": world["proof"], "TRUST": world["trust"]}
     out = run(*[subst.get(a, a) for a in args])
     assert out.returncode == 2, out.stdout + out.stderr
+
+
+def test_usage_error_as_json_is_an_indeterminate_result(world) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["tmp"] / "nope.json", "--trust", world["trust"], "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and set(data) == {"outcome", "exit_code", "reason_code", "message"}
+    assert (data["outcome"], data["exit_code"]) == ("indeterminate", 2)
+    assert out.stderr == f"{data['reason_code']}: {data['message']}\n"
 
 
 # -- certificates ------------------------------------------------------------------------------------------------
@@ -466,3 +474,167 @@ def test_verify_with_no_endpoints_says_offline(world) -> None:  # type: ignore[n
     assert lines[1] == "chain endpoints: none (offline check)"
     assert lines == _expected_lines(data, load_trust_root(json.loads(world["trust"].read_text())),
                                     "none (offline check)")  # fmt: skip
+
+
+def _resigned(world: dict, change: Any) -> Path:
+    """A certificate whose payload `change(payload)` edited, signed again with the trusted verifier key: what
+    a verifier of another make (or a later version) could have issued."""
+    from verifier.records import canonical_bytes
+
+    doc = json.loads(_certificate(world).read_text())
+    change(doc["payload"])
+    doc["signature"] = world["kit"].verifier_key.sign(canonical_bytes(doc["payload"])).signature.hex()
+    path = world["tmp"] / "resigned.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("outcome", ["accepted", None, ["authentic"]])
+def test_certificate_with_an_outcome_this_verifier_does_not_know_exits_1(world, outcome: Any) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p.update(outcome=outcome))
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == f"outcome: {outcome}"
+    data = json.loads(run("verify-certificate", cert, "--trust", world["trust"], "--json").stdout)
+    assert data["valid"] is True and data["exit_code"] == 1
+
+
+@pytest.mark.parametrize("record", ["item 0001", ["item"], {}])
+def test_certificate_whose_record_is_not_a_record_prints_no_record_line(world, record: Any) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p["bundle"].update(record=record))
+    out = run("verify-certificate", cert, "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not any(line.startswith("record:") for line in out.stdout.splitlines())
+
+
+def test_run_functions_print_text_unless_asked_for_json(world, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The library entry points (`verifier.cli.run_*`) default to the readable output, like the CLI."""
+    from verifier.cli import run_trust_show, run_verify, run_verify_certificate
+
+    assert run_verify_certificate(_certificate(world), trust=world["trust"]) == 0
+    assert capsys.readouterr().out.startswith("certificate valid: signed by ")
+    assert run_trust_show(world["trust"]) == 0
+    assert capsys.readouterr().out.startswith("trust root version 1 of 'Port Group Archive'")
+    assert run_verify(world["file"], proof=world["proof"], trust=world["trust"], rpc=[world["url"]]) == 0
+    assert not capsys.readouterr().out.startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["verify", "FILE", "--sha256", "00" * 32, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: give either the FILE to check or --sha256 (one of them)"),
+        (["verify", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: give either the FILE to check or --sha256 (one of them)"),
+        (["verify", "--sha256", "0" * 63, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
+        (["verify", "--sha256", "0" * 63 + "g", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
+        (["verify", "--sha256", "X" * 64, "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --sha256 takes 64 hex characters"),
+        (["verify", "FILE", "--confirmations", "0", "--proof", "PROOF", "--trust", "TRUST"],
+         "usage: --confirmations must be at least 1"),
+        (["verify", "TMP", "--proof", "PROOF", "--trust", "TRUST"], "usage: {TMP} is not a readable file"),
+        (["verify", "FILE", "--proof", "PROOF", "--trust", "TRUST", "--rpc", "ftp://x"],
+         "usage: chain RPC url must be http(s), got 'ftp://x'"),
+        (["verify", "FILE", "--proof", "TMP/nope.json", "--trust", "TRUST"],
+         "usage: cannot read proof bundle {TMP}/nope.json: [Errno 2] No such file or directory: '{TMP}/nope.json'"),
+        (["verify", "FILE", "--proof", "FILE", "--trust", "TRUST"], "usage: proof bundle {FILE} is not JSON: "),
+    ],
+)  # fmt: skip
+def test_usage_error_messages(world, args: list[str], stderr: str) -> None:  # type: ignore[no-untyped-def]
+    subst = {
+        "FILE": str(world["file"]),
+        "PROOF": str(world["proof"]),
+        "TRUST": str(world["trust"]),
+        "TMP": str(world["tmp"]),
+    }
+    out = run(*[subst.get(a, a.replace("TMP", subst["TMP"])) for a in args])
+    expected = stderr.format(**subst)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(expected) and out.stderr.endswith("\n"), out.stderr
+
+
+def test_sha256_in_upper_case_is_accepted(world) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    digest = hashlib.sha256(CONTENTS[3]).hexdigest().upper()
+    out = run("verify", "--sha256", digest, "--proof", world["proof"], "--trust", world["trust"])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_verify_names_every_endpoint_it_asked(world) -> None:  # type: ignore[no-untyped-def]
+    url = world["url"]
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"], "--rpc", url, "--rpc", url)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"chain endpoints: {url}, {url}" in out.stdout.splitlines()
+
+
+def test_confirmations_flag_reaches_the_chain_step(world) -> None:  # type: ignore[no-untyped-def]
+    args = ("verify", world["file"], "--proof", world["proof"], "--trust", world["trust"])
+    assert run(*args, "--confirmations", "1").returncode == 0  # the smallest depth is allowed
+    out = run(*args, "--confirmations", "50", "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 2 and data["reason_code"] == "not_confirmed" and " of 50 confirmations" in data["message"]
+
+
+def test_json_output_is_indented_and_keeps_non_ascii_text(world) -> None:  # type: ignore[no-untyped-def]
+    cert = _resigned(world, lambda p: p.update(issuer="Archiv Zürich"))
+    out = run("verify-certificate", cert, "--trust", world["trust"], "--json")
+    assert out.stdout.startswith('{\n  "valid": true,\n') and '"issuer": "Archiv Zürich"' in out.stdout
+
+
+def test_trust_root_missing_or_rejected_says_what_to_do(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out = run("verify", world["file"], "--proof", world["proof"])
+    assert out.returncode == 2 and out.stderr == (
+        "no_trust_root: no trust root given: pass --trust trust.json (or set ARCHIVE_LEDGER_TRUST); get it once "
+        "from the archive (`archive-ledger trust export` or GET /trust) and pin it\n"
+    )
+    bad = world["tmp"] / "bad-trust.json"
+    bad.write_text("[]")
+    out = run("verify", world["file"], "--proof", world["proof"], "--trust", bad)
+    assert out.returncode == 2 and out.stderr.startswith(f"trust_root_malformed: trust root {bad} rejected: ")
+
+
+def test_json_inputs_are_read_up_to_the_limit_and_as_bytes(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import verifier.cli as cli_mod
+
+    args = ("verify", world["file"], "--trust", world["trust"], "--proof")
+    proof = world["proof"].read_bytes()
+    monkeypatch.setattr(cli_mod, "MAX_JSON_BYTES", len(proof))
+    assert run(*args, world["proof"]).returncode == 0  # exactly the limit: read whole
+    monkeypatch.setattr(cli_mod, "MAX_JSON_BYTES", len(proof) - 1)
+    out = run(*args, world["proof"])
+    limit = len(proof) - 1
+    assert out.returncode == 2 and out.stderr == f"usage: proof bundle {world['proof']} is larger than {limit} bytes\n"
+    monkeypatch.undo()
+    latin = world["tmp"] / "latin.json"
+    latin.write_bytes(b'{"v": "\xe9"}')  # not UTF-8: refused as not JSON, never a crash
+    out = run(*args, latin)
+    assert out.returncode == 2 and out.stderr.startswith(f"usage: proof bundle {latin} is not JSON: ")
+
+
+def test_help_texts_and_required_arguments() -> None:
+    out = run("--help")
+    top = " ".join(out.stdout.split())  # argparse wraps help lines
+    assert out.returncode == 0 and top.startswith("usage: python -m verifier ")
+    assert "Check archive-ledger proof bundles and certificates against a pinned trust root." in top
+    for line in ("verify a file (or its SHA-256) against a proof bundle", "check a verification certificate",
+                 "print a trust root (and check it as an update of a pinned one)"):  # fmt: skip
+        assert line in top
+    verify = " ".join(run("verify", "--help").stdout.split())
+    for text in ("the file to check (omit with --sha256)", "proof bundle JSON",
+                 "trust root JSON (default: $ARCHIVE_LEDGER_TRUST)",
+                 "chain JSON-RPC URL, repeatable (default: $ARCHIVE_LEDGER_RPC_URL, else the trust root's "
+                 "rpc_endpoints)",
+                 "check against this digest instead of a file", "blocks required (at least the trust root's)",
+                 "print the result as JSON"):  # fmt: skip
+        assert text in verify, text
+    assert "certificate JSON" in run("verify-certificate", "--help").stdout
+    show = " ".join(run("trust-show", "--help").stdout.split())
+    assert "trust root JSON" in show
+    assert "the trust root pinned earlier: check TRUST_ROOT is a valid update of it" in show
+    missing = run("verify", "x.bin", "--trust", "t.json")
+    assert missing.returncode == 2 and "the following arguments are required: --proof" in missing.stderr
+    nothing = run()
+    assert nothing.returncode == 2 and "the following arguments are required: command" in nothing.stderr

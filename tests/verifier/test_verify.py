@@ -242,7 +242,10 @@ def test_record_tampered(field: str) -> None:
         "item_id": "f" * 32,
         "type": "item.destroyed",
     }[field]
-    assert_outcome(check(bundle, fake), "not_authentic", "record", "record_tampered")
+    result = check(bundle, fake)
+    assert_outcome(result, "not_authentic", "record", "record_tampered")
+    computed = record_leaf_hash(record).hex()
+    assert result.message == f"leaf hash of the record is {computed}, the bundle says {bundle['leaf_hash']}"
 
 
 def test_record_and_leaf_hash_both_swapped_fail_inclusion() -> None:
@@ -741,6 +744,69 @@ def test_abi_argument_checks() -> None:
         vchain.decode_uint64(b"\xff" * 32)
 
 
+def _word(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    ("ret", "expected"),
+    [
+        (_word(32) + _word(0), ""),  # the shortest string: offset and length words only
+        (_word(32) + _word(3) + b"abc", "abc"),  # length reaching exactly the end of the data
+        (_word(64) + _word(0) + _word(2) + b"hi", "hi"),  # an offset past a padding word
+    ],
+)
+def test_decode_string_bounds_that_hold(ret: bytes, expected: str) -> None:
+    assert vchain.decode_string(ret) == expected
+
+
+@pytest.mark.parametrize(
+    ("ret", "message"),
+    [
+        (b"\0" * 63, "ABI string: return data too short (63 bytes)"),
+        (_word(33) + _word(0), "ABI string: offset out of range"),
+        (_word(32) + _word(4) + b"abc", "ABI string: length out of range"),
+        (_word(32) + _word(2) + b"\xff\xfe", "ABI string: not UTF-8"),
+    ],
+)
+def test_decode_string_bounds_that_fail(ret: bytes, message: str) -> None:
+    with pytest.raises(VerifierError) as info:
+        vchain.decode_string(ret)
+    assert str(info.value) == message
+
+
+def test_fixed_size_abi_values_and_their_bounds() -> None:
+    assert vchain.decode_uint64(_word(2**64 - 1)) == 2**64 - 1 and vchain.decode_uint64(_word(0)) == 0
+    assert vchain.decode_bytes32(bytearray(range(32))) == bytes(range(32))
+    assert type(vchain.decode_bytes32(bytearray(32))) is bytes
+    for call, ret, message in [
+        (vchain.decode_uint64, _word(2**64), "ABI uint64: value out of range"),
+        (vchain.decode_uint64, b"\0" * 31, "ABI uint64: expected 32 bytes, got 31"),
+        (vchain.decode_uint64, b"\0" * 33, "ABI uint64: expected 32 bytes, got 33"),
+        (vchain.decode_bytes32, b"\0" * 31, "ABI bytes32: expected 32 bytes, got 31"),
+        (vchain.decode_bytes32, b"\0" * 33, "ABI bytes32: expected 32 bytes, got 33"),
+    ]:
+        with pytest.raises(VerifierError) as info:
+            call(ret)
+        assert str(info.value) == message
+
+
+def test_abi_arguments_and_their_bounds() -> None:
+    log_id = bytes(range(32))
+    assert vchain.encode_root_at(bytearray(log_id), 0) == vchain.SELECTOR_ROOT_AT + log_id + _word(0)
+    assert vchain.encode_anchored_at_block(log_id, 2**64 - 1) == vchain.SELECTOR_ANCHORED_AT_BLOCK + log_id + _word(
+        2**64 - 1
+    )
+    for size in (-1, 2**64, True, "1", 1.0):
+        with pytest.raises(VerifierError) as info:
+            vchain.encode_root_at(log_id, size)  # type: ignore[arg-type]
+        assert str(info.value) == f"uint64 argument out of range: {size!r}"
+    for bad in (log_id[:31], log_id + b"\0", log_id.hex()):
+        with pytest.raises(VerifierError) as info:
+            vchain.encode_anchored_at_block(bad, 1)  # type: ignore[arg-type]
+        assert str(info.value) == "bytes32 argument must be 32 bytes"
+
+
 # -- chain.py: JSON-RPC over a local stub server ------------------------------------------------------------
 
 
@@ -789,7 +855,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def rpc() -> Iterator[tuple[str, type[_Handler]]]:
     handler = type("Handler", (_Handler,), {"mode": "ok", "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler
@@ -897,3 +963,344 @@ def test_split_view_message_says_what_each_endpoint_holds() -> None:
         f"chain endpoints disagree: {honest}; fake://other says chain 1337, genesis {genesis}, "
         "is not an ArchiveAnchor: ABI string: return data too short (0 bytes)"
     )
+
+
+# -- the chain step's messages, exactly (what an auditor reads) ---------------------------------------------------
+
+_LOG = log_id_for_fonds("Z001").hex()
+_WHERE = f"log {_LOG} size 7"
+
+
+def _answers(slot: int, value: Any) -> Any:
+    def patch(bundle: dict, fake: FakeChain) -> Any:
+        real = fake.batch
+
+        def batch(calls):  # type: ignore[no-untyped-def]
+            out = real(calls)
+            out[slot] = value(calls) if callable(value) else value
+            return out
+
+        fake.batch = batch  # type: ignore[method-assign]
+        return check(bundle, fake)
+
+    return patch
+
+
+def _broken(bundle: dict, fake: FakeChain) -> Any:
+    def batch(calls):  # type: ignore[no-untyped-def]
+        raise VerifierError("JSON-RPC error -32603: internal error")
+
+    fake.batch = batch  # type: ignore[method-assign]
+    return check(bundle, fake)
+
+
+def _set(**attrs: Any) -> Any:
+    def patch(bundle: dict, fake: FakeChain) -> Any:
+        for name, value in attrs.items():
+            setattr(fake, name, value)
+        return check(bundle, fake)
+
+    return patch
+
+
+def _short(bundle: dict, fake: FakeChain) -> Any:
+    real = fake.batch
+    fake.batch = lambda calls: real(calls)[:-1]  # type: ignore[method-assign]
+    return check(bundle, fake)
+
+
+def _other_root(bundle: dict, fake: FakeChain) -> Any:
+    other = FakeChain()
+    other.anchor(bytes.fromhex(bundle["log_id"]), 7, b"\x42" * 32)
+    other.mine(3)
+    return check(bundle, other)
+
+
+def _empty(bundle: dict, fake: FakeChain) -> Any:
+    empty = FakeChain()
+    empty.mine(10)
+    return check(bundle, empty)
+
+
+_NODE = "chain unreachable: fake://a ("
+_CHAIN_MESSAGES: list[tuple[str, Any, str, str]] = [
+    ("unreachable", _set(unreachable=True), "chain_unreachable", _NODE + "cannot reach fake://a: connection refused)"),
+    (
+        "node error",
+        _broken,
+        "chain_unreachable",
+        _NODE + "the chain node could not answer: JSON-RPC error -32603: internal error)",
+    ),
+    ("short", _short, "chain_unreachable", _NODE + "fake://a did not give one answer to each of the 6 calls)"),
+    (
+        "genesis error",
+        _answers(1, lambda calls: RpcCallError(calls[1][0], -32603, "internal error")),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber: JSON-RPC error -32603: internal error)",
+    ),
+    (
+        "no genesis hash",
+        _answers(1, {"number": "0x0"}),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in {'number': '0x0'})",
+    ),
+    (
+        "short genesis hash",
+        _answers(1, {"hash": "0x" + "11" * 31}),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in {'hash': '0x" + "11" * 31 + "'})",
+    ),
+    ("chain id", _answers(0, "0x"), "chain_unreachable", _NODE + "eth_chainId: expected a hex quantity, got '0x')"),
+    (
+        "chain id error",
+        _answers(0, lambda calls: RpcCallError("eth_chainId", -32603, "internal error")),
+        "chain_unreachable",
+        _NODE + "eth_chainId: JSON-RPC error -32603: internal error)",
+    ),
+    (
+        "genesis not an object",
+        _answers(1, "0x11"),
+        "chain_unreachable",
+        _NODE + "eth_getBlockByNumber(0x0): no block hash in '0x11')",
+    ),
+    (
+        "block number",
+        _answers(2, "12"),
+        "chain_unreachable",
+        _NODE + "eth_blockNumber: expected a hex quantity, got '12')",
+    ),
+    (
+        "call data",
+        _answers(4, "0xabc"),
+        "chain_unreachable",
+        _NODE + "eth_call rootAt(): expected hex data, got '0xabc')",
+    ),
+    (
+        "block data",
+        _answers(5, 7),
+        "chain_unreachable",
+        _NODE + "eth_call anchoredAtBlock(): expected hex data, got 7)",
+    ),
+    (
+        "wrong chain",
+        _set(id=1),
+        "wrong_chain",
+        f"fake://a is chain 1 with genesis {GENESIS}; the trust root pins chain 1337 with genesis {GENESIS}",
+    ),
+    (
+        "look-alike",
+        _set(genesis="0x" + "22" * 32),
+        "wrong_chain",
+        f"fake://a is chain 1337 with genesis 0x{'22' * 32}; the trust root pins chain 1337 with genesis {GENESIS}",
+    ),
+    (
+        "no code",
+        _set(code={}),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI string: return data too short (0 bytes)",
+    ),
+    (
+        "other version",
+        _set(version="x/9"),
+        "contract_unknown",
+        f"{CONTRACT} answers anchorVersion() = 'x/9', not '{ANCHOR_VERSION}' (per fake://a)",
+    ),
+    (
+        "version reverts",
+        _set(revert_version=True),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: anchorVersion() failed: eth_call: JSON-RPC error 3: "
+        "execution reverted",
+    ),
+    (
+        "root failing",
+        _answers(4, lambda calls: RpcCallError("eth_call", 3, "execution reverted")),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: rootAt() failed: eth_call: JSON-RPC error 3: "
+        "execution reverted",
+    ),
+    (
+        "bad root word",
+        _answers(4, "0x" + "00" * 31),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI bytes32: expected 32 bytes, got 31",
+    ),
+    (
+        "bad block word",
+        _answers(5, "0x" + "ff" * 32),
+        "contract_unknown",
+        f"{CONTRACT} (per fake://a): is not an ArchiveAnchor: ABI uint64: value out of range",
+    ),
+    ("no root", _empty, "root_not_on_chain", f"the contract {CONTRACT} holds no root for {_WHERE} (per fake://a)"),
+    (
+        "empty root answer",
+        _answers(4, "0x"),
+        "root_not_on_chain",
+        f"the contract {CONTRACT} holds no root for {_WHERE} (per fake://a)",
+    ),
+    (
+        "other root",
+        _other_root,
+        "root_not_on_chain",
+        f"the contract {CONTRACT} holds a different root for {_WHERE}: {'42' * 32} (per fake://a)",
+    ),
+    (
+        "anchored in no block",
+        _answers(5, "0x"),
+        "not_confirmed",
+        f"root for {_WHERE} is in block 0 with 0 of 1 confirmations (per fake://a)",
+    ),
+    (
+        "anchored above the head",
+        _set(lie_block=100),
+        "not_confirmed",
+        f"root for {_WHERE} is in block 100 with 0 of 1 confirmations (per fake://a)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("patch", "code", "message"), [c[1:] for c in _CHAIN_MESSAGES], ids=[c[0] for c in _CHAIN_MESSAGES]
+)
+def test_chain_step_messages(patch: Any, code: str, message: str) -> None:
+    bundle, fake = build()
+    result = patch(bundle, fake)
+    assert (result.reason_code, result.failed_step) == (code, "chain")
+    assert result.step("chain").message == message and result.message == message
+
+
+def test_chain_step_messages_before_asking() -> None:
+    bundle, fake = build()
+    expected = [
+        (dict(trust=None), "no_trust_root",
+         "no trust root given: the chain, contract and keys to trust are unknown, so nothing can be authentic"),
+        (dict(chain=None), "offline", "no chain given: offline check only, the root was not looked up"),
+    ]  # fmt: skip
+    for kw, code, message in expected:
+        result = check(bundle, kw.pop("chain", fake), **kw)
+        assert (result.reason_code, result.step("chain").message) == (code, message)
+    assert fake.batches == []
+    pending = copy.deepcopy(bundle)
+    pending["anchor"] = None
+    result = check(pending, fake)
+    assert (result.reason_code, result.message) == (
+        "not_confirmed",
+        "the bundle has no anchor yet: its checkpoint is still pending",
+    )
+    untrusted = copy.deepcopy(bundle)
+    untrusted["anchor"]["contract"], untrusted["anchor"]["chain_id"] = OTHER, 5
+    result = check(untrusted, fake)
+    assert (result.reason_code, result.message) == (
+        "contract_untrusted",
+        f"the bundle names contract {OTHER} on chain 5; the trust root trusts ArchiveAnchor {CONTRACT} on chain 1337",
+    )
+    assert fake.batches == []
+
+
+def test_authentic_chain_message_names_block_depth_floor_and_endpoints() -> None:
+    bundle, a = build()
+    a.mine(2)
+    b = a.mirror("fake://b")
+    b.blocks = list(a.blocks)
+    b.mine(1)  # b is one block ahead: the depth counts from the lowest head
+    root = bundle["root"]
+    result = check_many(bundle, [a, b], confirmations=2)
+    assert result.step("chain").message == (
+        f"root {root} for {_WHERE} is anchored on chain 1337 at {CONTRACT}, block 4, with 3 confirmation(s) "
+        "(at least 2); endpoints agreeing: fake://a, fake://b"
+    )
+    bundle["anchor"]["block_number"] = 2
+    assert check(bundle, a).step("chain").message == (
+        f"root {root} for {_WHERE} is anchored on chain 1337 at {CONTRACT}, block 4 (the bundle says block 2), "
+        "with 3 confirmation(s) (at least 1); endpoints agreeing: fake://a"
+    )
+
+
+def test_several_endpoints_unreachable_or_on_the_wrong_chain_are_all_named() -> None:
+    bundle, a = build()
+    b, c = a.mirror("fake://b"), a.mirror("fake://c")
+    b.unreachable = c.unreachable = True
+    result = check_many(bundle, [a, b, c])
+    assert (result.reason_code, result.message) == (
+        "chain_unreachable",
+        "chain unreachable: fake://b (cannot reach fake://b: connection refused); "
+        "fake://c (cannot reach fake://c: connection refused)",
+    )
+    bundle, a = build()
+    a.id = 1
+    result = check_many(bundle, [a, a.mirror("fake://b")])
+    assert result.reason_code == "wrong_chain" and result.message.startswith("fake://a is chain 1 ")
+
+
+def test_chain_calls_are_the_documented_batch() -> None:
+    log_id = log_id_for_fonds("Z001")
+    calls = chain_calls(CONTRACT, log_id, 7)
+    assert calls[:3] == [("eth_chainId", []), ("eth_getBlockByNumber", ["0x0", False]), ("eth_blockNumber", [])]
+    assert calls[3] == ("eth_call", [{"to": CONTRACT, "data": "0x10ce7c2a"}, "latest"])
+    assert calls[4] == ("eth_call", [{"to": CONTRACT, "data": "0x" + vchain.encode_root_at(log_id, 7).hex()}, "latest"])
+
+
+def test_a_reader_without_an_endpoint_name_is_named_by_itself() -> None:
+    class Reader:
+        def batch(self, calls):  # type: ignore[no-untyped-def]
+            raise ChainUnavailable("connection refused")
+
+        def __str__(self) -> str:
+            return "reader#1"
+
+    bundle, _ = build()
+    result = verify_bundle(bundle, content=CONTENTS[3], trust=TRUST, chains=[Reader()])
+    assert result.message == "chain unreachable: reader#1 (connection refused)"
+
+
+# -- verify_bundle's own refusals and the other steps' messages ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        (dict(content=b"x", content_sha256="00" * 32), ValueError, "give content or content_sha256, not both"),
+        (dict(content_sha256="00" * 31), ValueError, "content_sha256 must be 64 hex characters"),
+        (dict(content_sha256=0), ValueError, "content_sha256 must be 64 hex characters"),
+        (dict(confirmations=0), ValueError, "confirmations must be an integer >= 1"),
+        (dict(confirmations=True), ValueError, "confirmations must be an integer >= 1"),
+        (dict(confirmations=2.0), ValueError, "confirmations must be an integer >= 1"),
+        (dict(trust={"v": 1}), TypeError, "trust must be a TrustRoot (verifier.trustroot.load_trust_root) or None"),
+    ],
+)
+def test_bad_arguments_say_which(kw: dict, error: type, message: str) -> None:
+    bundle, fake = build()
+    args = {"trust": TRUST, "chains": [fake], **kw}
+    with pytest.raises(error) as info:
+        verify_bundle(bundle, **args)
+    assert str(info.value) == message
+
+
+def test_messages_of_the_steps_that_did_not_pass() -> None:
+    bundle, fake = build()
+    result = check(bundle, fake, content=None)
+    assert result.step("content_hash").message == "no content given: the file itself was not checked"
+    assert result.outcome == "indeterminate" and result.step("chain").ok is True
+    upper = check(bundle, fake, content=None, content_sha256=bundle["record"]["content_sha256"].upper())
+    assert upper.outcome == "authentic"
+
+    broken = copy.deepcopy(bundle)
+    broken["record"]["content_sha256"] = 7
+    result = check(broken, fake)
+    assert result.step("content_hash").message == "not run: the record has no usable content_sha256"
+    assert result.step("content_hash").status == "not_run"
+
+    bad = copy.deepcopy(bundle)
+    bad["root"] = "00" * 32
+    result = check(bad, fake)
+    assert result.step("inclusion").message.startswith("inclusion path does not lead to the root: ")
+    assert [(s.name, s.status, s.message) for s in result.steps[3:]] == [
+        ("chain", "not_run", "not run: an earlier step failed")
+    ]
+
+    malformed = copy.deepcopy(bundle)
+    malformed["tree_size"] = 0
+    result = check(malformed, fake)
+    assert (result.failed_step, result.reason_code, result.message) == (
+        "record", "bundle_malformed", "bundle.tree_size must be at least 1",
+    )  # fmt: skip
