@@ -219,7 +219,7 @@ class NodeRequestError(NodeError):
 
 # -- the one table ---------------------------------------------------------------------------------------------
 # class -> (HTTP status, default reason). Every error class of node/ and anchor/ has its own row
-# (tests/test_core_errors.py walks the modules); the reasons are the codes clients and the README use.
+# (tests/node/core/test_core_errors.py walks the modules); the reasons are the codes clients and the README use.
 HTTP_ERRORS: dict[type[BaseException], tuple[int, str]] = {
     # node/
     NodeError: (400, "bad_request"),

@@ -24,7 +24,7 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
 
 
-# What each error status means; every status of HTTP_ERRORS has a line (tests/test_core_errors.py).
+# What each error status means; every status of HTTP_ERRORS has a line (tests/node/core/test_core_errors.py).
 STATUS_MEANINGS = {
     400: "Bad request (unparsable or too deeply nested body)",
     401: "No valid token or API key",

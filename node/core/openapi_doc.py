@@ -1,7 +1,7 @@
 """docs/openapi.json: the node's OpenAPI document, written by `make openapi` (python -m node.core.openapi_doc).
 
 The document is a pure function of the routes and their models, so it is built from an app over a stand-in
-context (no data dir, no chain: create_app only reads settings while assembling). tests/test_openapi_doc.py
+context (no data dir, no chain: create_app only reads settings while assembling). tests/node/core/test_openapi_models.py
 fails when the committed file differs from what a real node serves at /openapi.json."""
 
 from __future__ import annotations
