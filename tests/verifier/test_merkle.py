@@ -464,3 +464,57 @@ def test_consistency_proof_one_hash_too_short_is_rejected(size2: int) -> None:
             shorter = good[:at] + good[at + 1 :]
             with pytest.raises(ConsistencyProofError):
                 merkle.verify_consistency(size1, size2, CONSISTENCY_ROOTS[size1], CONSISTENCY_ROOTS[size2], shorter)
+
+
+# -- every refusal names what is wrong, word for word (an auditor reads these; mutation testing found them unasserted)
+_L = [merkle.leaf_hash(bytes([i])) for i in range(8)]
+_R4 = merkle.root_of(_L[:4])
+_R8 = merkle.root_of(_L)
+_BAD = b"\x00" * 31
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: merkle.root_from_inclusion_proof(-1, 4, _L[0], []), "index must be a non-negative integer, got -1"),
+        (lambda: merkle.root_from_inclusion_proof(0, True, _L[0], []), "size must be a non-negative integer, got True"),
+        (lambda: merkle.root_from_inclusion_proof(4, 4, _L[0], []), "index 4 is beyond tree size 4"),
+        (lambda: merkle.root_from_inclusion_proof(0, 4, _BAD, []), "leaf hash must be 32 bytes, got 31"),
+        (lambda: merkle.root_from_inclusion_proof(0, 4, _L[0], [_L[1], "x"]), "path[1] must be 32 bytes, got str"),
+        (lambda: merkle.root_from_inclusion_proof(0, 4, _L[0], [_L[1]]), "wrong path length 1, want 2"),
+        (lambda: merkle.verify_inclusion(0, 4, _L[0], [], _BAD), "root must be 32 bytes, got 31"),
+        (lambda: merkle.verify_inclusion(0, 1, _L[0], [], _L[1]),
+         f"calculated root {_L[0].hex()} does not match expected {_L[1].hex()}"),
+        (lambda: merkle.root_from_consistency_proof("4", 8, _R4, []), "size1 must be a non-negative integer, got '4'"),
+        (lambda: merkle.root_from_consistency_proof(4, -8, _R4, []), "size2 must be a non-negative integer, got -8"),
+        (lambda: merkle.root_from_consistency_proof(4, 8, _BAD, []), "root1 must be 32 bytes, got 31"),
+        (lambda: merkle.root_from_consistency_proof(4, 8, _R4, [_R4, _BAD]), "proof[1] must be 32 bytes, got 31"),
+        (lambda: merkle.root_from_consistency_proof(8, 4, _R4, []), "size2 (4) < size1 (8)"),
+        (lambda: merkle.root_from_consistency_proof(0, 4, _R4, []),
+         "size1 is 0: the empty tree does not determine a later root"),
+        (lambda: merkle.root_from_consistency_proof(4, 4, _R4, [_R4]), "size1 == size2 but the proof is not empty"),
+        (lambda: merkle.root_from_consistency_proof(4, 8, _R4, []), "empty proof"),
+        (lambda: merkle.root_from_consistency_proof(4, 8, _R4, [_R4, _R4]), "wrong proof length 2, want 1"),
+        (lambda: merkle.verify_consistency(4, 8, _R4, _BAD, []), "root2 must be 32 bytes, got 31"),
+        (lambda: merkle.verify_consistency(-1, 8, _R4, _R8, []), "size1 must be a non-negative integer, got -1"),
+        (lambda: merkle.verify_consistency(4, None, _R4, _R8, []), "size2 must be a non-negative integer, got None"),
+        (lambda: merkle.verify_consistency(0, 8, _R4, _R8, [_R4]), "size1 is 0: expected an empty proof, got 1 hashes"),
+        (lambda: merkle.verify_consistency(0, 0, _BAD, _R4, []), "root1 must be 32 bytes, got 31"),
+        (lambda: merkle.verify_consistency(0, 0, _R8, _R4, []), "sizes are equal but the roots differ"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(call, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ProofError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_a_wrong_consistency_proof_names_both_roots() -> None:
+    proof = [merkle.root_of(_L[4:])]  # the right proof of 4 -> 8
+    merkle.verify_consistency(4, 8, _R4, _R8, proof)
+    assert merkle.root_from_consistency_proof(4, 8, _R4, proof) == _R8
+    with pytest.raises(ConsistencyProofError) as caught:
+        merkle.verify_consistency(4, 8, _R4, _R4, proof)
+    assert str(caught.value) == f"calculated root2 {_R8.hex()} does not match expected {_R4.hex()}"
+    with pytest.raises(InclusionProofError):  # the two kinds stay apart
+        merkle.verify_inclusion(0, 8, _L[0], proof, _R8)
