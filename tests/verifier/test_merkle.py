@@ -482,6 +482,7 @@ _BAD = b"\x00" * 31
         (lambda: merkle.root_from_inclusion_proof(0, 4, _BAD, []), "leaf hash must be 32 bytes, got 31"),
         (lambda: merkle.root_from_inclusion_proof(0, 4, _L[0], [_L[1], "x"]), "path[1] must be 32 bytes, got str"),
         (lambda: merkle.root_from_inclusion_proof(0, 4, _L[0], [_L[1]]), "wrong path length 1, want 2"),
+        (lambda: merkle.root_from_inclusion_proof(4, 5, _L[0], []), "wrong path length 0, want 1"),  # a border hash
         (lambda: merkle.verify_inclusion(0, 4, _L[0], [], _BAD), "root must be 32 bytes, got 31"),
         (lambda: merkle.verify_inclusion(0, 1, _L[0], [], _L[1]),
          f"calculated root {_L[0].hex()} does not match expected {_L[1].hex()}"),
@@ -518,3 +519,14 @@ def test_a_wrong_consistency_proof_names_both_roots() -> None:
     assert str(caught.value) == f"calculated root2 {_R8.hex()} does not match expected {_R4.hex()}"
     with pytest.raises(InclusionProofError):  # the two kinds stay apart
         merkle.verify_inclusion(0, 8, _L[0], proof, _R8)
+
+
+def test_a_consistency_proof_that_does_not_reproduce_root1_says_so() -> None:
+    """size1 = 3 is no power of two: the proof must first rebuild root1 (here it cannot: arbitrary hashes)."""
+    refusals = []
+    for n in range(1, 6):
+        with pytest.raises(ConsistencyProofError) as caught:
+            merkle.root_from_consistency_proof(3, 8, _R4, _L[:n])
+        refusals.append(str(caught.value))
+    rebuilt = [m for m in refusals if m.startswith("proof does not reproduce root1: got ")]
+    assert len(rebuilt) == 1 and rebuilt[0].endswith(f", want {_R4.hex()}"), refusals
