@@ -120,8 +120,8 @@ def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> P
                     written += copy_member(zf, i, out, limits)
             except ZipBomb as exc:
                 raise PackageError(f"refused (decompression bomb): {exc}") from exc
-            except (ZipCorrupt, NotImplementedError) as exc:
-                raise PackageError(str(exc)) from exc
+            except (ZipCorrupt, NotImplementedError) as exc:  # zipfile raises NotImplementedError for a
+                raise PackageError(str(exc)) from exc  # compression method it cannot read (e.g. deflate64): refused
             if written > limits.max_total_bytes:
                 raise PackageError(f"refused (decompression bomb): the ZIP inflates past {limits.max_total_bytes}")
     # a ZIP holding one top-level folder: that folder is the package
