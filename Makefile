@@ -30,7 +30,7 @@ deps-system:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null 2>&1 \
 		|| { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null; }; \
 	fi
-	@# Chromium (and CJK fonts) for the web UI's browser tests (tests/e2e/test_web_browser.py, Playwright drives
+	@# Chromium (and CJK fonts) for the web UI's browser tests (tests/e2e/test_web_*.py, Playwright drives
 	@# Debian's chromium: Playwright's own browser download is not used). Same rule as ClamAV.
 	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium and fonts-noto-cjk (apt-get)"; \
@@ -87,7 +87,7 @@ mutate: setup
 
 # Screenshots of the web UI's main pages (docs/screenshots/, shown in the README), taken by the browser tests.
 screenshots: setup
-	ARCHIVE_LEDGER_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_web_browser.py
+	ARCHIVE_LEDGER_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider -m browser tests/e2e
 
 clean:
 	rm -rf $(VENV) contracts/node_modules ganache/node_modules .stamp-* mutants
