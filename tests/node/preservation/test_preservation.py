@@ -13,6 +13,7 @@ from anchor.models import Log, LogEntry
 from node.core.models import AuditEvent, PreservationItem
 from node.preservation.service import Throttle, throttle_delay
 from tests.helpers.people import People
+from tests.helpers.scheduler import scheduled_jobs
 from verifier.records import canonical_bytes
 
 
@@ -134,32 +135,9 @@ def test_cursor_resumes_a_pass(api) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_scheduled_job_is_registered_and_runs_a_pass(node_ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
-    import node.app as node_app
     from node.core.models import PreservationRun
 
-    jobs: list[dict[str, Any]] = []
-
-    class FakeScheduler:
-        def __init__(self, **_kw: Any) -> None:
-            pass
-
-        def add_job(self, func: Any, trigger: str, **kw: Any) -> None:
-            jobs.append({"func": func, "trigger": trigger, **kw})
-
-        def start(self) -> None:
-            pass
-
-        def shutdown(self, wait: bool = False) -> None:
-            pass
-
-    monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
-    node_ctx.settings = node_ctx.settings.model_copy(
-        update={"anchor_enabled": False, "extraction_enabled": False, "preservation_interval_s": 600.0,
-                "search_enabled": False})
-    with TestClient(node_app.create_app(node_ctx, scheduler=True)):
-        pass
+    jobs = scheduled_jobs(monkeypatch, node_ctx, "preservation_enabled", preservation_interval_s=600.0)
     (job,) = jobs
     assert job["id"] == "preservation" and job["trigger"] == "interval" and job["seconds"] == 600.0
     assert "next_run_time" not in job  # the first pass comes one interval after start

@@ -17,6 +17,7 @@ from node.core.models import ItemText, TextStatus
 from node.search import extraction as extraction_mod
 from node.search.extraction import Extractor
 from node.search.ocr import INSTALL_HINT, Ocr
+from tests.helpers.scheduler import scheduled_jobs
 from tests.helpers.search_files import MiB, bomb_zip, cjk_font, docx_bytes, scan_png
 
 NO_OCR = Ocr(tesseract="no-such-tesseract-binary")
@@ -256,48 +257,15 @@ def test_cli_search_status(api, node_ctx, monkeypatch) -> None:  # type: ignore[
 
 
 def test_the_scheduled_job_is_registered_and_runs_a_pass(api, node_ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
-    import node.app as node_app
-
-    jobs: list[dict[str, Any]] = []
-
-    class FakeScheduler:
-        def __init__(self, **_kw: Any) -> None:
-            pass
-
-        def add_job(self, func: Any, trigger: str, **kw: Any) -> None:
-            jobs.append({"func": func, "trigger": trigger, **kw})
-
-        def start(self) -> None:
-            pass
-
-        def shutdown(self, wait: bool = False) -> None:
-            pass
-
     item = ingest(api, "定时任务".encode(), "s.txt")
-    monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
-    node_ctx.settings = node_ctx.settings.model_copy(
-        update={
-            "anchor_enabled": False,
-            "preservation_enabled": False,
-            "search_enabled": False,
-            "extraction_interval_s": 7.0,
-        }
-    )
-    with TestClient(node_app.create_app(node_ctx, scheduler=True)):
-        pass
+    jobs = scheduled_jobs(monkeypatch, node_ctx, "extraction_enabled", extraction_interval_s=7.0)
     (job,) = jobs
     assert job["id"] == "extraction" and job["trigger"] == "interval" and job["seconds"] == 7.0
     assert job["next_run_time"] is not None  # the first pass at start: resume what a crash left pending
     job["func"]()
     assert rows(node_ctx)[item].status == TextStatus.DONE
     assert node_ctx.extractor().last_error is None and node_ctx.extractor().last_run.done == 1
-    jobs.clear()
-    node_ctx.settings = node_ctx.settings.model_copy(update={"extraction_enabled": False})
-    with TestClient(node_app.create_app(node_ctx, scheduler=True)):
-        pass
-    assert jobs == []
+    assert scheduled_jobs(monkeypatch, node_ctx, only="") == []  # switched off: not scheduled
 
 
 def test_a_scanned_pdf_is_found_by_search_through_its_ocr_text(api, node_ctx) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from node.core.models import Item, ItemText, TextStatus
 from node.search.index import TantivyIndex, Visibility
 from node.search.service import SearchService
 from tests.helpers.arrangement import ingest
+from tests.helpers.scheduler import scheduled_jobs
 from verifier.records import new_record
 
 QUERIES = ["", "码头", "合同", "题名:通知", "责任者:张三", "档号:Z001", "审计 OR 财务", '"码头合同"', "全文:执行"]
@@ -146,36 +147,7 @@ def test_cli_search_sends_the_query_to_the_node(tmp_path: Path) -> None:
 
 
 def test_the_node_schedules_the_catch_up_at_start(filled: list[str], node_ctx: Any, monkeypatch: Any) -> None:
-    from fastapi.testclient import TestClient
-
-    from node import app as node_app
-
-    jobs: list[dict[str, Any]] = []
-
-    class FakeScheduler:
-        def __init__(self, **_kw: Any) -> None:
-            pass
-
-        def add_job(self, func: Any, trigger: str, **kw: Any) -> None:
-            jobs.append({"func": func, "trigger": trigger, **kw})
-
-        def start(self) -> None:
-            pass
-
-        def shutdown(self, wait: bool = False) -> None:
-            pass
-
-    monkeypatch.setattr(node_app, "BackgroundScheduler", FakeScheduler)
-    node_ctx.settings = node_ctx.settings.model_copy(
-        update={
-            "anchor_enabled": False,
-            "preservation_enabled": False,
-            "extraction_enabled": False,
-            "search_interval_s": 7.0,
-        }
-    )
-    with TestClient(node_app.create_app(node_ctx, scheduler=True)):
-        pass
+    jobs = scheduled_jobs(monkeypatch, node_ctx, "search_enabled", search_interval_s=7.0)
     (job,) = jobs
     assert job["id"] == "search" and job["seconds"] == 7.0 and job["next_run_time"] is not None  # at start
     job["func"](*job["args"])
