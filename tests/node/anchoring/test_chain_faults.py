@@ -441,3 +441,20 @@ def test_rollback_noticed_at_start_by_the_scheduled_run(node_dir: Path, ganache_
             time.sleep(0.2)
         assert any(e["fonds"] == "Z001" for e in rollback_events(ctx))
         assert proof_holds(ctx, bundle)
+
+
+def test_audit_verify_with_its_chain_gone_says_the_roots_were_not_checked(node_dir: Path) -> None:
+    """GET /audit/verify reads the anchored roots through the node's own chain reader: a chain that does not
+    answer is a `chain_error` in the report (the trail itself is still checked), never a 500."""
+    with node_api(node_dir) as (api, _ctx):
+        upload(api, 1)
+        assert api.post("/anchor").status_code == 200
+    password = (node_dir / "secrets" / "officers" / "secauditor.password").read_text().strip()
+    with bad_gateway() as url, node_api(node_dir, rpc_url=url) as (api, _ctx):
+        login = api.post("/auth/login", json={"username": "secauditor", "password": password})
+        assert login.status_code == 200, login.text
+        r = api.get("/audit/verify", headers={"Authorization": f"Bearer {login.json()['token']}"})
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["chain_error"], report
+        assert report["events"] > 0 and report["chain_checked"] is False, report
