@@ -190,6 +190,7 @@ def test_browse_fonds_volume_and_box(api: Any, people: People, corpus: list[str]
     assert f'data-volume="{volume["id"]}"' in fonds.text and f'data-box="{box["id"]}"' in fonds.text
     loose = re.search(r'<section id="loose-items".*?</section>', fonds.text, re.S).group(0)
     assert f'data-item="{corpus[1]}"' in loose and f'data-item="{corpus[0]}"' not in loose  # in its volume
+    assert '<span class="count">1</span>' in loose  # the fonds' two items less the one in its volume
     vol = client.get(f"/browse/A001/volumes/{volume['id']}")
     assert vol.status_code == 200 and "A001-WS-2020-Y-J01" in vol.text and f'data-item="{corpus[0]}"' in vol.text
     assert 'action="/cart/add"' in vol.text
