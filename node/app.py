@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from anchor.errors import LedgerError
 from node.anchoring import pages as anchoring_pages
 from node.anchoring import routes as anchoring
+from node.arrangement import pages as arrangement_pages
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
 from node.audit import pages as audit_pages
@@ -30,10 +31,12 @@ from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
 from node.core.schemas import Health
 from node.filing import routes as packages
+from node.ingest import pages as item_pages
 from node.ingest import routes as items
 from node.lending import pages as lending_pages
 from node.lending import routes as loans
 from node.preservation import routes as preservation
+from node.search import pages as search_pages
 from node.search import routes as search
 from node.search import service as search_service
 from node.trust import root_routes as trust
@@ -137,6 +140,8 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
     # The web UI (issue 11): pages beside each slice's routes, same require() and audit path (node/core/web.py).
     for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
+        app.include_router(router)
+    for router in (search_pages.router, arrangement_pages.router, item_pages.router):  # borrowers' reading
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)

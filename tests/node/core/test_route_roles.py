@@ -121,6 +121,8 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("GET", "/audit-trail")] == seen[("GET", "/audit-trail/verify")] == {"security_auditor"}
     assert seen[("GET", "/audit-trail/export")] == {"security_auditor"}
     assert seen[("GET", "/checkpoint-log")] == seen[("GET", "/checkpoints")]
+    assert seen[("GET", "/find")] == seen[("GET", "/browse")] == seen[("GET", "/records/{item_id}")] == seen[
+        ("GET", "/records/{item_id}/proof")] == seen[("GET", "/search")]  # fmt: skip
     assert seen[("POST", "/inbox/{loan_id}/revoke")] == {"approver", "security_admin"}
     assert seen[("GET", "/")] == seen[("GET", "/profile")] == set(CALLERS) - {"anonymous"}
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).
