@@ -33,7 +33,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_AUDITED = frozenset({("POST", "/verify"), ("POST", "/lang")})  # /lang: the web UI's language cookie
 # GET /search: a successful search is counted in the search audit's events (node/search/service.py,
 # SearchAudit: aggregated per caller and minute); the middleware records its refusals.
-AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export", "/search", "/audit-trail/export"})
+AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export", "/search", "/find", "/audit-trail/export"})
 
 
 def source_ip(request: Request) -> str | None:
