@@ -28,7 +28,7 @@ from node.audit.request import RequestAudit, note_refusal, request_audit
 from node.core import web
 from node.core.context import NodeContext
 from node.core.deps import audit_as, get_ctx, require
-from node.core.errors import Conflict, InvalidInput, NodeError, NotFound
+from node.core.errors import Conflict, Forbidden, InvalidInput, NodeError, NotFound
 from node.core.models import Item
 from node.core.principal import Principal, check_fonds
 from node.lending import reader
@@ -358,8 +358,9 @@ def _content_event(request: Request, ctx: NodeContext, route: str, **details: An
 
 def _lent_item(request: Request, ctx: NodeContext, principal: Principal, loan_id: str, item_id: str,
                event: RequestAudit) -> tuple[Item, Any]:  # fmt: skip
-    """The item of the borrower's loan, if its content may be read now: `authorize_content`, as for
-    GET /items/{id}/content (the loan approved and not ended, the permit valid on chain now)."""
+    """The item of the borrower's loan, if its content may be read now: this loan is APPROVED (its own
+    refusal reason otherwise) and `authorize_content` allows it, as for GET /items/{id}/content (a loan
+    approved and not ended, the permit valid on chain now)."""
     loan = ctx.lending().get(principal, loan_id)  # 404 for a loan that is not the caller's
     if item_id not in {x["item_id"] for x in loan["items"]}:
         raise NotFound(f"loan {loan_id} has no item {item_id}", reason="item_not_found")
@@ -368,6 +369,11 @@ def _lent_item(request: Request, ctx: NodeContext, principal: Principal, loan_id
     if item is None:
         raise NotFound(f"no item {item_id}", reason="item_not_found")
     event.declare(fonds=item.fonds_code)
+    if loan["status"] != "APPROVED":  # this loan's own reason (another loan of the item would say another)
+        reason = f"loan_{loan['status'].lower()}"
+        event.declare(permit_check=reason, loan_id=loan_id)
+        check_fonds(principal, item.fonds_code)
+        raise Forbidden(f"loan {loan_id} is {loan['status']}: its content cannot be read", reason=reason)
     access = authorize_content(ctx, principal, item, audit=event)
     path = ctx.blobs.path_for(item.content_sha256)
     if not path.exists():
