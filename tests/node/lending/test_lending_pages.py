@@ -148,6 +148,11 @@ def test_renewal_refusals_then_approved_it_supersedes_the_loan(people: People, a
     assert p.call("bob", "POST", f"/loans/{loan['id']}/renew", json=body).status_code == 404  # not bob's
     assert p.call("carol", "POST", f"/loans/{loan['id']}/renew", json=body).status_code == 403  # no borrower
     assert p.call("alice", "POST", f"/loans/{loan['id']}/renew", json={"days": 3}).status_code == 422  # no reason
+    earlier = {"expires_at": loan["expires_at"], "reason": "x"}  # not after the current end
+    r = p.call("alice", "POST", f"/loans/{loan['id']}/renew", json=earlier)
+    assert r.status_code == 422 and r.json()["error"] == "bad_period"
+    r = p.call("alice", "POST", f"/loans/{loan['id']}/renew", json={"days": 89, "reason": "x"})  # now -> end > 90 d
+    assert r.status_code == 422 and r.json()["error"] == "period_too_long"
     before = _seq(p)
     r = p.call("alice", "POST", f"/loans/{loan['id']}/renew", json=body)
     assert r.status_code == 201, r.text
@@ -285,3 +290,33 @@ def test_reader_is_refused_after_revoke_and_after_expiry(people: People, alice: 
         assert refused.status_code == 403 and _reason(refused) == "loan_expired"
     finally:
         lend.clock = clock
+
+
+def test_watermark_font_falls_back_to_pillow_s_default_with_a_log_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    found = reader.watermark_font()
+    assert found.path is not None and found.path.endswith((".ttc", ".ttf", ".otf"))  # make setup's CJK fonts
+    reader.watermark_font.cache_clear()
+    monkeypatch.setattr(reader.shutil, "which", lambda name: None)  # no fc-match
+    monkeypatch.setattr(reader, "KNOWN_FONTS", ("/nonexistent/font.ttc",))
+    try:
+        with caplog.at_level("WARNING", logger="node.lending.reader"):
+            assert reader.watermark_font().path is None
+        assert "no CJK font found" in caplog.text
+        page = Image.new("RGB", (400, 300), (255, 255, 255))
+        marked = reader.watermarked(page, "alice 2026-11-29 20:15 UTC")
+        assert marked.size == page.size and ImageChops.difference(marked, page).getbbox() is not None
+    finally:
+        reader.watermark_font.cache_clear()
+
+
+def test_kinds_are_sniffed_from_the_bytes_not_the_name(tmp_path: Any) -> None:
+    cases = {"a.png": (_png(), reader.IMAGE), "b.txt": (_pdf(1), reader.PDF), "c.pdf": (b"just text", reader.OTHER)}
+    for name, (data, kind) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert reader.kind_of(tmp_path / name) == kind, name
+    assert reader.page_count(tmp_path / "b.txt", reader.PDF) == 1
+    with pytest.raises(Exception) as refused:
+        reader.render_page(tmp_path / "b.txt", reader.PDF, reader.MAX_PAGES + 1)
+    assert getattr(refused.value, "reason", None) == "no_such_page"
