@@ -63,6 +63,7 @@ class LoanStatus(enum.StrEnum):
     RETURNED = "RETURNED"
     EXPIRED = "EXPIRED"
     REVOKED = "REVOKED"
+    RENEWED = "RENEWED"  # superseded by its approved renewal (a loan with `renewal_of` = this one)
 
 
 class Loan(Base):
@@ -84,6 +85,10 @@ class Loan(Base):
     approver_address: Mapped[str | None] = mapped_column(String(42))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(32))
+    # A renewal (续借) is a loan of its own, asked for by the borrower of an approved loan: same items and
+    # purpose, a later end; approved like any request, it supersedes the loan it renews (status RENEWED).
+    renewal_of: Mapped[str | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    renewal_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class LoanItem(Base):

@@ -31,6 +31,8 @@ def _print_loan(loan: dict[str, Any]) -> None:
     typer.echo(f"loan {loan['id']}: {loan['status']}" + (f" ({loan['reason']})" if loan.get("reason") else ""))
     typer.echo(f"  borrower {loan['borrower_id']}; purpose: {loan['purpose']}")
     typer.echo(f"  period {loan['not_before']} .. {loan['expires_at']}")
+    if loan.get("renewal_of"):
+        typer.echo(f"  renews loan {loan['renewal_of']}: {loan.get('renewal_reason') or ''}")
     if loan.get("decided_by"):
         typer.echo(f"  decided by {loan['decided_by']} ({loan.get('approver_address') or '-'}) at {loan['decided_at']}")
     for item in loan["items"]:
@@ -152,6 +154,23 @@ def loan_return(
 ) -> None:
     """End your loan early: the node refuses its content from now on."""
     _print_loan(call_node(node, api_key_file, "POST", f"/loans/{loan_id}/return", token=token))
+
+
+@loan_app.command("renew")
+def loan_renew(
+    loan_id: str,
+    reason: Annotated[str, typer.Option(help="Why you need more time.")],
+    days: Annotated[float | None, typer.Option(help="Days after the loan's current end.")] = None,
+    until: Annotated[str | None, typer.Option(help="The new end (ISO 8601 with time zone).")] = None,
+    node: NodeUrl = DEFAULT_NODE,
+    token: Token = None,
+    api_key_file: ApiKeyFile = DEFAULT_KEY_FILE,
+) -> None:
+    """Ask for more time on your approved loan (续借): a renewal request that approvers decide."""
+    if (days is None) == (until is None):
+        fail("give exactly one of --days or --until", 2)
+    body: dict[str, Any] = {"reason": reason, **({"days": days} if days is not None else {"expires_at": until})}
+    _print_loan(call_node(node, api_key_file, "POST", f"/loans/{loan_id}/renew", token=token, json=body))
 
 
 @loan_app.command("certificates")

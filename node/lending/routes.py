@@ -64,6 +64,22 @@ class LoanRequest(BaseModel):
         return self
 
 
+class RenewalRequest(BaseModel):
+    """A renewal (续借): the new end as `days` after the loan's current end, or `expires_at`; and why."""
+
+    days: LoanDays | None = None
+    expires_at: SaneTime | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _period(self) -> RenewalRequest:
+        if (self.expires_at is None) == (self.days is None):
+            raise ValueError("give exactly one of expires_at or days")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("times need a time zone (e.g. 2027-03-01T08:00:00Z)")
+        return self
+
+
 class Signing(BaseModel):
     """The approver's (or security admin's) own key: their password unlocks it for this request only,
     or signatures made client-side (item id -> signature for approve, permit id -> signature for revoke)."""
@@ -183,6 +199,21 @@ def return_loan(
 ) -> dict[str, Any]:
     """The borrower ends their loan early; content is refused from now on."""
     return lend.return_loan(principal, loan_id, audit=request_audit(request))
+
+
+@router.post("/loans/{loan_id}/renew", status_code=201, dependencies=[Depends(audit_as("loans:renew"))],
+             response_model=LoanView)
+def renew_loan(
+    loan_id: str, body: RenewalRequest, request: Request, lend: Lend,
+    principal: Principal = Depends(require(LOANS_REQUEST)),
+) -> dict[str, Any]:  # fmt: skip
+    """The borrower asks to extend an approved, still valid loan (续借): the answer is the renewal, a new
+    REQUESTED loan (`renewal_of` = this one) that approvers decide like any request; approved, it
+    supersedes this loan (RENEWED) with its own permit and later end. 409 `not_renewable` (not approved,
+    expired, revoked, returned), 409 `renewal_pending`, 404 for a loan that is not the caller's."""
+    _user(principal)
+    return lend.renew(principal, loan_id, body.reason, days=body.days, expires_at=body.expires_at,
+                      audit=request_audit(request))  # fmt: skip
 
 
 @router.get("/loans/{loan_id}/certificates", openapi_extra=ANY_LOAN_READER, response_model=LoanCertificates)

@@ -25,7 +25,7 @@ class LoanView(Answer):
     purpose: str
     not_before: str
     expires_at: str
-    status: str = Field(description="REQUESTED, APPROVED, REJECTED, REVOKED, RETURNED or EXPIRED")
+    status: str = Field(description="REQUESTED, APPROVED, REJECTED, REVOKED, RETURNED, EXPIRED or RENEWED")
     reason: str | None
     requested_at: str
     decided_at: str | None
@@ -33,6 +33,8 @@ class LoanView(Answer):
     approver_address: str | None
     ended_at: str | None
     ended_by: str | None
+    renewal_of: str | None = Field(description="a renewal (续借): the loan it renews (RENEWED once it is approved)")
+    renewal_reason: str | None = Field(description="a renewal: why the borrower asks for more time")
     items: list[LoanItem]
 
 

@@ -5,7 +5,8 @@ States (`LoanStatus`)::
 
     REQUESTED --approve--> APPROVED --return--> RETURNED
         |                      |----revoke--> REVOKED
-        +--reject (reason)--> REJECTED        +--(expires_at passes)--> EXPIRED
+        +--reject (reason)--> REJECTED        |----(expires_at passes)--> EXPIRED
+                                              +--its renewal approved--> RENEWED
 
 EXPIRED needs no action: a loan is reported EXPIRED as soon as `expires_at` has passed (the stored
 status catches up the next time the loan is written), and the permit check refuses on its own.
@@ -27,6 +28,13 @@ Choices (see docs/design.md, "Lending"):
 - Revoke: the node marks the loan REVOKED *first* (access ends at once), then relays the signed
   revocations; if the chain is down, the loan stays REVOKED and a second revoke call relays what
   is missing.
+- Renewal (续借, `renew`): the borrower of an APPROVED loan asks for a later end with a reason. The renewal
+  is a loan of its own (`renewal_of` = the renewed loan; same items and purpose; from now to the old end plus
+  the days asked), decided like any request: the permit's fields (times, loanId) are fixed per loan, so a
+  later end needs a new permit, and a new loan is the smallest design that gives one. On approval the
+  renewed loan becomes RENEWED (the node refuses content through it at once; its permit stays on chain
+  until it expires or is revoked, as for RETURNED). One pending renewal per loan; a renewal of a loan that
+  was revoked or returned meanwhile cannot be approved (409 `renewal_of_ended`).
 - Physical records (item metadata `extra.medium == "physical"`, with `extra.box` and
   `extra.shelf`): the loan is decided like any other, with a permit on chain (who approved what,
   provable later), but the node serves a check-out slip instead of content.
@@ -202,6 +210,72 @@ class Lending(LoanViews):
             raise InvalidInput(f"volume {volume_id} holds no items", reason="empty_volume")
         return ids
 
+    def renew(
+        self, actor: Principal, loan_id: str, reason: str, *, days: float | None = None,
+        expires_at: datetime | None = None, audit: RequestEvent | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A renewal request (续借) of the borrower's own APPROVED loan: a new REQUESTED loan linked by
+        `renewal_of`, ending `days` after the renewed loan's end (or at `expires_at`)."""
+        if audit:
+            audit.declare(target=f"loan:{loan_id}")
+        if LOANS_REQUEST not in actor.actions:
+            raise Forbidden("only borrowers renew loans")
+        if (days is None) == (expires_at is None):
+            raise InvalidInput("give exactly one of days or expires_at", reason="bad_period")
+        if not reason or not reason.strip():
+            raise InvalidInput("a renewal needs a reason", reason="no_reason")
+        now = self.now()
+        with self.sessions() as s, s.begin():
+            old = self._load(s, loan_id)
+            if old.borrower_id != _uid(actor):
+                raise NotFound(f"no loan {loan_id}", reason="loan_not_found")  # not even its existence
+            status = effective_status(old, now)
+            if status != LoanStatus.APPROVED:
+                raise Conflict(f"loan {loan_id} is {status.value}: only an approved, still valid loan is renewed",
+                               reason="not_renewable")  # fmt: skip
+            pending = s.scalar(select(Loan.id).where(
+                Loan.renewal_of == loan_id, Loan.status == LoanStatus.REQUESTED, Loan.expires_at > now).limit(1))
+            if pending is not None:
+                raise Conflict(f"loan {loan_id} already has a renewal awaiting a decision ({pending})",
+                               reason="renewal_pending")  # fmt: skip
+            old_end = as_utc(old.expires_at)
+            end = as_utc(expires_at) if expires_at is not None else old_end + timedelta(days=float(days or 0))
+            if end <= old_end:
+                raise InvalidInput("a renewal must end after the loan it renews", reason="bad_period")
+            if (end - now).total_seconds() > self.max_period_s:
+                raise InvalidInput(
+                    f"the period exceeds the maximum of {timedelta(seconds=self.max_period_s)}",
+                    reason="period_too_long",
+                )
+            items = s.execute(select(LoanItem.item_id, LoanItem.medium, Item.fonds_code)
+                              .join(Item, Item.id == LoanItem.item_id)
+                              .where(LoanItem.loan_id == loan_id).order_by(LoanItem.item_id)).all()  # fmt: skip
+            renewal = Loan(
+                id=uuid.uuid4().hex, borrower_id=old.borrower_id, purpose=old.purpose, not_before=now, expires_at=end,
+                status=LoanStatus.REQUESTED, requested_at=now, renewal_of=loan_id, renewal_reason=reason.strip(),
+            )  # fmt: skip
+            s.add(renewal)
+            s.flush()
+            for iid, medium, _ in items:
+                s.add(LoanItem(loan_id=renewal.id, item_id=iid, medium=medium))
+            s.flush()
+            if audit:
+                fonds = sorted({f for _, _, f in items})
+                audit.record(s, target=f"loan:{loan_id}", fonds=fonds[0] if len(fonds) == 1 else None,
+                             details={"renewal": renewal.id, "reason": renewal.renewal_reason,
+                                      "expires_at": end.isoformat(), "previous_expires_at": old_end.isoformat()})
+            return self.view(s, renewal)
+
+    def _check_renewed_loan(self, s: Session, loan: Loan) -> Loan | None:
+        """A renewal is approved only while the loan it renews still stands (not revoked or returned)."""
+        if loan.renewal_of is None:
+            return None
+        old = self._load(s, loan.renewal_of)
+        if old.status not in (LoanStatus.APPROVED, LoanStatus.EXPIRED):
+            raise Conflict(f"loan {loan.id} renews loan {old.id}, which is {old.status.value}",
+                           reason="renewal_of_ended")  # fmt: skip
+        return old
+
     # -- reading: node/lending/views.py (LoanViews) ------------------------------------------------------
 
     # -- approval ---------------------------------------------------------------------------------------
@@ -267,6 +341,7 @@ class Lending(LoanViews):
             self._check_decidable(actor, loan, now)
             if as_utc(loan.expires_at) <= now:
                 raise Conflict(f"loan {loan_id} ended before it was decided", reason="period_over")
+            self._check_renewed_loan(s, loan)
             borrower = loan.borrower_id
         if account is None and signatures is None:
             raise InvalidInput("give the approver's password or one signature per item", reason="no_signature")
@@ -299,10 +374,14 @@ class Lending(LoanViews):
         with self.sessions() as s, s.begin():
             loan = self._load(s, loan_id)
             self._check_decidable(actor, loan, self.now())  # decided meanwhile by someone else?
+            renewed = self._check_renewed_loan(s, loan)  # revoked or returned meanwhile?
             loan.status = LoanStatus.APPROVED
             loan.decided_at = self.now()
             loan.decided_by = _uid(actor)
             loan.approver_address = signer_address
+            if renewed is not None:  # superseded: content through it ends now (the renewal's permit serves)
+                renewed.status = LoanStatus.RENEWED
+                renewed.ended_at, renewed.ended_by = loan.decided_at, _uid(actor)
             for (iid, permit, sig), pid, tx in zip(grants, permit_ids, relayed, strict=True):
                 if s.get(PermitRow, pid) is not None:
                     continue
@@ -317,7 +396,8 @@ class Lending(LoanViews):
             s.flush()
             if audit:
                 audit.record(s, details={"decision": "approve", "borrower": borrower, "permits": permit_ids,
-                                         "tx_hashes": [t.tx_hash for t in relayed], "signer": signer_address})
+                                         "tx_hashes": [t.tx_hash for t in relayed], "signer": signer_address,
+                                         **({"renewal_of": renewed.id} if renewed is not None else {})})
             return self.view(s, loan)
 
     def _permit_summary(self, pid: str, permit: Permit, tx: Relayed, signer: str) -> dict[str, Any]:
@@ -399,7 +479,7 @@ class Lending(LoanViews):
             if ROLES_GRANT not in actor.actions and loan.decided_by != _uid(actor):
                 raise Forbidden(f"only the approver of loan {loan_id} or a security admin revokes it",
                                 reason="not_loan_approver")  # fmt: skip
-            if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED):
+            if status not in (LoanStatus.APPROVED, LoanStatus.REVOKED, LoanStatus.RETURNED, LoanStatus.RENEWED):
                 raise Conflict(f"loan {loan_id} is {status.value}: nothing to revoke", reason="invalid_state")
             revoked_now = status == LoanStatus.APPROVED
             if revoked_now:  # the request's one event: written with the change (the relay may fail after it)

@@ -99,6 +99,8 @@ class LoanViews:
             "approver_address": loan.approver_address,
             "ended_at": as_utc(loan.ended_at).isoformat() if loan.ended_at else None,
             "ended_by": loan.ended_by,
+            "renewal_of": loan.renewal_of,
+            "renewal_reason": loan.renewal_reason,
             "items": items,
         }
 

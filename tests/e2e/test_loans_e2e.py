@@ -123,6 +123,13 @@ def test_request_approve_fetch_verify_revoke(lending: Lending) -> None:
     shown = json.loads(online.stdout)
     assert shown["valid_now"] is True and shown["approver"].lower() == approved["approver_address"].lower()
 
+    # a renewal (续借) from the CLI: a new request linked to the loan; a second one is refused
+    renewal = lend.cli("alice", "loan", "renew", loan_id, "--days", "3", "--reason", "thesis not finished")
+    assert renewal.returncode == 0 and f"renews loan {loan_id}" in renewal.stdout, describe(renewal)
+    assert "REQUESTED" in renewal.stdout
+    again = lend.cli("alice", "loan", "renew", loan_id, "--days", "3", "--reason", "again")
+    assert again.returncode != 0 and "renewal" in (again.stdout + again.stderr), describe(again)
+
     revoked = lend.cli("carol", "loan", "revoke", loan_id, "--reason", "end of project",
                        "--password-file", lend.password_file)  # fmt: skip
     assert revoked.returncode == 0 and "REVOKED" in revoked.stdout, describe(revoked)
