@@ -1,10 +1,13 @@
 """Web pages for everyone (issue 11): login (with the forced password change), logout, language switch,
 own profile, and the role-aware home page. The login and password forms go through the same code as
-POST /auth/login and POST /me/password (node/users/auth_routes.py): same rate limits, lockout and events."""
+POST /auth/login and POST /me/password (node/users/auth_routes.py): same rate limits, lockout and events.
+The officers' pages are in node/users/officer_pages.py, included in this router (its session and CSRF
+dependencies apply to them)."""
 
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,7 +22,9 @@ from node.core.context import NodeContext
 from node.core.deps import audit_as, current_principal, get_ctx
 from node.core.errors import NodeError
 from node.core.principal import Principal
+from node.core.roles import OFFICERS
 from node.users import auth_routes as auth
+from node.users import officer_pages
 from node.users import service as users
 
 router = APIRouter(
@@ -28,6 +33,7 @@ router = APIRouter(
 Ctx = Annotated[NodeContext, Depends(get_ctx)]
 Me = Annotated[Principal, Depends(current_principal)]
 Text = Annotated[str, Form(max_length=1024)]
+ENDING_SOON = timedelta(days=3)  # a borrower's approved loans ending within this show on the home page
 
 
 @router.get("/")
@@ -43,6 +49,7 @@ def dashboard(ctx: NodeContext, principal: Principal) -> dict[str, Any]:
         sections["approvals"] = [loan for loan in pending if loan["borrower_id"] != principal.id]
     if principal.may("loans:request"):
         sections["my_loans"] = ctx.lending().list(principal, mine=True, limit=20)["loans"]
+        sections["ending"] = ending_soon(ctx, principal)
     if principal.may("items:ingest") and principal.kind == "user":
         from node.core.models import Package
         from node.filing.service import package_view
@@ -54,7 +61,27 @@ def dashboard(ctx: NodeContext, principal: Principal) -> dict[str, Any]:
             sections["packages"] = [package_view(r, with_report=False) for r in rows]
     if principal.may("audit:read"):
         sections["audit"] = True
+    if principal.may("users:manage"):
+        with ctx.reader() as s:
+            accounts = users.user_views(s)
+        sections["accounts"] = {
+            "total": len(accounts), "disabled": sum(1 for a in accounts if a["disabled"]),
+            "resets": [a for a in accounts if a["password_reset"] == users.RESET_PENDING],
+        }  # fmt: skip
+    if principal.may("roles:grant"):
+        with ctx.reader() as s:
+            sections["resets"] = [a for a in users.user_views(s) if a["password_reset"] == users.RESET_PENDING]
+    if principal.kind == "user" and principal.roles & {r.value for r in OFFICERS}:
+        sections["proposals"] = officer_pages.pending_proposals(ctx, principal)
     return sections
+
+
+def ending_soon(ctx: NodeContext, principal: Principal) -> list[dict[str, Any]]:
+    """The borrower's approved loans that end within ENDING_SOON, soonest first, with the time left."""
+    now = datetime.now(UTC)
+    loans = ctx.lending().list(principal, status="approved", mine=True, limit=1000)["loans"]
+    soon = [loan for loan in loans if datetime.fromisoformat(loan["expires_at"]) - now <= ENDING_SOON]
+    return sorted(soon, key=lambda loan: loan["expires_at"])
 
 
 # -- login, logout, language ----------------------------------------------------------------------------
@@ -153,3 +180,6 @@ def change_password(
     page = web.redirect("/login", "password.changed")
     web.end_session(page)
     return page
+
+
+router.include_router(officer_pages.router)  # the officers' pages, behind this router's session and CSRF checks

@@ -14,7 +14,7 @@ from node.core.deps import audit_as, current_principal, get_ctx, require
 from node.core.errors import Forbidden
 from node.core.models import ApiKey, OfficerProposal, User
 from node.core.principal import Principal
-from node.core.roles import API_KEY_ALLOWED_ACTIONS, OFFICERS
+from node.core.roles import OFFICERS
 from node.core.types import Bool, PathInt
 from node.users import service as users
 from node.users.schemas import (
@@ -102,13 +102,9 @@ def create_user(body: NewUser, request: Request, ctx: Ctx, principal: Manager) -
     """A new account without roles (the security admin grants them)."""
     details = {"op": "create", "username": body.username, "must_change_password": body.must_change_password}
     with audited(ctx, request, "/users", details) as s:
-        user = users.create_user(s, body.username, body.password, display_name=body.display_name,
-                                 created_by=principal.id)  # fmt: skip
-        # Every account gets a chain key under its own password, so an approver role can be granted on
-        # chain later without ever handling the person's key in clear.
-        users.new_chain_key(user, body.password, scrypt_n=ctx.settings.chain_key_scrypt_n)
-        if body.must_change_password:
-            user.password_reset_state = users.MUST_CHANGE
+        user = users.create_account(s, body.username, body.password, display_name=body.display_name,
+                                    must_change_password=body.must_change_password, created_by=principal.id,
+                                    scrypt_n=ctx.settings.chain_key_scrypt_n)  # fmt: skip
         return users.user_view(s, user)
 
 
@@ -166,9 +162,8 @@ def grant_role(ref: str, body: RoleGrant, request: Request, ctx: Ctx, principal:
     _user_principal(principal)
     with audited(ctx, request, f"/users/{ref}", {"op": "grant", "role": body.role}) as s:
         user = users.find_user(s, ref)
-        roles = users.change_business_role(s, principal, user, body.role, grant=True)
-        tx = users.mirror_approver_on_chain(s, principal, user, body.role, body.password, grant=True,
-                                            chain=ctx.chain, roles_address=ctx.settings.roles_address)  # fmt: skip
+        roles, tx = users.change_role(s, principal, user, body.role, body.password, grant=True, chain=ctx.chain,
+                                      roles_address=ctx.settings.roles_address)  # fmt: skip
         return {"user": user.id, "roles": roles, "chain_tx": tx}
 
 
@@ -179,9 +174,8 @@ def revoke_role(
     _user_principal(principal)
     with audited(ctx, request, f"/users/{ref}", {"op": "revoke", "role": role}) as s:
         user = users.find_user(s, ref)
-        roles = users.change_business_role(s, principal, user, role, grant=False)
-        tx = users.mirror_approver_on_chain(s, principal, user, role, body.password if body else None, grant=False,
-                                            chain=ctx.chain, roles_address=ctx.settings.roles_address)  # fmt: skip
+        roles, tx = users.change_role(s, principal, user, role, body.password if body else None, grant=False,
+                                      chain=ctx.chain, roles_address=ctx.settings.roles_address)  # fmt: skip
         return {"user": user.id, "roles": roles, "chain_tx": tx}
 
 
@@ -241,10 +235,9 @@ def create_api_key(body: NewApiKey, request: Request, ctx: Ctx, principal: Manag
     (422 `empty_fonds`; leave it out for every fonds)."""
     details = {"op": "create_api_key", "name": body.name, "actions": sorted(body.actions), "fonds": body.fonds}
     # Separation of duties: a key carries only actions its maker holds (and never items:content).
-    allowed = frozenset(a for a in API_KEY_ALLOWED_ACTIONS if principal.may(a))
     with audited(ctx, request, "/api-keys", details) as s:
         row, key = users.create_api_key(s, body.name, body.actions, body.fonds, created_by=principal.id,
-                                        allowed=allowed)  # fmt: skip
+                                        allowed=users.api_key_actions_for(principal))  # fmt: skip
         return {**users.api_key_view(row), "key": key}
 
 

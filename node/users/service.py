@@ -103,12 +103,12 @@ def roles_of(session: Session, user_id: str) -> frozenset[str]:
     return frozenset(session.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
 
 
-def user_view(session: Session, user: User) -> dict[str, object]:
+def user_view(session: Session, user: User, *, roles: Iterable[str] | None = None) -> dict[str, object]:
     return {
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
-        "roles": sorted(roles_of(session, user.id)),
+        "roles": sorted(roles_of(session, user.id) if roles is None else roles),
         "disabled": user.disabled_at is not None,
         "chain_address": user.chain_address,
         "password_reset": user.password_reset_state,
@@ -133,6 +133,29 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def create_account(
+    session: Session, username: str, password: str, *, display_name: str = "", must_change_password: bool = True,
+    created_by: str | None = None, scrypt_n: int | None = None,
+) -> User:  # fmt: skip
+    """A new account without roles (the security admin grants them), as POST /users and the accounts page
+    make it. Every account gets a chain key under its own password, so an approver role can be granted on
+    chain later without ever handling the person's key in clear."""
+    user = create_user(session, username, password, display_name=display_name, created_by=created_by)
+    new_chain_key(user, password, scrypt_n=scrypt_n)
+    if must_change_password:
+        user.password_reset_state = MUST_CHANGE
+    return user
+
+
+def user_views(session: Session) -> list[dict[str, object]]:
+    """`user_view` of every account by username, with one query for all roles (the officers' pages)."""
+    held: dict[str, list[str]] = {}
+    for user_id, role in session.execute(select(UserRole.user_id, UserRole.role).order_by(UserRole.role)):
+        held.setdefault(user_id, []).append(role)
+    everyone = session.scalars(select(User).order_by(User.username))
+    return [user_view(session, user, roles=held.get(user.id, [])) for user in everyone]
 
 
 def revoke_tokens(session: Session, user_id: str) -> None:
@@ -233,6 +256,18 @@ def mirror_approver_on_chain(
         raise Conflict(f"{user.username} has no chain key: they must set their password once", reason="no_chain_key")
     officer = unlock_chain_key(get_user(session, actor.id), password)
     return set_approver(chain(), roles_address, officer, user.chain_address, grant=grant)
+
+
+def change_role(
+    session: Session, actor: Principal, user: User, role: str, password: str | None, *, grant: bool,
+    chain: Callable[[], ChainClient], roles_address: str,
+) -> tuple[list[str], str | None]:  # fmt: skip
+    """A business role granted or revoked by the security admin (POST/DELETE /users/{ref}/roles and the
+    roles page): in the node, and for the approver role on chain too; returns (the new roles, the tx)."""
+    roles = change_business_role(session, actor, user, role, grant=grant)
+    tx = mirror_approver_on_chain(session, actor, user, role, password, grant=grant, chain=chain,
+                                  roles_address=roles_address)  # fmt: skip
+    return roles, tx
 
 
 def propose_officer_change(
@@ -368,6 +403,12 @@ def create_api_key(
     session.add(row)
     session.flush()
     return row, key
+
+
+def api_key_actions_for(maker: Principal) -> frozenset[Action]:
+    """What a key made by `maker` may carry: their own actions within API_KEY_ALLOWED_ACTIONS (separation of
+    duties: nobody hands out a power they do not hold, and no key made later reads content)."""
+    return frozenset(a for a in API_KEY_ALLOWED_ACTIONS if maker.may(a))
 
 
 def resolve_api_key(session: Session, key: str) -> ApiKey:

@@ -125,10 +125,20 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
         ("GET", "/records/{item_id}/proof")] == seen[("GET", "/search")]  # fmt: skip
     assert seen[("POST", "/inbox/{loan_id}/revoke")] == {"approver", "security_admin"}
     assert seen[("GET", "/")] == seen[("GET", "/profile")] == set(CALLERS) - {"anonymous"}
+    # The officers' pages: each officer only their own (issue 11, point 6).
+    for path in ("/accounts", "/keys"):
+        assert seen[("GET", path)] == seen[("POST", path)] == {"system_admin"}
+    assert seen[("POST", "/accounts/{ref}/password")] == seen[("POST", "/users/{ref}/password")] == {"system_admin"}
+    assert seen[("GET", "/roles")] == seen[("POST", "/roles")] == {"security_admin"}
+    assert seen[("GET", "/password-resets")] == {"security_admin"}
+    assert seen[("POST", "/password-resets/{ref}/confirm")] == seen[("POST", "/users/{ref}/password/confirm")]
+    officers = {"system_admin", "security_admin", "security_auditor"}
+    assert seen[("GET", "/officer-changes")] == seen[("POST", "/officer-changes")] == officers
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).
     writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify")}]
     assert {k for k in writes if "security_auditor" in seen[k]} <= {
         ("POST", "/officer-proposals"), ("POST", "/officer-proposals/{proposal_id}/confirm"),
         ("POST", "/auth/login"), ("POST", "/auth/logout"), ("POST", "/me/password"),
         ("POST", "/login"), ("POST", "/logout"), ("POST", "/password"), ("POST", "/lang"),  # web UI forms
+        ("POST", "/officer-changes"), ("POST", "/officer-changes/{proposal_id}/confirm"),  # the same, as pages
     }  # fmt: skip
