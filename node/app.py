@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from anchor.errors import LedgerError
 from node.anchoring import pages as anchoring_pages
 from node.anchoring import routes as anchoring
+from node.arrangement import manage_pages as arrangement_pages
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
 from node.audit import pages as audit_pages
@@ -29,10 +30,12 @@ from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
 from node.core.schemas import Health
+from node.filing import pages as filing_pages
 from node.filing import routes as packages
 from node.ingest import routes as items
 from node.lending import pages as lending_pages
 from node.lending import routes as loans
+from node.preservation import pages as preservation_pages
 from node.preservation import routes as preservation
 from node.search import routes as search
 from node.search import service as search_service
@@ -86,6 +89,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
             )  # fmt: skip
         if sched is not None:
             sched.start()
+        ctx.filing_jobs().recover()  # filing jobs a stop interrupted: marked failed (node/filing/jobs.py)
         try:
             yield
         finally:
@@ -137,6 +141,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
     # The web UI (issue 11): pages beside each slice's routes, same require() and audit path (node/core/web.py).
     for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
+        app.include_router(router)
+    for router in (filing_pages.router, filing_pages.upload_router, arrangement_pages.router,
+                   preservation_pages.router):  # the archivist's pages  # fmt: skip
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,9 +35,17 @@ Ctx = Annotated[NodeContext, Depends(get_ctx)]
 ZIP_TYPES = (b"application/zip", b"application/x-zip-compressed", b"application/octet-stream")
 
 
-async def receive_package(request: Request, target: Path, max_bytes: int) -> str | None:
+FORM_FIELD_MAX = 1024  # a small form field beside the ZIP (the web form's CSRF token)
+
+
+async def receive_package(
+    request: Request, target: Path, max_bytes: int, *, fields: dict[str, str] | None = None,
+    before_file: Callable[[], None] | None = None,
+) -> str | None:  # fmt: skip
     """Stream the body into `target`: a raw ZIP (Content-Type application/zip) or a multipart form
-    whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory."""
+    whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory.
+    The web form (node/filing/pages.py) collects its small fields into `fields` (those before the ZIP)
+    and checks them in `before_file`, called before the first byte of the package is written."""
     ctype, _ = parse_options_header(request.headers.get("content-type", ""))
     written = 0
     with target.open("wb") as out:
@@ -49,6 +58,8 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
             out.write(data)
 
         if ctype in ZIP_TYPES:
+            if before_file is not None:
+                before_file()
             async for chunk in request.stream():
                 write(chunk)
             return None
@@ -62,7 +73,11 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
 
         def open_part(name: str, filename: str | None) -> Any:
             if name not in ("file", "package") or received:
+                if fields is not None and filename is None and not received:
+                    return _field_sink(fields, name)
                 return None  # other form fields are ignored; the first ZIP part counts
+            if before_file is not None:
+                before_file()
             received.append(filename)
             return write
 
@@ -70,6 +85,19 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
         if not received:
             raise InvalidInput("missing form part 'file' (the package ZIP)", reason="missing_part")
         return received[0]
+
+
+def _field_sink(fields: dict[str, str], name: str) -> Callable[[bytes | memoryview], None]:
+    fields[name] = ""
+    raw = bytearray()
+
+    def sink(data: bytes | memoryview) -> None:
+        raw.extend(data)
+        if len(raw) > FORM_FIELD_MAX:
+            raise InvalidInput(f"form field {name!r} is too long", reason="invalid_input")
+        fields[name] = raw.decode("utf-8", "replace")
+
+    return sink
 
 
 def filer_for(request: Request, ctx: NodeContext) -> Filer:
