@@ -162,11 +162,26 @@ def _metadata_page(request: Request, ctx: NodeContext, principal: Principal, ite
     history = []
     for n, view in enumerate(views):
         history.append({**view, "changes": _changes(views[n - 1]["metadata"] if n else None, view["metadata"])})
-    current = views[-1]["metadata"]
-    fields = [{"key": k, "value": _shown(v), "editable": k not in arr.IMMUTABLE_KEYS and not isinstance(v, dict | list)}
-              for k, v in sorted(current.items())]  # fmt: skip
+    fields = [{"key": k, "value": _shown(v), "editable": _editable(k, v)}
+              for k, v in sorted(_flat(views[-1]["metadata"]).items())]  # fmt: skip
     return web.render(request, "arrangement/manage_metadata.html", status_code=status, item=info, fields=fields,
                       history=list(reversed(history)), placement=placement, error=error)  # fmt: skip
+
+
+def _flat(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys, and "parent.child" for the keys of an object (extra.*), as PATCH /items/{id}/metadata
+    names them."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, dict) and value:
+            out.update({f"{key}.{child}": v for child, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _editable(key: str, value: Any) -> bool:
+    return key.split(".", 1)[0] not in arr.IMMUTABLE_KEYS and not isinstance(value, dict | list)
 
 
 @router.get("/arrange/items/{item_id}/metadata")
@@ -195,7 +210,7 @@ def _typed(text: str, like: Any) -> Any:
 @router.post("/arrange/items/{item_id}/metadata")
 async def edit_metadata(item_id: str, request: Request, ctx: Ctx, principal: Arranger) -> Response:
     """PATCH /items/{id}/metadata from the form: fields `field.<key>` (changed ones are set, empty ones
-    removed), `remove` (keys), `new_key`/`new_value`, `reason`."""
+    removed), `remove` (keys), `new_key`/`new_value` (e.g. extra.remarks; no value removes it), `reason`."""
     form = await request.form()  # (read already by check_csrf: no second parse)
     return await run_in_threadpool(_save_metadata, item_id, request, ctx, principal, form)
 
@@ -204,22 +219,24 @@ def _save_metadata(item_id: str, request: Request, ctx: NodeContext, principal: 
     try:
         with ctx.reader() as s:
             item = arr.get_item(s, item_id)
-            current = json.loads(arr.versions(s, item)[-1].metadata_json)
+            current = _flat(json.loads(arr.versions(s, item)[-1].metadata_json))
         set_: dict[str, Any] = {}
         unset = sorted({str(k) for k in form.getlist("remove")} & set(current))
         for name, value in form.multi_items():
             if not name.startswith("field.") or not isinstance(value, str):
                 continue
             key = name.removeprefix("field.")
-            if key not in current or key in unset or isinstance(current[key], dict | list) or key in arr.IMMUTABLE_KEYS:
+            if key not in current or key in unset or not _editable(key, current[key]):
                 continue
             if value.strip() == "":
                 unset.append(key)
             elif _typed(value, current[key]) != current[key]:
                 set_[key] = _typed(value, current[key])
         new_key, new_value = str(form.get("new_key") or "").strip(), str(form.get("new_value") or "")
-        if new_key:
+        if new_key and new_value.strip():
             set_[new_key] = new_value
+        elif new_key:
+            unset.append(new_key)
         reason = str(form.get("reason") or "").strip() or None
         body = _model(api.MetadataEdit, set=set_, unset=sorted(set(unset)), reason=reason)
         api.edit_metadata(item_id, body, request, ctx, principal)
