@@ -25,9 +25,18 @@ from node.core.models import Item, ItemCheck, Package
 from node.core.multipart import form_boundary, stream_form
 from node.core.openapi import MULTIPART_PACKAGE
 from node.core.principal import Principal
-from node.core.types import Offset
+from node.core.types import Offset, QueryBool
 from node.filing.checks.package import PackageError
-from node.filing.schemas import REFILED_PACKAGE, TEXT_REPORT, FiledPackage, ItemChecks, PackageList, PackageView
+from node.filing.jobs import upload_name
+from node.filing.schemas import (
+    REFILED_PACKAGE,
+    TEXT_REPORT,
+    FiledPackage,
+    FilingJobView,
+    ItemChecks,
+    PackageList,
+    PackageView,
+)
 from node.filing.service import FILED, Filer, package_items, package_view, report_from_dict
 
 router = APIRouter(tags=["packages"])
@@ -126,11 +135,14 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
              responses=REFILED_PACKAGE)
 async def file_package(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
-    name: str | None = None,
+    name: str | None = None, async_: Annotated[QueryBool, Query(alias="async")] = False,
 ) -> JSONResponse:  # fmt: skip
     """A transfer package as a ZIP (directory or BagIt bag inside, with manifest.csv/json): checked,
     then filed atomically. 201 filed, 200 the same package was filed before (the original is
-    answered), 422 `package_rejected` (the report says why; nothing filed) or `package_unreadable`."""
+    answered), 422 `package_rejected` (the report says why; nothing filed) or `package_unreadable`.
+    `async=true`: 202 at once with a job (stored, then checked and filed in the background, as the web
+    UI's filing page does); poll GET /packages/jobs/{id} until `finished`; the one audit event is
+    written when the job files or refuses the package."""
     settings = ctx.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
@@ -141,6 +153,14 @@ async def file_package(
     try:
         filename = await receive_package(request, tmp, settings.max_upload_bytes)
         filer = filer_for(request, ctx)
+        if async_:
+            audit = request_audit(request)
+            jobs = ctx.filing_jobs()
+            job_id = jobs.submit(tmp, name=name or upload_name(filename), principal=principal,
+                                 source_ip=audit.source_ip, filer=filer, audit=audit.part())  # fmt: skip
+            audit.aggregated()  # the request's one event is the job's (node/filing/jobs.py)
+            return JSONResponse(status_code=202, content=jobs.get(job_id, principal),
+                                headers={"Location": f"/packages/jobs/{job_id}"})  # fmt: skip
         who = f"{principal.kind}:{principal.name}"
         where = request.client.host if request.client else None
 
@@ -165,6 +185,15 @@ async def file_package(
         return _answer(ctx, outcome.package_id, outcome.duplicate)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@router.get("/packages/jobs/{job_id}", response_model=FilingJobView)
+def get_filing_job(
+    job_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
+) -> dict[str, Any]:  # fmt: skip
+    """A background filing job (`POST /packages?async=true`): its stage and items checked of total; once
+    `finished`, `package_id` (GET /packages/{id}: FILED or REJECTED and the report) or a FAILED job's `reason`."""
+    return ctx.filing_jobs().get(job_id, principal)
 
 
 def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Package:

@@ -226,3 +226,28 @@ def test_roles_csrf_and_unknown_jobs(api: Any, people: People, archivist: TestCl
                  headers={"Authorization": f"Bearer {people.init_key}"}, follow_redirects=False)  # fmt: skip
     job_id = job_of(r)
     assert wait_done(archivist, job_id)[-1].status_code == 200
+
+
+def test_the_api_files_asynchronously_too(api: Any, people: People, node_ctx: Any, tmp_path: Path) -> None:
+    """POST /packages?async=true: 202 at once with the job, GET /packages/jobs/{id} until finished; the same
+    one event as the synchronous call, written when the job files."""
+    before = last_seq(node_ctx)
+    r = api.post("/packages", params={"async": "true", "name": "by-api.zip"}, content=package_zip(tmp_path),
+                 headers={"Content-Type": "application/zip"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/packages/jobs/{job['id']}" and job["name"] == "by-api.zip"
+    assert job["status"] in ("QUEUED", "RUNNING", "DONE") and job["submitted_by"].startswith("api_key:")
+    deadline = time.monotonic() + 90
+    while not job["finished"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = api.get(f"/packages/jobs/{job['id']}").json()
+    assert (job["status"], job["items_checked"], job["items_total"], job["reason"]) == ("DONE", 3, 3, None)
+    package = api.get(f"/packages/{job['package_id']}").json()
+    assert package["status"] == "FILED" and len(package["items"]) == 3
+    new = events(node_ctx, before)
+    assert [(e.action, e.outcome, e.target) for e in new] == [("items:ingest", "ok", f"/packages/{job['package_id']}")]
+    assert json.loads(new[0].details_json)["route"] == "/packages"
+    assert api.get(f"/packages/jobs/{'0' * 32}").json()["error"] == "job_not_found"
+    r = api.get(f"/packages/jobs/{job['id']}", headers=people.auth("borrower"))
+    assert r.status_code == 403
