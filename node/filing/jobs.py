@@ -106,8 +106,15 @@ class FilingJobs:
             self.active.add(job_id)
         try:
             self.pool.submit(self._run, job_id, stored, principal, filer, audit)
-        except RuntimeError:  # the pool is shut down (the node is stopping): the next start marks it interrupted
-            logger.warning("filing job %s queued while the node stops", job_id)
+        except RuntimeError:  # the pool is shut down: the node is stopping, the job cannot run
+            logger.warning("filing job %s refused: the node is stopping", job_id)
+            with self.ctx.sessions() as s, s.begin():
+                self._finish(s, job_id, FAILED, reason=INTERRUPTED, message="the node is stopping: upload it again")
+                audit.refused(INTERRUPTED)
+                audit.record(s, details={"status": 503, "reason": INTERRUPTED, "job_id": job_id}, outcome="failed")
+            stored.unlink(missing_ok=True)
+            with self._lock:
+                self.active.discard(job_id)
         return job_id
 
     # -- reading ---------------------------------------------------------------------------------------
