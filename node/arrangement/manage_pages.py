@@ -22,7 +22,7 @@ from node.core import web
 from node.core.context import NodeContext
 from node.core.deps import check_fonds, get_ctx, require
 from node.core.errors import InvalidInput, NodeError, NotFound
-from node.core.models import Box, Item, Volume
+from node.core.models import Box, Item, User, Volume
 from node.core.principal import Principal
 
 router = APIRouter(
@@ -135,9 +135,10 @@ def move(
 
 # -- metadata and its versions ----------------------------------------------------------------------------
 def _changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a version changed against the one before it: key, old value, new value (top-level keys)."""
+    """What a version changed against the one before it: key (extra.* one by one), old value, new value."""
     if before is None:
         return []
+    before, after = _flat(before), _flat(after)
     out = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
@@ -151,6 +152,15 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def _names(ctx: NodeContext, user_ids: set[str]) -> dict[str, str]:
+    """user id -> username, for who made each version."""
+    if not user_ids:
+        return {}
+    with ctx.reader() as s:
+        rows = s.execute(select(User.id, User.username).where(User.id.in_(sorted(user_ids))))
+        return {uid: name for uid, name in rows}
+
+
 def _metadata_page(request: Request, ctx: NodeContext, principal: Principal, item_id: str, *,
                    error: str | None = None, status: int = 200) -> Response:  # fmt: skip
     with ctx.reader() as s:
@@ -159,8 +169,10 @@ def _metadata_page(request: Request, ctx: NodeContext, principal: Principal, ite
         views = [arr.version_view(v) for v in arr.versions(s, item)]
         placement = arr.placement_view(s, item.id)
         info = {"id": item.id, "title": item.title, "fonds": item.fonds_code, "archival_code": item.archival_code}
+    names = _names(ctx, {v["created_by"] for v in views if v["created_by"]})
     history = []
     for n, view in enumerate(views):
+        view["created_by"] = names.get(view["created_by"], view["created_by"])
         history.append({**view, "changes": _changes(views[n - 1]["metadata"] if n else None, view["metadata"])})
     fields = [{"key": k, "value": _shown(v), "editable": _editable(k, v)}
               for k, v in sorted(_flat(views[-1]["metadata"]).items())]  # fmt: skip

@@ -120,7 +120,8 @@ def test_metadata_edit_makes_a_version_and_shows_what_changed(
     assert [v["version"] for v in versions] == [1, 2] and versions[1]["reason"] == "题名有误"
     page = archivist.get(url)
     v2 = re.search(r'<li data-version="2".*?</li>', page.text, re.S)
-    assert v2 and 'data-changed="title"' in v2.group(0) and 'data-changed="extra"' in v2.group(0)
+    assert v2 and 'data-changed="title"' in v2.group(0) and 'data-changed="extra.remarks"' in v2.group(0)
+    assert "archivist" in v2.group(0)  # who made it, by name
     assert 'name="field.extra.remarks" value="题名更正"' in page.text  # an extra field is edited like the others
     assert 'data-changed="year"' not in v2.group(0) and "题名有误" in v2.group(0)
     # a field emptied is removed; nothing changed is refused; the fonds stays
