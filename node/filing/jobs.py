@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from node.audit import service as audit_service
 from node.audit.request import RequestAudit, outcome_of
-from node.core.errors import InvalidInput, NotFound, answer
+from node.core.errors import InvalidInput, NotFound, answer, redact_paths
 from node.core.models import FilingJob
 from node.core.principal import Principal, check_fonds
 from node.filing.checks.package import PackageError
@@ -189,7 +189,8 @@ class FilingJobs:
         if error is not None:
             refusal = answer(error)
             with self.ctx.sessions() as s, s.begin():
-                self._finish(s, job_id, FAILED, reason=refusal.reason, message=refusal.detail)
+                detail = redact_paths(refusal.detail, self.ctx.settings.data_dir)  # as the API's error answer
+                self._finish(s, job_id, FAILED, reason=refusal.reason, message=detail)
                 audit.refused(refusal.reason)
                 audit.record(s, details={"status": refusal.status, "reason": refusal.reason, "job_id": job_id},
                              outcome=outcome_of(refusal.status))  # fmt: skip

@@ -45,6 +45,7 @@ ZIP_TYPES = (b"application/zip", b"application/x-zip-compressed", b"application/
 
 
 FORM_FIELD_MAX = 1024  # a small form field beside the ZIP (the web form's CSRF token)
+FORM_FIELDS_MAX = 16  # and how many of them
 
 
 async def receive_package(
@@ -97,6 +98,8 @@ async def receive_package(
 
 
 def _field_sink(fields: dict[str, str], name: str) -> Callable[[bytes | memoryview], None]:
+    if name not in fields and len(fields) >= FORM_FIELDS_MAX:
+        raise InvalidInput(f"more than {FORM_FIELDS_MAX} form fields before the package", reason="invalid_input")
     fields[name] = ""
     raw = bytearray()
 

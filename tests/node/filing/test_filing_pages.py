@@ -164,8 +164,11 @@ def test_not_a_zip_and_no_file_are_refused_at_once(archivist: TestClient, node_c
     assert r.status_code == 422 and 'data-reason="not_a_package"' in r.text
     r = archivist.post("/filing", data={"csrf_token": token}, files={"note": ("n.txt", b"x", "text/plain")})
     assert r.status_code == 422 and 'data-reason="missing_part"' in r.text  # a form without the package
+    many = {"csrf_token": token, **{f"f{n}": "x" for n in range(20)}}  # small fields are kept: a few only
+    r = archivist.post("/filing", data=many, files={"file": ("p.zip", b"PK", "application/zip")})
+    assert r.status_code == 422 and 'data-reason="invalid_input"' in r.text
     new = events(node_ctx, before)
-    assert [(e.action, e.outcome) for e in new] == [("items:ingest", "failed")] * 2
+    assert [(e.action, e.outcome) for e in new] == [("items:ingest", "failed")] * 3
     with node_ctx.reader() as s:
         assert s.scalar(select(func.count()).select_from(FilingJob)) == 0
 
