@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from anchor.errors import LedgerError
 from node.anchoring import pages as anchoring_pages
 from node.anchoring import routes as anchoring
+from node.arrangement import manage_pages as arrangement_manage
 from node.arrangement import pages as arrangement_pages
 from node.arrangement import routes as arrangement
 from node.audit import middleware as audit_middleware
@@ -30,11 +31,13 @@ from node.core.errors import answer, redact_paths
 from node.core.limits import BodyLimit
 from node.core.openapi import install_openapi
 from node.core.schemas import Health
+from node.filing import pages as filing_pages
 from node.filing import routes as packages
 from node.ingest import pages as item_pages
 from node.ingest import routes as items
 from node.lending import pages as lending_pages
 from node.lending import routes as loans
+from node.preservation import pages as preservation_pages
 from node.preservation import routes as preservation
 from node.search import pages as search_pages
 from node.search import routes as search
@@ -89,6 +92,7 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
             )  # fmt: skip
         if sched is not None:
             sched.start()
+        ctx.filing_jobs().recover()  # filing jobs a stop interrupted: marked failed (node/filing/jobs.py)
         try:
             yield
         finally:
@@ -142,6 +146,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
         app.include_router(router)
     for router in (search_pages.router, arrangement_pages.router, item_pages.router):  # borrowers' reading
+        app.include_router(router)
+    for router in (filing_pages.router, filing_pages.upload_router, arrangement_manage.router,
+                   preservation_pages.router):  # the archivist's pages  # fmt: skip
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)

@@ -35,6 +35,7 @@ from verifier.verify import VerificationResult, verify_bundle
 if TYPE_CHECKING:
     from node.audit.middleware import AnonymousFailures
     from node.filing.checks.engine import CheckConfig
+    from node.filing.jobs import FilingJobs
     from node.filing.service import Filer, Hook
     from node.lending.service import Lending
     from node.preservation.service import Preserver
@@ -247,6 +248,12 @@ class NodeContext:
             tmp_dir=settings.tmp_dir, package_limits=ZipLimits.for_packages(settings),
         )  # fmt: skip
 
+    def filing_jobs(self) -> FilingJobs:
+        """Transfer packages checked and filed in the background (the web UI's filing page)."""
+        from node.filing.jobs import FilingJobs
+
+        return self._once("filing_jobs", lambda: FilingJobs(self))
+
     def record_rollback(self, loss: dict[str, Any]) -> None:
         """An audit event (system, outcome failed) for confirmed checkpoints the chain lost."""
         from node.audit import service as audit
@@ -334,4 +341,7 @@ class NodeContext:
         )  # fmt: skip
 
     def close(self) -> None:
+        jobs = self._services.get("filing_jobs")
+        if jobs is not None:
+            jobs.close()
         self.engine.dispose()

@@ -26,7 +26,7 @@ MAX_JSON_DEPTH = 64  # the deepest body the API takes (a proof bundle) nests < 1
 MAX_INT_DIGITS = 20  # 2**63 - 1 has 19 digits: anything longer is out of range for every field
 MAX_JSON_BYTES = MAX_BODY_BYTES  # the former name
 # Routes that stream their bodies under their own caps (node/ingest/service.py, node/filing/routes.py).
-STREAMING_ROUTES = frozenset({("POST", "/items"), ("POST", "/packages")})
+STREAMING_ROUTES = frozenset({("POST", "/items"), ("POST", "/packages"), ("POST", "/filing")})
 
 # A JSON string; an unterminated one (or one ending in a backslash) runs to the end of the input, so
 # every match attempt succeeds and the scan stays linear (a pattern that can fail would retry at every

@@ -252,6 +252,33 @@ class ItemCheck(Base):
     report_sha256: Mapped[str] = mapped_column(String(64))
 
 
+class FilingJob(Base):
+    """A transfer package uploaded through the web UI, checked and filed by a background worker
+    (node/filing/jobs.py). Progress lives here so a reload (or another tab) sees it; a job a restart
+    interrupted is marked FAILED (`job_interrupted`) at the next start, its upload removed."""
+
+    __tablename__ = "filing_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # QUEUED | RUNNING | DONE | FAILED
+    stage: Mapped[str] = mapped_column(String(16))  # queued | opening | checking | filing | done
+    name: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes received
+    items_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_checked: Mapped[int] = mapped_column(Integer, default=0)
+    package_id: Mapped[str | None] = mapped_column(String(32))  # the package row (FILED or REJECTED), when done
+    duplicate: Mapped[bool] = mapped_column(Boolean, default=False)  # the same package was filed before
+    reason: Mapped[str | None] = mapped_column(String(64))  # a FAILED job's reason code
+    message: Mapped[str | None] = mapped_column(Text)
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64), index=True)
+    principal_name: Mapped[str] = mapped_column(String(200))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class DedupeKey(Base):
     """Duplicate-check keys of filed items (document number, title+date per fonds), by SHA-256 of the key."""
 

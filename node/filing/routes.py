@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +25,18 @@ from node.core.models import Item, ItemCheck, Package
 from node.core.multipart import form_boundary, stream_form
 from node.core.openapi import MULTIPART_PACKAGE
 from node.core.principal import Principal
-from node.core.types import Offset
+from node.core.types import Offset, QueryBool
 from node.filing.checks.package import PackageError
-from node.filing.schemas import REFILED_PACKAGE, TEXT_REPORT, FiledPackage, ItemChecks, PackageList, PackageView
+from node.filing.jobs import upload_name
+from node.filing.schemas import (
+    REFILED_PACKAGE,
+    TEXT_REPORT,
+    FiledPackage,
+    FilingJobView,
+    ItemChecks,
+    PackageList,
+    PackageView,
+)
 from node.filing.service import FILED, Filer, package_items, package_view, report_from_dict
 
 router = APIRouter(tags=["packages"])
@@ -34,9 +44,18 @@ Ctx = Annotated[NodeContext, Depends(get_ctx)]
 ZIP_TYPES = (b"application/zip", b"application/x-zip-compressed", b"application/octet-stream")
 
 
-async def receive_package(request: Request, target: Path, max_bytes: int) -> str | None:
+FORM_FIELD_MAX = 1024  # a small form field beside the ZIP (the web form's CSRF token)
+FORM_FIELDS_MAX = 16  # and how many of them
+
+
+async def receive_package(
+    request: Request, target: Path, max_bytes: int, *, fields: dict[str, str] | None = None,
+    before_file: Callable[[], None] | None = None,
+) -> str | None:  # fmt: skip
     """Stream the body into `target`: a raw ZIP (Content-Type application/zip) or a multipart form
-    whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory."""
+    whose part `file` is the ZIP. Returns the file name the client gave, if any. Never held in memory.
+    The web form (node/filing/pages.py) collects its small fields into `fields` (those before the ZIP)
+    and checks them in `before_file`, called before the first byte of the package is written."""
     ctype, _ = parse_options_header(request.headers.get("content-type", ""))
     written = 0
     with target.open("wb") as out:
@@ -49,6 +68,8 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
             out.write(data)
 
         if ctype in ZIP_TYPES:
+            if before_file is not None:
+                before_file()
             async for chunk in request.stream():
                 write(chunk)
             return None
@@ -62,7 +83,11 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
 
         def open_part(name: str, filename: str | None) -> Any:
             if name not in ("file", "package") or received:
+                if fields is not None and filename is None and not received:
+                    return _field_sink(fields, name)
                 return None  # other form fields are ignored; the first ZIP part counts
+            if before_file is not None:
+                before_file()
             received.append(filename)
             return write
 
@@ -70,6 +95,21 @@ async def receive_package(request: Request, target: Path, max_bytes: int) -> str
         if not received:
             raise InvalidInput("missing form part 'file' (the package ZIP)", reason="missing_part")
         return received[0]
+
+
+def _field_sink(fields: dict[str, str], name: str) -> Callable[[bytes | memoryview], None]:
+    if name not in fields and len(fields) >= FORM_FIELDS_MAX:
+        raise InvalidInput(f"more than {FORM_FIELDS_MAX} form fields before the package", reason="invalid_input")
+    fields[name] = ""
+    raw = bytearray()
+
+    def sink(data: bytes | memoryview) -> None:
+        raw.extend(data)
+        if len(raw) > FORM_FIELD_MAX:
+            raise InvalidInput(f"form field {name!r} is too long", reason="invalid_input")
+        fields[name] = raw.decode("utf-8", "replace")
+
+    return sink
 
 
 def filer_for(request: Request, ctx: NodeContext) -> Filer:
@@ -98,11 +138,14 @@ def _answer(ctx: NodeContext, package_id: str, duplicate: bool) -> JSONResponse:
              responses=REFILED_PACKAGE)
 async def file_package(
     request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))],
-    name: str | None = None,
+    name: str | None = None, async_: Annotated[QueryBool, Query(alias="async")] = False,
 ) -> JSONResponse:  # fmt: skip
     """A transfer package as a ZIP (directory or BagIt bag inside, with manifest.csv/json): checked,
     then filed atomically. 201 filed, 200 the same package was filed before (the original is
-    answered), 422 `package_rejected` (the report says why; nothing filed) or `package_unreadable`."""
+    answered), 422 `package_rejected` (the report says why; nothing filed) or `package_unreadable`.
+    `async=true`: 202 at once with a job (stored, then checked and filed in the background, as the web
+    UI's filing page does); poll GET /packages/jobs/{id} until `finished`; the one audit event is
+    written when the job files or refuses the package."""
     settings = ctx.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
@@ -113,6 +156,14 @@ async def file_package(
     try:
         filename = await receive_package(request, tmp, settings.max_upload_bytes)
         filer = filer_for(request, ctx)
+        if async_:
+            audit = request_audit(request)
+            jobs = ctx.filing_jobs()
+            job_id = jobs.submit(tmp, name=name or upload_name(filename), principal=principal,
+                                 source_ip=audit.source_ip, filer=filer, audit=audit.part())  # fmt: skip
+            audit.aggregated()  # the request's one event is the job's (node/filing/jobs.py)
+            return JSONResponse(status_code=202, content=jobs.get(job_id, principal),
+                                headers={"Location": f"/packages/jobs/{job_id}"})  # fmt: skip
         who = f"{principal.kind}:{principal.name}"
         where = request.client.host if request.client else None
 
@@ -137,6 +188,15 @@ async def file_package(
         return _answer(ctx, outcome.package_id, outcome.duplicate)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@router.get("/packages/jobs/{job_id}", response_model=FilingJobView)
+def get_filing_job(
+    job_id: str, ctx: Ctx, principal: Annotated[Principal, Depends(require("items:ingest"))]
+) -> dict[str, Any]:  # fmt: skip
+    """A background filing job (`POST /packages?async=true`): its stage and items checked of total; once
+    `finished`, `package_id` (GET /packages/{id}: FILED or REJECTED and the report) or a FAILED job's `reason`."""
+    return ctx.filing_jobs().get(job_id, principal)
 
 
 def _load_package(ctx: NodeContext, principal: Principal, package_id: str) -> Package:

@@ -97,6 +97,30 @@ class ItemChecks(Answer):
 TEXT_REPORT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the report (`?format=text`)"}
 }
+
+
+class FilingJobView(Answer):
+    """A package checked and filed in the background (`POST /packages?async=true`, the web UI's filing page)."""
+
+    id: str
+    status: str = Field(description="QUEUED, RUNNING, DONE (filed or rejected: see the package) or FAILED")
+    stage: str = Field(description="queued, opening, checking, filing or done")
+    name: str
+    size: int = Field(description="bytes received")
+    items_total: int
+    items_checked: int
+    package_id: str | None = Field(description="the package (GET /packages/{id}: its status and report), when done")
+    duplicate: bool = Field(description="the same package was filed before: package_id is the original")
+    reason: str | None = Field(description="a FAILED job's reason code (e.g. package_unreadable, job_interrupted)")
+    message: str | None
+    submitted_by: str
+    created_at: str
+    updated_at: str | None
+    finished_at: str | None
+    finished: bool
+
+
 REFILED_PACKAGE: dict[int | str, dict[str, Any]] = {
-    200: {"model": FiledPackage, "description": "The same package was filed before: the original (`duplicate: true`)"}
+    200: {"model": FiledPackage, "description": "The same package was filed before: the original (`duplicate: true`)"},
+    202: {"model": FilingJobView, "description": "`async=true`: stored and queued; poll GET /packages/jobs/{id}"},
 }

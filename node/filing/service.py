@@ -74,6 +74,9 @@ _LOCK = threading.Lock()  # one filing at a time in this process (numbers are as
 Transaction = Callable[[str, dict[str, Any]], AbstractContextManager[Session]]
 # A hook for tests: called with a stage name ("blobs", "blob", "transaction") while filing.
 Hook = Callable[[str], None]
+# progress(stage, done, total): "opening" (unpacking, hashing), "checking" (items checked of total), "filing"
+# (blobs and the transaction); the web UI's filing jobs record it (node/filing/jobs.py).
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -324,10 +327,13 @@ class Filer:
         name: str | None = None,
         transaction: Transaction | None = None,
         fonds_allowed: Callable[[str], bool] | None = None,
+        progress: Progress | None = None,
     ) -> FilingOutcome:
         """Load, check and file one package. `fonds_allowed(fonds)` is asked for every item's fonds
         before anything is checked (raise in it to refuse). PackageError if it cannot be opened."""
         transaction = transaction or self._default_transaction
+        progress = progress or (lambda stage, done, total: None)
+        progress("opening", 0, 0)
         with load_package(path, tmp_root=self.tmp_dir, limits=self.package_limits) as pkg:
             if name:
                 pkg.name = name
@@ -341,8 +347,9 @@ class Filer:
             original = self.find_filed(digest) if manifest_clean(pkg) else None
             if original is not None:
                 return original
+            progress("checking", 0, len(pkg.items))
             with _LOCK:
-                return self._file_locked(pkg, digest, hashes, fonds_list, who, where, transaction)
+                return self._file_locked(pkg, digest, hashes, fonds_list, who, where, transaction, progress)
 
     def find_filed(self, digest: str) -> FilingOutcome | None:
         with self.reader() as s:
@@ -363,7 +370,7 @@ class Filer:
 
     def _file_locked(
         self, pkg: LoadedPackage, digest: str, hashes: dict[str, str], fonds_list: list[str], who: str,
-        where: str | None, transaction: Transaction,
+        where: str | None, transaction: Transaction, progress: Progress,
     ) -> FilingOutcome:  # fmt: skip
         package_id = uuid.uuid4().hex
         with self.reader() as s:
@@ -380,7 +387,9 @@ class Filer:
             report = check_package(
                 pkg.items, package=pkg.name, manifest=pkg.facts, existing=lookup, expected_start=expected_start,
                 config=self.config, process=process, package_files=pkg.files,
+                progress=lambda done, total: progress("checking", done, total),
             )  # fmt: skip
+        progress("filing", len(pkg.items), len(pkg.items))
         no_code = failed("AUTH-REFCODE", "no reference code given, and none can be made from the metadata")
         for item, item_report in zip(pkg.items, report.items, strict=True):
             if not item.metadata.get("archival_code") and not item_report.failures():

@@ -419,6 +419,7 @@ def check_package(
     process: dict[str, Any] | None = None,
     package_files: Iterable[str] | None = None,
     timings: dict[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PackageReport:
     """Check every item, then the package as a whole.
 
@@ -426,7 +427,8 @@ def check_package(
     code / document number / title+date (returns its id). `expected_start(scope)` gives the first
     number expected in a numbering scope (rule scope values, e.g. (fonds, category, year, retention,
     organisation)); default: the rule's start. `package_files`: paths present in the package (for
-    attachments). `process`: who ran the checks, when and from where (SEC-PROCESS)."""
+    attachments). `process`: who ran the checks, when and from where (SEC-PROCESS). `progress(done,
+    total)` is told after each item (the web UI's filing job shows it)."""
     config = config or CheckConfig()
     manifest = manifest or ManifestFacts()
     timer = _Timer(timings)
@@ -442,6 +444,8 @@ def check_package(
                 item, config, scan=scans[str(item.path)], attachment_exists=present.__contains__, timings=timings
             )
         )
+        if progress is not None:
+            progress(len(report.items), len(items))
     t = time.perf_counter()
 
     # authenticity (package): manifest consistency and duplicates

@@ -124,6 +124,16 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("GET", "/find")] == seen[("GET", "/browse")] == seen[("GET", "/records/{item_id}")] == seen[
         ("GET", "/records/{item_id}/proof")] == seen[("GET", "/search")]  # fmt: skip
     assert seen[("POST", "/inbox/{loan_id}/revoke")] == {"approver", "security_admin"}
+    # the archivist's pages: filing as POST /packages, arrangement as the API's writes, alerts as the API's
+    assert seen[("GET", "/filing")] == seen[("POST", "/filing")] == seen[("POST", "/packages")]
+    assert seen[("GET", "/filing/jobs/{job_id}")] == seen[("GET", "/packages/jobs/{job_id}")]
+    assert seen[("GET", "/filing/jobs/{job_id}")] == {"archivist", "init_key"}
+    assert seen[("GET", "/filing/packages/{package_id}")] == seen[("GET", "/packages/{package_id}")]
+    assert seen[("GET", "/arrange")] == seen[("POST", "/arrange/move")] == seen[("POST", "/items/{item_id}/move")]
+    assert seen[("POST", "/arrange/items/{item_id}/metadata")] == {"archivist"}
+    assert seen[("GET", "/preservation-alerts")] == seen[("GET", "/preservation/alerts")]
+    assert seen[("POST", "/preservation-alerts/run")] == seen[("POST", "/preservation/run")]
+    assert seen[("POST", "/preservation/run")] == {"archivist", "init_key"}
     assert seen[("GET", "/")] == seen[("GET", "/profile")] == set(CALLERS) - {"anonymous"}
     # The officers' pages: each officer only their own (issue 11, point 6).
     for path in ("/accounts", "/keys"):
