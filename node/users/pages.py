@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from node.audit.middleware import audited
 from node.audit.request import note_refusal
@@ -51,14 +50,11 @@ def dashboard(ctx: NodeContext, principal: Principal) -> dict[str, Any]:
         sections["my_loans"] = ctx.lending().list(principal, mine=True, limit=20)["loans"]
         sections["ending"] = ending_soon(ctx, principal)
     if principal.may("items:ingest") and principal.kind == "user":
-        from node.core.models import Package
-        from node.filing.service import package_view
         from node.preservation.service import list_alerts
 
         with ctx.reader() as s:
             sections["alerts"] = list_alerts(s, open_only=True, fonds=principal.fonds, limit=20)
-            rows = s.scalars(select(Package).order_by(Package.created_at.desc()).limit(10)).all()
-            sections["packages"] = [package_view(r, with_report=False) for r in rows]
+        sections["jobs"] = ctx.filing_jobs().recent(principal, limit=10)  # running ones with their progress
     if principal.may("audit:read"):
         sections["audit"] = True
     if principal.may("users:manage"):

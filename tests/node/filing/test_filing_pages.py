@@ -105,6 +105,7 @@ def test_upload_answers_at_once_then_the_job_checks_files_and_reports(
     assert archivist.get(f"/filing/packages/{package_id}").status_code == 200
     # the recent jobs list shows it
     assert f'data-job="{job_id}"' in archivist.get("/filing").text
+    assert f'href="/filing/jobs/{job_id}"' in archivist.get("/").text  # and the archivist's home page
     # one audit event for the upload: the API's action, written with the filing (target: the package)
     new = events(node_ctx, before)
     assert [(e.action, e.outcome, e.target) for e in new] == [("items:ingest", "ok", f"/packages/{package_id}")]
