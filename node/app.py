@@ -36,6 +36,8 @@ from node.lending import routes as loans
 from node.preservation import routes as preservation
 from node.search import routes as search
 from node.search import service as search_service
+from node.statistics import pages as statistics_pages
+from node.trust import pages as verify_pages
 from node.trust import root_routes as trust
 from node.trust import routes as proofs
 from node.users import auth_routes as auth
@@ -137,6 +139,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
     app.add_middleware(audit_middleware.AuditMiddleware, ctx=ctx)
     # The web UI (issue 11): pages beside each slice's routes, same require() and audit path (node/core/web.py).
     for router in (user_pages.router, lending_pages.router, audit_pages.router, anchoring_pages.router):
+        app.include_router(router)
+    # the verify page (its upload router streams: no router-level CSRF, node/trust/pages.py) and 利用统计
+    for router in (verify_pages.router, verify_pages.upload_router, statistics_pages.router):
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)
