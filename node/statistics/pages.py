@@ -42,7 +42,7 @@ def statistics(
     charts = {
         "months": column_chart([(m["month"], m["loans"]) for m in figures["months"]]),
         "fonds": row_chart([(f["fonds"], f["loans"]) for f in figures["fonds"]]),
-        "items": row_chart([(i["archival_code"] or i["title"] or i["item_id"], i["loans"])
+        "top": row_chart([(i["archival_code"] or i["title"] or i["item_id"], i["loans"])
                             for i in figures["top_items"]]),
     }  # fmt: skip
     durations = {k: duration(figures[k]) for k in ("request_to_approval_s", "approval_to_access_s")}

@@ -141,8 +141,9 @@ def _in_scope(query: Select[Any], scope: frozenset[str] | None, *, joined: bool 
     return query.where(Item.fonds_code.in_(scope))
 
 
-def _seconds(value: Any) -> float | None:
-    return None if value is None else max(0.0, float(value))
+def _seconds(value: Any) -> int | None:
+    """Whole seconds (julianday arithmetic is exact to about a millisecond)."""
+    return None if value is None else max(0, round(float(value)))
 
 
 class _Dialect:
