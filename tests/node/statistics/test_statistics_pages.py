@@ -137,7 +137,8 @@ def test_the_page_draws_well_formed_accessible_charts(api: Any, node_ctx: Any, l
         assert svg.find(f"{SVG}title").text and svg.find(f"{SVG}desc").text
     bars = {g.get("data-label"): int(g.get("data-value")) for g in charts["chart-fonds"].iter(f"{SVG}g")}
     assert bars == {"Z001": 2, "Z002": 1}
-    widths = {g.get("data-label"): float(g.find(f"{SVG}rect").get("width")) for g in charts["chart-fonds"].iter(f"{SVG}g")}
+    fonds_bars = list(charts["chart-fonds"].iter(f"{SVG}g"))
+    widths = {g.get("data-label"): float(g.find(f"{SVG}rect").get("width")) for g in fonds_bars}
     assert widths["Z001"] == pytest.approx(2 * widths["Z002"], abs=0.2)  # bars to scale
     months = {g.get("data-label"): int(g.get("data-value")) for g in charts["chart-months"].iter(f"{SVG}g")}
     assert len(months) == 12 and months[lent["this"]] == months[lent["last"]] == 1
