@@ -3,7 +3,8 @@ request to approval and from approval to the first read, the most lent items; as
 the server (no script), each with a <title>, a <desc> and its numbers in a table.
 
 loans:read, as GET /loans beside it (approver, auditor, security admin, security auditor): the figures are
-aggregates of every loan. A GET that changes nothing and writes no event (node/statistics/service.py)."""
+aggregates of every loan. A GET that changes nothing and writes no event. The figures of one window and
+fonds scope are computed at most once a minute (node/statistics/service.py, Cache); the page says when."""
 
 from __future__ import annotations
 
@@ -37,8 +38,13 @@ def statistics(
     request: Request, ctx: Ctx, principal: LoanReader, months: Annotated[int, Query(ge=1, le=stats.MAX_MONTHS)] = 12
 ) -> Response:
     window = stats.Window.last(months)
-    with ctx.reader() as s:
-        figures = stats.loan_statistics(s, window, principal.fonds)
+
+    def compute() -> dict[str, Any]:
+        with ctx.reader() as s:
+            return stats.loan_statistics(s, window, principal.fonds)
+
+    scope = tuple(sorted(principal.fonds)) if principal.fonds is not None else None
+    figures = ctx._once("statistics", stats.Cache).get((tuple(window.months), scope), compute)
     charts = {
         "months": column_chart([(m["month"], m["loans"]) for m in figures["months"]]),
         "fonds": row_chart([(f["fonds"], f["loans"]) for f in figures["fonds"]]),

@@ -16,21 +16,27 @@ What counts:
 - *most lent items*: how many loans each item was in.
 
 A caller limited to some fonds (`principal.fonds`) sees only loans and items of those fonds.
+The figures of one (window, scope) are kept for CACHE_SECONDS (`cached`): with 100,000 loans, 27,000 of them in
+the window, the queries take about a second on a small machine (the row volume, not a missing index: the
+joins run on primary keys), and statistics a minute old are as good as fresh ones.
 Indexes used: loans' primary key and `ix_loans_status`, loan_items' primary key (loan_id first) and its
 item_id index, items' primary key, audit_events' `action` and `time` indexes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Select, and_, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from node.core.models import AuditEvent, Item, Loan, LoanItem, LoanStatus
 
+CACHE_SECONDS = 60.0
 LENT = (LoanStatus.APPROVED, LoanStatus.RETURNED, LoanStatus.EXPIRED, LoanStatus.REVOKED)
 TOP_ITEMS = 10
 MAX_MONTHS = 60
@@ -60,19 +66,20 @@ def loan_statistics(session: Session, window: Window, fonds: Iterable[str] | Non
     """Every figure of the statistics page for the window; `fonds` None: every fonds."""
     scope = frozenset(fonds) if fonds is not None else None
     sql = _Dialect(session.get_bind().dialect.name)
-    lent = _lent_loans(window, scope)
+    lent = _lent_loans(window, scope)  # for the queries on loans alone
+    lent_any = _lent_loans(window, None)  # where the query joins the items in scope itself (no IN on top)
 
     month = sql.month(Loan.decided_at)
     loans_by_month = dict(session.execute(select(month, func.count()).where(lent).group_by(month)).all())
     items_query = select(month, func.count()).select_from(LoanItem).join(Loan, Loan.id == LoanItem.loan_id)
-    items_by_month = dict(session.execute(_in_scope(items_query, scope).where(lent).group_by(month)).all())
+    items_by_month = dict(session.execute(_in_scope(items_query, scope).where(lent_any).group_by(month)).all())
 
     fonds_rows = session.execute(
         _in_scope(
             select(Item.fonds_code, func.count(func.distinct(LoanItem.loan_id)), func.count())
             .select_from(LoanItem).join(Loan, Loan.id == LoanItem.loan_id).join(Item, Item.id == LoanItem.item_id),
             scope, joined=True,
-        ).where(lent).group_by(Item.fonds_code).order_by(func.count(func.distinct(LoanItem.loan_id)).desc(),
+        ).where(lent_any).group_by(Item.fonds_code).order_by(func.count(func.distinct(LoanItem.loan_id)).desc(),
                                                           Item.fonds_code)
     ).all()  # fmt: skip
 
@@ -99,7 +106,7 @@ def loan_statistics(session: Session, window: Window, fonds: Iterable[str] | Non
         select(LoanItem.item_id, func.count().label("n")).select_from(LoanItem).join(Loan, Loan.id == LoanItem.loan_id)
     )
     top = session.execute(
-        _in_scope(top_query, scope).where(lent).group_by(LoanItem.item_id)
+        _in_scope(top_query, scope).where(lent_any).group_by(LoanItem.item_id)
         .order_by(func.count().desc(), LoanItem.item_id).limit(TOP_ITEMS)
     ).all()  # fmt: skip
     details = {
@@ -107,6 +114,7 @@ def loan_statistics(session: Session, window: Window, fonds: Iterable[str] | Non
     }
 
     return {
+        "computed_at": datetime.now(UTC).isoformat(),
         "months": [{"month": m, "loans": int(loans_by_month.get(m, 0)), "items": int(items_by_month.get(m, 0))}
                    for m in window.months],
         "fonds": [{"fonds": code, "loans": int(loans), "items": int(items)} for code, loans, items in fonds_rows],
@@ -123,11 +131,35 @@ def loan_statistics(session: Session, window: Window, fonds: Iterable[str] | Non
     }  # fmt: skip
 
 
+class Cache:
+    """Computed figures by key for `seconds` (one per node, kept by NodeContext._once), thread-safe; the
+    computation runs outside the lock (two requests may both compute a missing entry, which is harmless)."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._entries: dict[Any, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        now = self.clock()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now - found[0] < self.seconds:
+                return found[1]
+        figures = compute()
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.seconds}
+            self._entries[key] = (now, figures)
+        return figures
+
+
 def _lent_loans(window: Window, scope: frozenset[str] | None) -> Any:
     """The WHERE clause of the loans counted: granted, approved in the window, with an item in scope."""
     clause = and_(Loan.status.in_(LENT), Loan.decided_at.is_not(None), Loan.decided_at >= window.start)
     if scope is not None:
-        in_scope = select(LoanItem.loan_id).join(Item, Item.id == LoanItem.item_id).where(Item.fonds_code.in_(scope))
+        # own aliases: a subquery on the outer query's tables would be correlated with it (once per row)
+        link, item = aliased(LoanItem), aliased(Item)
+        in_scope = select(link.loan_id).join(item, item.id == link.item_id).where(item.fonds_code.in_(scope))
         clause = and_(clause, Loan.id.in_(in_scope))
     return clause
 

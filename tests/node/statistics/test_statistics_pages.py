@@ -195,3 +195,20 @@ def test_the_window_counts_calendar_months_back() -> None:
     window = stats.Window.last(3, datetime(2026, 2, 14, 8, tzinfo=UTC))
     assert window.months == ["2025-12", "2026-01", "2026-02"] and window.start == datetime(2025, 12, 1, tzinfo=UTC)
     assert len(stats.Window.last(1000).months) == stats.MAX_MONTHS
+
+
+def test_the_cache_keeps_figures_a_minute() -> None:
+    clock = [100.0]
+    cache = stats.Cache(60, clock=lambda: clock[0])
+    calls: list[int] = []
+
+    def compute() -> dict[str, Any]:
+        calls.append(1)
+        return {"n": len(calls)}
+
+    assert cache.get("k", compute) == {"n": 1}
+    clock[0] += 59
+    assert cache.get("k", compute) == {"n": 1} and len(calls) == 1  # within the minute: kept
+    assert cache.get("other scope", compute) == {"n": 2}  # another key computes its own
+    clock[0] += 2
+    assert cache.get("k", compute) == {"n": 3}  # over a minute old: computed again
