@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, and_, cast, func, select
+from sqlalchemy import JSON, Select, and_, cast, extract, func, select
 from sqlalchemy.orm import Session, aliased
 
 from node.core.models import AuditEvent, Item, Loan, LoanItem, LoanStatus
@@ -193,13 +193,13 @@ class _Dialect:
     def seconds(self, later: Any, earlier: Any) -> Any:
         """Seconds between two timestamp columns."""
         if self.postgres:
-            return func.extract("epoch", later - earlier)
+            return extract("epoch", later - earlier)
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
     def seconds_iso(self, later_iso: Any, earlier: Any) -> Any:
         """Seconds from a timestamp column to an ISO text time (the audit trail's "...T...Z")."""
         if self.postgres:
-            return func.extract("epoch", cast(later_iso, Loan.decided_at.type) - earlier)
+            return extract("epoch", cast(later_iso, Loan.decided_at.type) - earlier)
         return (func.julianday(later_iso) - func.julianday(earlier)) * 86400.0
 
     def json_text(self, column: Any, key: str) -> Any:
