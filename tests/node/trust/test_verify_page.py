@@ -242,3 +242,18 @@ def test_verifying_writes_no_audit_event(api: Any, people: People, node_ctx: Any
     assert send(client, token=token, bundle=b"{not json").status_code == 422
     assert last_seq(node_ctx) == before
     assert 'href="/verify-record"' in client.get("/").text  # the auditor's nav links to it
+
+
+def test_every_step_status_and_outcome_has_words_in_both_languages() -> None:
+    from node.core import web
+    from node.trust.verification import CERTIFICATE_STEPS, FAILED_AT
+    from verifier.verify import EXIT_CODES, STEP_NAMES
+
+    for lang in web.LANGUAGES:
+        keys = set(web.catalogue(lang))
+        assert {f"verify.step.{n}" for n in (*STEP_NAMES, *CERTIFICATE_STEPS)} <= keys
+        assert {f"verify.status.{s}" for s in ("passed", "failed", "indeterminate", "not_run")} <= keys
+        assert {f"verify.outcome.{o}" for o in EXIT_CODES} <= keys
+        assert {f"verify.reason.{code}" for code in FAILED_AT} <= keys
+        assert {f"verify.reason.{code}" for code in ("content_mismatch", "record_tampered", "bad_inclusion_path",
+                                                     "root_not_on_chain", "contract_untrusted")} <= keys  # fmt: skip
