@@ -42,6 +42,8 @@ from node.preservation import routes as preservation
 from node.search import pages as search_pages
 from node.search import routes as search
 from node.search import service as search_service
+from node.statistics import pages as statistics_pages
+from node.trust import pages as verify_pages
 from node.trust import root_routes as trust
 from node.trust import routes as proofs
 from node.users import auth_routes as auth
@@ -149,6 +151,9 @@ def create_app(ctx: NodeContext, *, scheduler: bool = True) -> FastAPI:
         app.include_router(router)
     for router in (filing_pages.router, filing_pages.upload_router, arrangement_manage.router,
                    preservation_pages.router):  # the archivist's pages  # fmt: skip
+        app.include_router(router)
+    # the verify page (its upload router streams: no router-level CSRF, node/trust/pages.py) and 利用统计
+    for router in (verify_pages.router, verify_pages.upload_router, statistics_pages.router):
         app.include_router(router)
     web.install(app)  # static files, security headers, HTML error pages for page requests
     install_openapi(app)  # error bodies, error statuses and multipart bodies in the spec (node/core/openapi.py)

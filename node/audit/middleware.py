@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public computations that change nothing (an outside auditor's verification) are not events.
-NOT_AUDITED = frozenset({("POST", "/verify"), ("POST", "/lang")})  # /lang: the web UI's language cookie
+# /lang: the web UI's language cookie; /verify-record: the verify page (node/trust/pages.py), POST /verify as a form.
+NOT_AUDITED = frozenset({("POST", "/verify"), ("POST", "/lang"), ("POST", "/verify-record")})
 # GET /search: a successful search is counted in the search audit's events (node/search/service.py,
 # SearchAudit: aggregated per caller and minute); the middleware records its refusals.
 AUDITED_READS = frozenset({"/items/{item_id}/content", "/audit/export", "/search", "/find", "/audit-trail/export"})

@@ -25,8 +25,11 @@ MAX_BODY_BYTES = 1024 * 1024  # a loan of 500 items with client-side signatures 
 MAX_JSON_DEPTH = 64  # the deepest body the API takes (a proof bundle) nests < 10 levels
 MAX_INT_DIGITS = 20  # 2**63 - 1 has 19 digits: anything longer is out of range for every field
 MAX_JSON_BYTES = MAX_BODY_BYTES  # the former name
-# Routes that stream their bodies under their own caps (node/ingest/service.py, node/filing/routes.py).
-STREAMING_ROUTES = frozenset({("POST", "/items"), ("POST", "/packages"), ("POST", "/filing")})
+# Routes that stream their bodies under their own caps (node/ingest/service.py, node/filing/routes.py; the filing
+# and verify pages, node/filing/pages.py, node/trust/pages.py).
+STREAMING_ROUTES = frozenset(
+    {("POST", "/items"), ("POST", "/packages"), ("POST", "/filing"), ("POST", "/verify-record")}
+)
 
 # A JSON string; an unterminated one (or one ending in a backslash) runs to the end of the input, so
 # every match attempt succeeds and the scan stays linear (a pattern that can fail would retry at every

@@ -144,8 +144,10 @@ def test_every_route_with_every_caller(api, people: People, item_id: str) -> Non
     assert seen[("POST", "/password-resets/{ref}/confirm")] == seen[("POST", "/users/{ref}/password/confirm")]
     officers = {"system_admin", "security_admin", "security_auditor"}
     assert seen[("GET", "/officer-changes")] == seen[("POST", "/officer-changes")] == officers
+    assert seen[("GET", "/verify-record")] == seen[("POST", "/verify-record")] == {"auditor", "security_auditor"}
+    assert seen[("GET", "/statistics")] == {"approver", "auditor", "security_admin", "security_auditor"}  # loans:read
     # The security auditor writes nothing but officer reviews (two-officer changes need all three).
-    writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify")}]
+    writes = [k for k in seen if k[0] != "GET" and k not in {("POST", "/verify"), ("POST", "/verify-record")}]
     assert {k for k in writes if "security_auditor" in seen[k]} <= {
         ("POST", "/officer-proposals"), ("POST", "/officer-proposals/{proposal_id}/confirm"),
         ("POST", "/auth/login"), ("POST", "/auth/logout"), ("POST", "/me/password"),
