@@ -2,8 +2,9 @@
 340,000 items and many loans (a handful of GROUP BY queries, never a row per loan in Python).
 
 What counts:
-- a *loan* is a request an approver granted (`decided_at` set, status APPROVED, RETURNED, EXPIRED or
-  REVOKED; rejected requests are not loans), dated by its approval (`decided_at`), in the window of the
+- a *loan* is a request an approver granted (`decided_at` set, status APPROVED, RETURNED, EXPIRED, REVOKED
+  or RENEWED (a renewal (续借) is a loan of its own, and so is the loan it extended); rejected requests are
+  not loans), dated by its approval (`decided_at`), in the window of the
   last `months` calendar months (UTC);
 - *per fonds*: the loans with an item of the fonds (a loan of items of two fonds counts in both) and the
   items lent from it;
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session, aliased
 from node.core.models import AuditEvent, Item, Loan, LoanItem, LoanStatus
 
 CACHE_SECONDS = 60.0
-LENT = (LoanStatus.APPROVED, LoanStatus.RETURNED, LoanStatus.EXPIRED, LoanStatus.REVOKED)
+LENT = (LoanStatus.APPROVED, LoanStatus.RETURNED, LoanStatus.EXPIRED, LoanStatus.REVOKED, LoanStatus.RENEWED)
 TOP_ITEMS = 10
 MAX_MONTHS = 60
 
