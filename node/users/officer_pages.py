@@ -64,11 +64,23 @@ def _refused(request: Request, exc: NodeError, page: Callable[..., Response], **
 
 
 # -- system admin: accounts ------------------------------------------------------------------------------
+def _listing(request: Request, ctx: NodeContext) -> dict[str, Any]:
+    """One page of the account list (`find`: a username prefix or part of a display name; `page` from 1), as
+    the link or the filter form asked; bad values fall back to the first page of everyone."""
+    find = request.query_params.get("find", "")[:64].strip()
+    try:
+        page = min(max(int(request.query_params.get("page", "1")), 1), 100_000)
+    except ValueError:
+        page = 1
+    with ctx.reader() as s:
+        shown = users.user_views(s, find=find, offset=(page - 1) * users.ACCOUNTS_PAGE, limit=users.ACCOUNTS_PAGE + 1)
+    return {"accounts": shown[: users.ACCOUNTS_PAGE], "find": find, "page": page,
+            "more": len(shown) > users.ACCOUNTS_PAGE}  # fmt: skip
+
+
 def _accounts_page(request: Request, ctx: NodeContext, *, error: str | None = None, status: int = 200,
                    form: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    with ctx.reader() as s:
-        accounts = users.user_views(s)
-    return _page(request, "users/accounts.html", status, accounts=accounts, error=error,
+    return _page(request, "users/accounts.html", status, **_listing(request, ctx), error=error,
                  form=form or {"username": "", "display_name": "", "must_change": True})  # fmt: skip
 
 
@@ -179,9 +191,7 @@ def revoke_api_key(key_id: PathInt, request: Request, ctx: Ctx, principal: Manag
 # -- security admin: roles and password resets -----------------------------------------------------------
 def _roles_page(request: Request, ctx: NodeContext, principal: Principal, *, error: str | None = None,
                 status: int = 200, form: dict[str, str] | None = None) -> Response:  # fmt: skip
-    with ctx.reader() as s:
-        accounts = users.user_views(s)
-    return _page(request, "users/roles.html", status, accounts=accounts, error=error, business=BUSINESS,
+    return _page(request, "users/roles.html", status, **_listing(request, ctx), error=error, business=BUSINESS,
                  officer_roles=set(OFFICER_ROLES), form=form or {"user": "", "role": ""})  # fmt: skip
 
 
@@ -214,7 +224,7 @@ def change_role(
 
 def _resets_page(request: Request, ctx: NodeContext, *, error: str | None = None, status: int = 200) -> Response:
     with ctx.reader() as s:
-        accounts = [a for a in users.user_views(s) if a["password_reset"]]
+        accounts = users.user_views(s, reset="any")
     pending = [a for a in accounts if a["password_reset"] == users.RESET_PENDING]
     waiting = [a for a in accounts if a["password_reset"] == users.MUST_CHANGE]
     return _page(request, "users/resets.html", status, pending=pending, waiting=waiting, error=error)

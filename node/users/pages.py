@@ -59,14 +59,12 @@ def dashboard(ctx: NodeContext, principal: Principal) -> dict[str, Any]:
         sections["audit"] = True
     if principal.may("users:manage"):
         with ctx.reader() as s:
-            accounts = users.user_views(s)
-        sections["accounts"] = {
-            "total": len(accounts), "disabled": sum(1 for a in accounts if a["disabled"]),
-            "resets": [a for a in accounts if a["password_reset"] == users.RESET_PENDING],
-        }  # fmt: skip
+            counts = users.account_counts(s)
+            pending = users.user_views(s, reset=users.RESET_PENDING, limit=20) if counts["resets"] else []
+        sections["accounts"] = {**counts, "resets": pending}
     if principal.may("roles:grant"):
         with ctx.reader() as s:
-            sections["resets"] = [a for a in users.user_views(s) if a["password_reset"] == users.RESET_PENDING]
+            sections["resets"] = users.user_views(s, reset=users.RESET_PENDING, limit=20)
     if principal.kind == "user" and principal.roles & {r.value for r in OFFICERS}:
         sections["proposals"] = officer_pages.pending_proposals(ctx, principal)
     return sections

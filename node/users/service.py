@@ -26,7 +26,7 @@ import nacl.exceptions
 import nacl.pwhash
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from anchor.chain import ChainClient
@@ -149,13 +149,37 @@ def create_account(
     return user
 
 
-def user_views(session: Session) -> list[dict[str, object]]:
-    """`user_view` of every account by username, with one query for all roles (the officers' pages)."""
+ACCOUNTS_PAGE = 50  # accounts per page of the officers' lists (70 subsidiaries: thousands of accounts)
+
+
+def user_views(
+    session: Session, *, find: str = "", offset: int = 0, limit: int | None = None, reset: str | None = None
+) -> list[dict[str, object]]:
+    """`user_view` of the accounts by username (those whose username starts with, or display name holds,
+    `find`; with a password reset in state `reset`, or in any state for "any"), one query for their roles."""
+    query = select(User).order_by(User.username)
+    if find:
+        pattern = find.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(User.username.like(f"{pattern}%", escape="\\"),
+                                User.display_name.like(f"%{pattern}%", escape="\\")))  # fmt: skip
+    if reset is not None:
+        state = User.password_reset_state
+        query = query.where(state.is_not(None) if reset == "any" else state == reset)
+    everyone = list(session.scalars(query.offset(offset).limit(limit)))
     held: dict[str, list[str]] = {}
-    for user_id, role in session.execute(select(UserRole.user_id, UserRole.role).order_by(UserRole.role)):
+    roles = select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_([u.id for u in everyone]))
+    for user_id, role in session.execute(roles.order_by(UserRole.role)):
         held.setdefault(user_id, []).append(role)
-    everyone = session.scalars(select(User).order_by(User.username))
     return [user_view(session, user, roles=held.get(user.id, [])) for user in everyone]
+
+
+def account_counts(session: Session) -> dict[str, int]:
+    """How many accounts there are, are disabled, and wait for the security admin's reset confirmation."""
+    total, disabled, pending = session.execute(select(
+        func.count(), func.count(User.disabled_at),
+        func.count(case((User.password_reset_state == RESET_PENDING, 1))),
+    )).one()  # fmt: skip
+    return {"total": total, "disabled": disabled, "resets": pending}
 
 
 def revoke_tokens(session: Session, user_id: str) -> None:

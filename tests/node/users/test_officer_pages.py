@@ -106,6 +106,32 @@ def test_the_system_admin_creates_disables_and_enables_an_account(api: Any, node
     assert 'data-user="sysadmin" data-state="active"' in sysadmin.get("/accounts").text
 
 
+def test_the_account_lists_come_in_pages_and_can_be_filtered(api: Any, node_ctx: Any, people: People) -> None:
+    """Thousands of accounts (70 subsidiaries): /accounts and /roles show 50 at a time, in username order,
+    with a filter by username prefix or part of the display name."""
+    from node.users import service as users
+
+    with node_ctx.sessions() as s:
+        for i in range(users.ACCOUNTS_PAGE + 5):
+            users.create_user(s, f"reader{i:03d}", NEW_PASSWORD, display_name=f"分公司读者 {i}")
+        s.commit()
+    sysadmin, secadmin = as_person(api, people, "system_admin"), as_person(api, people, "security_admin")
+    for client, page in ((sysadmin, "/accounts"), (secadmin, "/roles")):
+        first = client.get(page)
+        shown = re.findall(r'<tr data-user="([^"]+)"', first.text)
+        assert len(shown) == users.ACCOUNTS_PAGE and shown == sorted(shown), page
+        assert 'id="accounts-next"' in first.text and 'id="accounts-prev"' not in first.text
+        second = client.get(page, params={"page": 2})
+        rest = re.findall(r'<tr data-user="([^"]+)"', second.text)
+        assert rest and not set(rest) & set(shown) and 'id="accounts-prev"' in second.text
+        found = client.get(page, params={"find": "reader05"})
+        assert re.findall(r'<tr data-user="([^"]+)"', found.text) == [f"reader05{i}" for i in range(5)]
+        by_name = client.get(page, params={"find": "读者 54"})
+        assert re.findall(r'<tr data-user="([^"]+)"', by_name.text) == ["reader054"]
+        assert client.get(page, params={"find": "%"}).text.count("<tr data-user=") == 0  # LIKE is escaped
+        assert client.get(page, params={"page": "x"}).status_code == 200  # a bad page is the first one
+
+
 @pytest.mark.parametrize(
     ("form", "status", "code", "message"),
     [
