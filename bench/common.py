@@ -104,25 +104,32 @@ def dev_node(workdir: Path, rpc_url: str, *, anchor_enabled: bool = False) -> It
     """`archive-ledger init` (dev profile, on the given ganache) then `archive-ledger serve` as a
     subprocess on a free loopback port; terminated on exit. Scheduled anchoring is off by default
     (ARCHIVE_LEDGER_ANCHOR_ENABLED=false) so it cannot disturb a timing; POST /anchor still works."""
-    from tests.helpers.ganache_fixture import free_port
-
     data = workdir / "data"
     subprocess.run(
         [*CLI, "init", "--data-dir", str(data), "--profile", "dev", "--rpc-url", rpc_url],
         check=True, env=_env(), stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    anchoring = {"ARCHIVE_LEDGER_ANCHOR_ENABLED": "true" if anchor_enabled else "false"}
+    with serve(data, workdir / "serve.log", anchoring) as url:
+        yield DevNode(url, rpc_url, data, data / "secrets" / "api-key", workdir / "serve.log")
+
+
+@contextlib.contextmanager
+def serve(data: Path, log_path: Path, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """`archive-ledger serve` of an initialised data dir as a subprocess on a free loopback port, with
+    `settings` as ARCHIVE_LEDGER_* variables; yields its URL once /health answers, terminated on exit."""
+    from tests.helpers.ganache_fixture import free_port
+
     port = free_port()
-    log_path = workdir / "serve.log"
-    env = _env({"ARCHIVE_LEDGER_ANCHOR_ENABLED": "true" if anchor_enabled else "false"})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [*CLI, "serve", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_env(settings), start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_health(url, proc, log_path)
-        yield DevNode(url, rpc_url, data, data / "secrets" / "api-key", log_path)
+        yield url
     finally:
         stop(proc)
 

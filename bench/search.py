@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import CLI, _env, _wait_health, ganache, machine, pct, stop, table, update_results_section, verdict, workdir
+from common import CLI, _env, ganache, machine, pct, serve, table, update_results_section, verdict, workdir
 
 COMMON_CHARS = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定"
@@ -265,20 +265,9 @@ MIX: list[tuple[str, dict[str, Any]]] = [
 def serve_and_query(tmp: Path, data_dir: Path, rounds: int) -> tuple[list[tuple[str, float, float, int]], list, list]:
     import httpx
 
-    from tests.helpers.ganache_fixture import free_port
-
-    port = free_port()
-    env = _env({"ARCHIVE_LEDGER_ANCHOR_ENABLED": "false", "ARCHIVE_LEDGER_SEARCH_ENABLED": "false",
-                "ARCHIVE_LEDGER_PRESERVATION_ENABLED": "false"})  # fmt: skip
-    log_path = tmp / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_health(url, proc, log_path)
+    jobs_off = {"ARCHIVE_LEDGER_ANCHOR_ENABLED": "false", "ARCHIVE_LEDGER_SEARCH_ENABLED": "false",
+                "ARCHIVE_LEDGER_PRESERVATION_ENABLED": "false"}  # fmt: skip
+    with serve(data_dir, tmp / "serve.log", jobs_off) as url:
         key = (data_dir / "secrets" / "api-key").read_text().strip()
         per_query: dict[str, list[float]] = {name: [] for name, _ in MIX}
         totals: dict[str, int] = {}
@@ -301,8 +290,6 @@ def serve_and_query(tmp: Path, data_dir: Path, rounds: int) -> tuple[list[tuple[
         rows = [(name, pct(per_query[name], 50) * 1000, pct(per_query[name], 95) * 1000, totals[name])
                 for name, _ in MIX]  # fmt: skip
         return rows, all_search, all_health
-    finally:
-        stop(proc)
 
 
 def compare_fts5(n: int, seed: int) -> str:

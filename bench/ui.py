@@ -18,6 +18,7 @@ absent, never timed.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import subprocess
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from common import CLI, _env, _wait_health, ganache, machine, pct, stop, table, update_results_section, verdict, workdir
+from common import CLI, _env, ganache, machine, pct, serve, table, update_results_section, verdict, workdir
 from search import fill, rebuild
 
 PASSWORD = "a long enough password 2027"
@@ -37,18 +38,23 @@ TARGET_MS = 300.0
 N_BORROWERS = 500
 
 
-def pages(item_id: str, loan_id: str) -> dict[str, list[str]]:
-    """username -> the pages that person opens (a page may take query parameters as its links do)."""
+def pages(lent: tuple[str, str]) -> dict[str, list[str]]:
+    """username -> the pages that person opens (with query parameters as the pages' own links make them).
+    `lent` = (loan id, item id) of a real PDF lent to alice: the item pages are of it (the synthetic catalogue
+    rows have no records in a Merkle log, which an item page shows)."""
+    loan_id, pdf_id = lent
     return {
         "alice": ["/", "/my-loans", "/my-loans/new", "/profile", "/find?q=码头", "/find?q=合同&fonds=A101",
-                  "/browse", "/browse/A101", f"/records/{item_id}", "/cart"],
+                  "/find?fonds=A101&year_from=2015&year_to=2015", "/browse", "/browse/A101", f"/records/{pdf_id}",
+                  "/cart", f"/my-loans/{loan_id}/items/{pdf_id}",
+                  f"/my-loans/{loan_id}/items/{pdf_id}/pages/1.png"],  # an image (pdftoppm + watermark), not a page
         "carol": ["/", "/inbox"],
-        "arnold": ["/", "/filing", "/alerts", "/arrangement/volumes", f"/records/{item_id}/edit"],
-        "audrey": ["/", "/checkpoint-log", "/checkpoint-log?fonds=A101", "/statistics", "/verify-record"],
+        "arnold": ["/", "/filing", "/arrange", "/preservation-alerts", f"/arrange/items/{pdf_id}/metadata"],
+        "audrey": ["/", "/checkpoint-log", "/checkpoint-log?fonds=A101", "/verify-record", "/statistics"],
         "secauditor": ["/", "/audit-trail", "/audit-trail?actor=alice", "/audit-trail?action=items:file&outcome=ok",
-                       "/audit-trail?action=loans:decide", "/statistics"],
-        "sysadmin": ["/", "/accounts", "/api-keys"],
-        "secadmin": ["/", "/roles", "/password-resets", "/officer-proposals"],
+                       "/audit-trail?action=loans:decide", "/statistics", "/verify-record"],
+        "sysadmin": ["/", "/accounts", "/keys", "/officer-changes"],
+        "secadmin": ["/", "/roles", "/password-resets", "/officer-changes", "/statistics"],
     }  # fmt: skip
 
 
@@ -125,9 +131,20 @@ def web_login(url: str, username: str, password: str) -> httpx.Client:
     return client
 
 
-def real_loans(url: str, item_ids: list[str]) -> str:
-    """Three loans of alice's through the API (one approved by carol with her key), so the inbox, my loans
-    and the trail hold live rows too; returns the approved loan's id."""
+def real_loans(url: str, api_key: str, item_ids: list[str]) -> tuple[str, str]:
+    """A real PDF filed through the API and three loans of alice's (the first, of the PDF and a catalogue
+    item, approved by carol with her key on chain), so the inbox, my loans, the reader and the trail hold live
+    rows too; returns (the approved loan's id, the PDF's item id)."""
+    from tests.helpers.checks_builders import pdf_bytes
+
+    api = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {api_key}"})
+    meta = {"fonds": "A101", "title": "码头调度报告", "category": "WS", "year": 2015, "retention": "30y"}
+    files = {"metadata": (None, json.dumps(meta, ensure_ascii=False).encode(), "application/json"),
+             "file": ("report.pdf", pdf_bytes(pages=3, text="dock report"), "application/pdf")}  # fmt: skip
+    r = api.post("/items", files=files)
+    r.raise_for_status()
+    pdf_id = r.json()["id"]
+    api.post("/anchor").raise_for_status()
     tokens = {}
     for name in ("alice", "carol"):
         r = httpx.post(f"{url}/auth/login", json={"username": name, "password": PASSWORD}, timeout=60)
@@ -136,13 +153,13 @@ def real_loans(url: str, item_ids: list[str]) -> str:
     alice = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {tokens['alice']}"})
     carol = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {tokens['carol']}"})
     ids = []
-    for item_id in item_ids[:3]:
-        r = alice.post("/loans", json={"items": [item_id], "purpose": "港口史研究", "days": 14})
+    for items in ([pdf_id, item_ids[0]], [item_ids[1]], [item_ids[2]]):
+        r = alice.post("/loans", json={"items": items, "purpose": "港口史研究", "days": 14})
         r.raise_for_status()
         ids.append(r.json()["id"])
     r = carol.post(f"/loans/{ids[0]}/approve", json={"password": PASSWORD})
     r.raise_for_status()
-    return ids[0]
+    return ids[0], pdf_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tests.helpers.e2e_support import clean_env, create_people
-    from tests.helpers.ganache_fixture import free_port
 
     with workdir("ui", keep=args.keep) as tmp, ganache(tmp) as rpc_url:
         data = tmp / "data"
@@ -166,34 +182,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"catalogue: {args.items:,} items in {fill_s:.0f} s", flush=True)
         n_index, index_s, _ = rebuild(data)
         print(f"metadata index: {n_index:,} in {index_s:.0f} s", flush=True)
-        port = free_port()
         jobs_off = ("ANCHOR", "SEARCH", "PRESERVATION", "EXTRACTION")  # nothing competes with the pages
-        env = _env({f"ARCHIVE_LEDGER_{job}_ENABLED": "false" for job in jobs_off})
-        log_path = tmp / "serve.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [*CLI, "serve", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_health(url, proc, log_path)
+        with serve(data, tmp / "serve.log", {f"ARCHIVE_LEDGER_{job}_ENABLED": "false" for job in jobs_off}) as url:
             create_people(url, data, clean_env(tmp), tmp, PEOPLE, PASSWORD)
             n_events, n_loans = bulk_trail_and_loans(data, args.loans, args.seed)
             print(f"trail: {n_events:,} events, {n_loans:,} loans written", flush=True)
             api_key = (data / "secrets" / "api-key").read_text().strip()
             api = httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {api_key}"})
             item_ids = [i["id"] for i in api.get("/items", params={"limit": 5}).json()["items"]]
-            loan_id = real_loans(url, item_ids)
+            lent = real_loans(url, api_key, item_ids)
             officers = {n: (data / "secrets" / "officers" / f"{n}.password").read_text().strip()
                         for n in ("sysadmin", "secadmin", "secauditor")}  # fmt: skip
             timings: dict[tuple[str, str], list[float]] = {}
             healths: list[float] = []
             absent: list[tuple[str, str, int]] = []
-            for who, paths in pages(item_ids[0], loan_id).items():
+            first: dict[tuple[str, str], float] = {}
+            for who, paths in pages(lent).items():
                 client = web_login(url, who, officers.get(who, PASSWORD))
                 for path in paths:
-                    r = client.get(path)  # warm-up, and is the page there?
+                    t = time.perf_counter()
+                    r = client.get(path)  # the first view (caches cold), and is the page there?
+                    first[(who, path)] = time.perf_counter() - t
                     if r.status_code != 200:
                         absent.append((who, path, r.status_code))
                         continue
@@ -205,15 +214,15 @@ def main(argv: list[str] | None = None) -> int:
                         client.get(path).raise_for_status()
                         timings.setdefault((who, path), []).append(time.perf_counter() - t)
                 client.close()
-        finally:
-            stop(proc)
 
-    every = [t for ts in timings.values() for t in ts]
+    # the pages (HTML); the reader's watermarked page images are shown per row but are not pages
+    every = [t for (_, path), ts in timings.items() if not path.endswith(".png") for t in ts]
     p50, p95, h95 = pct(every, 50) * 1000, pct(every, 95) * 1000, pct(healths, 95) * 1000
-    worst = max(timings.items(), key=lambda kv: pct(kv[1], 95))
-    rows = [(who, path, f"{pct(ts, 50) * 1000:.1f}", f"{pct(ts, 95) * 1000:.1f}", f"{pct(ts, 95) * 1000 / h95:.0f} x",
-             verdict(pct(ts, 95) * 1000 <= TARGET_MS)) for (who, path), ts in timings.items()]  # fmt: skip
-    per_page = table(["person", "page", "p50 ms", "p95 ms", "p95 / /health p95", "<= 300 ms"], rows)
+    worst = max(((k, ts) for k, ts in timings.items() if not k[1].endswith(".png")), key=lambda kv: pct(kv[1], 95))
+    rows = [(who, path, f"{first[(who, path)] * 1000:.0f}", f"{pct(ts, 50) * 1000:.1f}", f"{pct(ts, 95) * 1000:.1f}",
+             f"{pct(ts, 95) * 1000 / h95:.0f} x", verdict(pct(ts, 95) * 1000 <= TARGET_MS))
+            for (who, path), ts in timings.items()]  # fmt: skip
+    per_page = table(["person", "page", "first view ms", "p50 ms", "p95 ms", "p95 / /health p95", "<= 300 ms"], rows)
     summary = table(
         ["figure", "target", "measured", "verdict"],
         [("page p95, every page", f"<= {TARGET_MS:.0f} ms", f"{p95:.1f} ms (p50 {p50:.1f} ms); /health p95 "
