@@ -176,10 +176,11 @@ def workdir(prefix: str, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def update_results_section(section: str, body: str, command: str) -> Path:
+def update_results_section(section: str, body: str, command: str, *, deterministic: bool = False) -> Path:
     """(Re)write one `## ...` section of bench/RESULTS.md, leaving the others as they are."""
     results = ROOT / "bench" / "RESULTS.md"
-    new = f"{section}\n\nProduced by `{command}` (deterministic: same figures on every run).\n\n{body}\n"
+    note = " (deterministic: same figures on every run)" if deterministic else ""
+    new = f"{section}\n\nProduced by `{command}`{note}.\n\n{body}\n"
     text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
     start = text.find(section)
     if start == -1:

@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     table = render(rows, info)
     print(table)
     if args.update_results:
-        path = update_results_section(SECTION, table, ".venv/bin/python bench/gas_anchor.py --update-results")
+        command = ".venv/bin/python bench/gas_anchor.py --update-results"
+        path = update_results_section(SECTION, table, command, deterministic=True)
         print(f"\nupdated {path.relative_to(ROOT)}")
     return 0
 

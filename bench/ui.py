@@ -44,7 +44,8 @@ def pages(lent: tuple[str, str]) -> dict[str, list[str]]:
     rows have no records in a Merkle log, which an item page shows)."""
     loan_id, pdf_id = lent
     return {
-        "alice": ["/", "/my-loans", "/my-loans/new", "/profile", "/find?q=码头", "/find?q=合同&fonds=A101",
+        "alice": ["/", "/my-loans", "/my-loans/new", "/my-loans/new?q=码头", "/profile", "/find?q=码头",
+                  "/find?q=合同&fonds=A101",
                   "/find?fonds=A101&year_from=2015&year_to=2015", "/browse", "/browse/A101", f"/records/{pdf_id}",
                   "/cart", f"/my-loans/{loan_id}/items/{pdf_id}",
                   f"/my-loans/{loan_id}/items/{pdf_id}/pages/1.png"],  # an image (pdftoppm + watermark), not a page

@@ -19,6 +19,7 @@ class Item(Base):
     __table_args__ = (
         Index("ix_items_dedupe", "fonds_code", "content_sha256", "source_path"),
         Index("ix_items_arrangement", "fonds_code", "category", "year"),
+        Index("ix_items_created", "created_at", "id"),  # newest first (request form, extraction's queue)
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -195,6 +196,10 @@ class AuditEvent(Base):
     not sealed into the log yet, see node/audit/service.py)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (  # the trail's filters, newest first, without sorting every matching event
+        Index("ix_audit_events_action_seq", "action", "seq"),
+        Index("ix_audit_events_principal_seq", "principal_id", "seq"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
