@@ -1,8 +1,9 @@
 """The lending flow of the web UI in a real browser (issue 11, 2. and 3.): three people, three browser
-contexts. The borrower puts items in the request cart and requests them (purpose, period); the approver
-approves from the inbox in at most three actions; the borrower reads a lent PDF in the browser (pages
-rendered on the server as PNG images with the borrower's name and the time burnt in as a watermark) and
-downloads the certificate; the borrower asks for a renewal (续借), the approver approves it and the new
+contexts (four with the auditor). The borrower searches, puts items in the request cart and requests them
+(purpose, period); the approver approves from the inbox in at most three actions; the borrower reads a lent
+PDF in the browser (pages rendered on the server as PNG images with the borrower's name and the time burnt in
+as a watermark) and downloads the certificate, which the security auditor verifies on the verify page; the
+borrower asks for a renewal (续借), the approver approves it and the new
 end shows; the approver revokes the loan and the borrower's next view is refused (403)."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.helpers.browser import (  # noqa: F401  (fixtures: browser_type_launc
     Site,
     browser_type_launch_args,
     expect,
+    indexed,
     log_in,
     person,
     shot,
@@ -76,13 +78,19 @@ def test_cart_request_approve_read_renew_revoke(browser: Any, site: Site, tmp_pa
     pdf_item = _ingest_pdf(site, _pdf(original))
     alice, carol = person(browser, site), person(browser, site)
 
-    # the borrower fills the request cart (here through the cart page's own "add" form) and requests it
+    # the borrower searches and puts a hit in the request cart, adds the new PDF by its id on the cart page,
+    # and requests both
+    indexed(site, "港务局", 3)
     log_in(alice, "alice")
-    for item in (pdf_item, site.items["A"]):
-        alice.goto("/cart")
-        alice.fill("#cart-item-id", item)
-        alice.click("#cart-add-button")
-        expect(alice).to_have_url(re.compile(r"/cart\?notice=cart.added$"))
+    alice.click("nav >> text=检索")
+    alice.fill("#q", "港务局文书 A")
+    alice.keyboard.press("Enter")
+    alice.locator(f"#results > li[data-item='{site.items['A']}'] form.cart-add button").click()
+    expect(alice).to_have_url(re.compile(r"notice=cart.added"))
+    alice.goto("/cart")
+    alice.fill("#cart-item-id", pdf_item)
+    alice.click("#cart-add-button")
+    expect(alice).to_have_url(re.compile(r"/cart\?notice=cart.added$"))
     expect(alice.locator("#cart tbody tr")).to_have_count(2)
     expect(alice.locator("#cart")).to_contain_text("港务局会议纪要 D")
     shot(alice, "cart")
@@ -135,6 +143,18 @@ def test_cart_request_approve_read_renew_revoke(browser: Any, site: Site, tmp_pa
     assert {c["item_id"] for c in certificates["certificates"]} == {pdf_item, site.items["A"]}
     assert all(c["certificate"] is not None for c in certificates["certificates"])
 
+    # the security auditor verifies the borrower's certificate on the verify page: every step passes
+    auditor = person(browser, site)
+    log_in(auditor, "secauditor", site.officer_passwords["secauditor"])
+    auditor.click("nav a[href='/verify-record']")
+    certificate = next(c["certificate"] for c in certificates["certificates"] if c["item_id"] == pdf_item)
+    auditor.set_input_files("#certificate", {"name": "certificate.json", "mimeType": "application/json",
+                                             "buffer": json.dumps(certificate).encode()})  # fmt: skip
+    auditor.click("#verify-certificate")
+    expect(auditor.locator("#verify-result")).to_have_attribute("data-outcome", "authentic")
+    expect(auditor.locator("#steps > li[data-ok='true']")).to_have_count(5)
+    expect(auditor.locator("#certificate-payload")).to_contain_text(loan_id)
+
     # renewal (续借): the borrower asks for ten more days, the approver approves it, the new end shows
     old_end = alice.locator(f"#loans tbody tr[data-loan='{loan_id}'] .expires").inner_text()
     renew = alice.locator(f"#loans tbody tr[data-loan='{loan_id}'] form.renew")
@@ -173,8 +193,8 @@ def test_cart_request_approve_read_renew_revoke(browser: Any, site: Site, tmp_pa
     page_answer = alice.request.get(f"{site.url}{reader_url}/pages/1.png")
     assert page_answer.status == 403 and not page_answer.headers["content-type"].startswith("image/")
     # every view is in the trail: the reader and its pages as content reads, the refusals too
-    auditor = site.api("secauditor", site.officer_passwords["secauditor"])
-    events = auditor.get("/audit/events", params={"action": "items:content"}).json()["events"]
+    trail = site.api("secauditor", site.officer_passwords["secauditor"])
+    events = trail.get("/audit/events", params={"action": "items:content"}).json()["events"]
     mine = [e for e in events if e["principal_name"] == "alice"]
     assert {e["outcome"] for e in mine} == {"ok", "denied"}
     assert any(e["details"].get("view") == "page" and e["outcome"] == "ok" for e in mine)

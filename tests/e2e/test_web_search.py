@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.helpers.browser import (  # noqa: F401  (fixtures: browser_type_launc
     Site,
     browser_type_launch_args,
     expect,
+    indexed,
     log_in,
     person,
     shot,
@@ -25,17 +25,6 @@ from tests.helpers.browser import (  # noqa: F401  (fixtures: browser_type_launc
 from tests.helpers.ganache_fixture import ganache_url  # noqa: F401  (the fixture `site` needs)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ganache, pytest.mark.browser, pytest.mark.slow]
-
-
-def indexed(site: Site, query: str, count: int) -> None:
-    """Wait for the search index's scheduled catch-up to hold the fixture's items."""
-    client = site.server.client()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if client.get("/search", params={"q": query}).json()["total"] >= count:
-            return
-        time.sleep(0.5)
-    pytest.fail(f"the search index never held {count} items for {query!r}")
 
 
 def test_keyboard_search_item_page_verify_and_proof_download(browser: Any, site: Site) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,3 +118,14 @@ def shot(page: Page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def indexed(site: Site, query: str, count: int) -> None:
+    """Wait for the search index's scheduled catch-up to hold `count` items for `query`."""
+    client = site.server.client()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if client.get("/search", params={"q": query}).json()["total"] >= count:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the search index never held {count} items for {query!r}")
