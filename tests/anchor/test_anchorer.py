@@ -781,3 +781,12 @@ def test_adoption_needs_the_anchoring_event(chain, monkeypatch) -> None:  # type
     with pytest.raises(ChainError) as info:
         anchorer.reconcile()
     assert str(info.value) == f"no CheckpointAnchored event in block {block} for size {size}"
+
+
+def test_block_hashes_are_stored_as_0x_hex_whatever_the_client_returns() -> None:
+    """web3 gives receipts' block hashes as bytes (HexBytes); a plain JSON-RPC answer is a 0x string."""
+    from anchor.anchorer import _hex
+
+    assert _hex(b"\x0a\xbc") == _hex(bytearray(b"\x0a\xbc")) == _hex("0x0abc") == _hex("0abc") == "0x0abc"
+    with pytest.raises(ValueError):
+        _hex("0xzz")
