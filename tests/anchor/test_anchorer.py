@@ -790,3 +790,31 @@ def test_block_hashes_are_stored_as_0x_hex_whatever_the_client_returns() -> None
     assert _hex(b"\x0a\xbc") == _hex(bytearray(b"\x0a\xbc")) == _hex("0x0abc") == _hex("0abc") == "0x0abc"
     with pytest.raises(ValueError):
         _hex("0xzz")
+
+
+def test_a_rollback_closes_only_when_its_own_log_has_nothing_left_waiting(tmp_path: Path) -> None:
+    """`_close_rollbacks` per log: log A still has a checkpoint waiting to be anchored again, so A's rollback
+    stays open (and the loop goes on to B); log B has none, so B's rollback closes, and A's waiting
+    checkpoint does not keep B's open."""
+    from anchor.models import CheckpointStatus
+
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        logs = [merkle.get_or_create(fonds) for fonds in ("A001", "B001")]
+        s.flush()
+        a, b = (log.id for log in logs)
+        s.add(Checkpoint(log_pk=a, tree_size=1, root=b"\x00" * 32, previous_size=0, status=CheckpointStatus.PENDING))
+        s.add(Checkpoint(log_pk=b, tree_size=1, root=b"\x00" * 32, previous_size=0, status=CheckpointStatus.CONFIRMED))
+        for pk in (a, b):
+            s.add(ChainRollback(log_pk=pk, chain_size=0, lost_sizes="1", lost_count=1, reason="reorg", tx_hashes=""))
+    assert a < b  # a set of small ints iterates in order: A (waiting) comes first
+    with transaction(sessions) as s:
+        Anchorer._close_rollbacks(s, {a, b})
+    with sessions() as s:
+        open_rollbacks = {row.log_pk for row in s.scalars(select(ChainRollback)) if row.reanchored_at is None}
+    assert open_rollbacks == {a}
+    engine.dispose()
