@@ -811,10 +811,16 @@ def test_a_rollback_closes_only_when_its_own_log_has_nothing_left_waiting(tmp_pa
         s.add(Checkpoint(log_pk=b, tree_size=1, root=b"\x00" * 32, previous_size=0, status=CheckpointStatus.CONFIRMED))
         for pk in (a, b):
             s.add(ChainRollback(log_pk=pk, chain_size=0, lost_sizes="1", lost_count=1, reason="reorg", tx_hashes=""))
+        closed_before = datetime(2026, 1, 2, 3, 4, 5)  # an older rollback of B, repaired long ago: left as it is
+        s.add(ChainRollback(log_pk=b, chain_size=0, lost_sizes="1", lost_count=1, reason="reorg", tx_hashes="",
+                            reanchored_at=closed_before))  # fmt: skip
     assert a < b  # a set of small ints iterates in order: A (waiting) comes first
     with transaction(sessions) as s:
         Anchorer._close_rollbacks(s, {a, b})
     with sessions() as s:
-        open_rollbacks = {row.log_pk for row in s.scalars(select(ChainRollback)) if row.reanchored_at is None}
+        rows = s.scalars(select(ChainRollback)).all()
+        open_rollbacks = {row.log_pk for row in rows if row.reanchored_at is None}
+        times = {row.reanchored_at.replace(tzinfo=None) for row in rows if row.reanchored_at is not None}
     assert open_rollbacks == {a}
+    assert len(times) == 2 and closed_before in times
     engine.dispose()
