@@ -446,7 +446,9 @@ def test_key_listed_ignores_hex_case_and_refuses_what_is_not_a_key(kit: TrustKit
     assert not tr.key_listed(bytes.fromhex(key))  # type: ignore[arg-type]
 
 
-def test_trust_root_file_limits_and_unreadable_file(kit: TrustKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: E501
+def test_trust_root_file_limits_and_unreadable_file(
+    kit: TrustKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import verifier.trustroot as trustroot_mod
     from verifier.trustroot import load_trust_root_file
 
@@ -471,3 +473,121 @@ def test_trust_root_file_limits_and_unreadable_file(kit: TrustKit, tmp_path: Pat
         load_trust_root_file(tmp_path / "missing.json")
     assert info.value.reason_code == "trust_root_malformed"
     assert info.value.message.startswith(f"cannot read trust root {tmp_path / 'missing.json'}: [Errno 2]")
+
+
+# Each refusal of a malformed trust root names the field and what is wrong with it, word for word (mutation
+# testing found these messages unasserted; a wrong type must be this refusal too, never a TypeError).
+MALFORMED_MESSAGES: dict[str, tuple[Any, str]] = {
+    "sig_not_object": (
+        lambda d: d["signatures"].__setitem__(0, 5),
+        "signatures[0] must be an object",
+    ),
+    "sig_verifier_fields": (
+        lambda d: d["signatures"][0].update(x=1),
+        "signatures[0] fields must be kind, public_key, signature; got kind, public_key, signature, x",
+    ),
+    "sig_verifier_key_type": (
+        lambda d: d["signatures"][0].update(public_key=123),
+        "signatures[0].public_key must be 64 lower-case hex characters",
+    ),
+    "sig_verifier_signature": (
+        lambda d: d["signatures"][0].update(signature="ab"),
+        "signatures[0].signature must be 128 lower-case hex characters",
+    ),
+    "sig_officer_fields": (
+        lambda d: d["signatures"][1].update(x=1),
+        "signatures[1] fields must be address, kind, role, signature; got address, kind, role, signature, x",
+    ),
+    "sig_officer_role": (
+        lambda d: d["signatures"][1].update(role=""),
+        "signatures[1].role must be a non-empty string",
+    ),
+    "sig_officer_address": (
+        lambda d: d["signatures"][1].update(address="0xAB"),
+        "signatures[1].address must be a lower-case 0x address",
+    ),
+    "sig_officer_signature": (
+        lambda d: d["signatures"][1].update(signature="0xab"),
+        "signatures[1].signature must be 0x and 130 lower-case hex characters (r|s|v)",
+    ),
+    "sig_kind": (
+        lambda d: d["signatures"][0].update(kind="notary"),
+        "signatures[0].kind must be 'verifier' or 'officer', got 'notary'",
+    ),
+    "contract_not_object": (
+        lambda d: d["trust_root"]["contracts"].__setitem__("ArchiveAnchor", 5),
+        "trust_root.contracts.ArchiveAnchor must be an object",
+    ),
+    "contract_address": (
+        lambda d: d["trust_root"]["contracts"]["ArchiveAnchor"].update(address=7),
+        "trust_root.contracts.ArchiveAnchor.address must be a lower-case 0x address, got 7",
+    ),
+    "contract_block": (
+        lambda d: d["trust_root"]["contracts"]["ArchiveAnchor"].update(deployed_block=-1),
+        "trust_root.contracts.ArchiveAnchor.deployed_block must be an integer >= 0, got -1",
+    ),
+    "fonds_not_object": (
+        lambda d: d["trust_root"]["fonds"].__setitem__(0, 5),
+        "trust_root.fonds[0] must be an object",
+    ),
+    "fonds_code": (
+        lambda d: d["trust_root"]["fonds"][0].update(code=" "),
+        "trust_root.fonds[0].code must be a non-empty string",
+    ),
+    "officer_not_object": (
+        lambda d: d["trust_root"]["officers"].__setitem__(0, 5),
+        "trust_root.officers[0] must be an object",
+    ),
+    "officer_role": (
+        lambda d: d["trust_root"]["officers"][0].update(role=""),
+        "trust_root.officers[0].role must be a non-empty string",
+    ),
+    "officer_address": (
+        lambda d: d["trust_root"]["officers"][0].update(address=123),
+        "trust_root.officers[0].address must be a lower-case 0x address, got 123",
+    ),
+    "key_not_object": (
+        lambda d: d["trust_root"]["verifier_keys"].__setitem__(0, 5),
+        "trust_root.verifier_keys[0] must be an object",
+    ),
+    "key_type": (
+        lambda d: d["trust_root"]["verifier_keys"][0].update(public_key=123),
+        "trust_root.verifier_keys[0].public_key must be 64 lower-case hex characters",
+    ),
+    "key_from": (
+        lambda d: d["trust_root"]["verifier_keys"][0].update(valid_from="x"),
+        "trust_root.verifier_keys[0].valid_from must look like 2026-11-29T17:00:00Z, got 'x'",
+    ),
+    "key_until": (
+        lambda d: d["trust_root"]["verifier_keys"][0].update(valid_until="y"),
+        "trust_root.verifier_keys[0].valid_until must look like 2026-11-29T17:00:00Z, got 'y'",
+    ),
+    "key_same_time": (
+        lambda d: d["trust_root"]["verifier_keys"][0].update(
+            valid_until="2026-01-01T00:00:00Z", valid_from="2026-01-01T00:00:00Z"
+        ),
+        "trust_root.verifier_keys[0]: valid_until is not after valid_from",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_MESSAGES))
+def test_each_malformed_field_is_named_word_for_word(kit: TrustKit, name: str) -> None:
+    change, message = MALFORMED_MESSAGES[name]
+    doc = kit.document()
+    change(doc)
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root(doc)
+    assert (info.value.reason_code, info.value.message) == ("trust_root_malformed", message)
+
+
+def test_a_broken_officer_signature_says_whose_it_is(kit: TrustKit) -> None:
+    doc = kit.document()
+    sig = doc["signatures"][3]
+    sig["signature"] = sig["signature"][:-2] + "05"  # no such recovery id
+    with pytest.raises(TrustRootError) as info:
+        load_trust_root(doc)
+    assert (info.value.reason_code, info.value.message) == (
+        "trust_root_bad_signature",
+        f"signatures[3]: officer signature of {sig['address']} is invalid: recovery id must be 0 or 1, got 5",
+    )
