@@ -568,6 +568,106 @@ MALFORMED_MESSAGES: dict[str, tuple[Any, str]] = {
         ),
         "trust_root.verifier_keys[0]: valid_until is not after valid_from",
     ),
+    "body_not_object": (
+        lambda d: d.update(trust_root=5),
+        "trust_root must be a JSON object",
+    ),
+    "version": (
+        lambda d: d["trust_root"].update(version=0),
+        "trust_root.version must be an integer >= 1, got 0",
+    ),
+    "previous_in_v1": (
+        lambda d: d["trust_root"].update(previous_sha256="00" * 32),
+        "trust_root.previous_sha256 must be null in version 1",
+    ),
+    "previous_missing": (
+        lambda d: d["trust_root"].update(version=2),
+        "trust_root.previous_sha256 must be 64 lower-case hex characters after version 1",
+    ),
+    "issued_at": (
+        lambda d: d["trust_root"].update(issued_at="2026-11-29 17:00:00"),
+        "trust_root.issued_at must look like 2026-11-29T17:00:00Z, got '2026-11-29 17:00:00'",
+    ),
+    "archive_not_object": (
+        lambda d: d["trust_root"].update(archive=5),
+        "trust_root.archive must be an object",
+    ),
+    "archive_name": (
+        lambda d: d["trust_root"]["archive"].update(name=""),
+        "trust_root.archive.name must be a non-empty string",
+    ),
+    "fonds_not_list": (
+        lambda d: d["trust_root"].update(fonds=5),
+        "trust_root.fonds must be a list",
+    ),
+    "fonds_twice": (
+        lambda d: d["trust_root"]["fonds"].append(dict(d["trust_root"]["fonds"][0])),
+        "trust_root.fonds lists a fonds code twice",
+    ),
+    "chain_not_object": (
+        lambda d: d["trust_root"].update(chain=5),
+        "trust_root.chain must be an object",
+    ),
+    "chain_id": (
+        lambda d: d["trust_root"]["chain"].update(chain_id=0),
+        "trust_root.chain.chain_id must be an integer >= 1, got 0",
+    ),
+    "genesis": (
+        lambda d: d["trust_root"]["chain"].update(genesis_hash="11" * 32),
+        "trust_root.chain.genesis_hash must be 0x and 64 lower-case hex characters, got '" + "11" * 32 + "'",
+    ),
+    "confirmations": (
+        lambda d: d["trust_root"]["chain"].update(confirmations=0),
+        "trust_root.chain.confirmations must be an integer >= 1, got 0",
+    ),
+    "endpoints_not_list": (
+        lambda d: d["trust_root"]["chain"].update(rpc_endpoints=5),
+        "trust_root.chain.rpc_endpoints must be a list",
+    ),
+    "endpoint_scheme": (
+        lambda d: d["trust_root"]["chain"].update(rpc_endpoints=["file:///etc/passwd"]),
+        "trust_root.chain.rpc_endpoints[0] must be an http(s) URL, got 'file:///etc/passwd'",
+    ),
+    "contracts_missing": (
+        lambda d: d["trust_root"]["contracts"].pop("ReadPermits"),
+        "trust_root.contracts must name exactly ArchiveAnchor, ArchiveRoles, ReadPermits",
+    ),
+    "keys_not_list": (
+        lambda d: d["trust_root"].update(verifier_keys=5),
+        "trust_root.verifier_keys must be a list",
+    ),
+    "keys_empty": (
+        lambda d: d["trust_root"].update(verifier_keys=[]),
+        "trust_root.verifier_keys must list at least one key",
+    ),
+    "keys_twice": (
+        lambda d: d["trust_root"]["verifier_keys"].append(dict(d["trust_root"]["verifier_keys"][0])),
+        "trust_root.verifier_keys lists a key twice",
+    ),
+    "officers_not_list": (
+        lambda d: d["trust_root"].update(officers=5),
+        "trust_root.officers must be a list",
+    ),
+    "officers_twice": (
+        lambda d: d["trust_root"]["officers"].append(dict(d["trust_root"]["officers"][0])),
+        "trust_root.officers lists an address twice",
+    ),
+    "threshold": (
+        lambda d: d["trust_root"].update(threshold=4),
+        "trust_root.threshold 4 is more than the 3 officer(s) listed",
+    ),
+    "doc_fields": (
+        lambda d: d.update(extra=1),
+        "trust root fields must be v, trust_root, signatures; got ['extra', 'signatures', 'trust_root', 'v']",
+    ),
+    "type": (
+        lambda d: d["trust_root"].update(type="archive-ledger/other"),
+        "trust_root.type must be 'archive-ledger/trust-root', got 'archive-ledger/other'",
+    ),
+    "signatures_not_list": (
+        lambda d: d.update(signatures=5),
+        "signatures must be a list",
+    ),
 }
 
 
