@@ -58,6 +58,10 @@ class LoadedPackage:
         self.close()
 
 
+# What zipfile raises for a member whose compression method it cannot read (deflate64, ...): such a package is
+# refused as unreadable, like a corrupt one. (zipfile's own choice of exception, not an unfinished function.)
+UnsupportedCompression = NotImplementedError
+
 def load_package(path: str | Path, *, tmp_root: Path | None = None, limits: ZipLimits | None = None) -> LoadedPackage:
     """A directory or ZIP package. A ZIP is expanded under `tmp_root` (the system's temp dir when None)
     within `limits` (ZipLimits.for_packages): refused before anything is written when its directory
@@ -120,8 +124,8 @@ def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> P
                     written += copy_member(zf, i, out, limits)
             except ZipBomb as exc:
                 raise PackageError(f"refused (decompression bomb): {exc}") from exc
-            except (ZipCorrupt, NotImplementedError) as exc:  # zipfile raises NotImplementedError for a
-                raise PackageError(str(exc)) from exc  # compression method it cannot read (e.g. deflate64): refused
+            except (ZipCorrupt, UnsupportedCompression) as exc:
+                raise PackageError(str(exc)) from exc
             if written > limits.max_total_bytes:
                 raise PackageError(f"refused (decompression bomb): the ZIP inflates past {limits.max_total_bytes}")
     # a ZIP holding one top-level folder: that folder is the package

@@ -658,3 +658,26 @@ def test_a_large_ole_file_is_identified_without_reading_it_whole(tmp_path: Path)
         tracemalloc.stop()
     assert info.format == "ooxml-encrypted"
     assert peak < 16 * MiB, f"{peak / MiB:.0f} MiB allocated to identify a 512 MiB OLE file"
+
+
+def test_a_member_in_a_compression_method_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
+    """Deflate64 (method 9) and the like: zipfile raises NotImplementedError; the package is refused as
+    unreadable (PackageError), nothing half-extracted stays behind."""
+    import zipfile as zf
+
+    from node.core.errors import PackageError
+    from node.filing.checks.package import load_package
+
+    path = tmp_path / "deflate64.zip"
+    with zf.ZipFile(path, "w", zf.ZIP_STORED) as z:
+        z.writestr("pkg/manifest.csv", "path,sha256\n")
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local header, central directory
+        at = raw.index(signature)
+        raw[at + offset : at + offset + 2] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(PackageError, match="compression method"):
+        load_package(path, tmp_root=work)
+    assert list(work.iterdir()) == []
