@@ -85,7 +85,7 @@ def rollback_view(row: ChainRollback, fonds_code: str) -> dict[str, Any]:
 def _owner_alive(owner: str) -> bool:
     """A lease held by a dead process on this host (killed mid-run) is stale at once."""
     host, _, rest = owner.partition(":")
-    pid = rest.split(":", 1)[0]
+    pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True
     try:
@@ -283,9 +283,10 @@ class Anchorer:
                 try:
                     self.client.broadcast(SignedTx(sub.raw_tx, sub.tx_hash, sub.nonce or 0, sub.sender))
                     report.reconciled.append(f"{sub.tx_hash}: re-sent")
-                except NonceTooLow:
-                    # Its nonce went to another transaction: this one can never be mined.
-                    self._fail(s, sub, "nonce already used by another transaction; checkpoints rebuilt")
+                except NonceTooLow as e:
+                    # Its nonce went to another transaction: this one can never be mined. The reason names
+                    # the nonce and the key, so the operator can find the transaction that took it.
+                    self._fail(s, sub, f"{e}; checkpoints rebuilt")
                     report.reconciled.append(f"{sub.tx_hash}: replaced")
                 return
             if receipt is None:
@@ -496,9 +497,8 @@ class Anchorer:
         with self.sessions() as s:
             tx_hash = s.get(Submission, submission_id).tx_hash  # type: ignore[union-attr]
         try:
-            self.client.wait_confirmed(
-                tx_hash, self.confirmations, self.wait_timeout_s, abi=self.contract.abi
-            )
+            # (The client decodes a revert with the contract's ABI, registered when the contract was opened.)
+            self.client.wait_confirmed(tx_hash, self.confirmations, self.wait_timeout_s)
         finally:
             self._reconcile_submission(submission_id, report)
         report.confirmed.append(tx_hash)

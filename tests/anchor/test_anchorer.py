@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from anchor.anchorer import AnchorBusy, Anchorer, AnchorReport, LogDiverged
 from anchor.chain import ChainClient
+from anchor.chain.contracts import ArchiveRoles
 from anchor.chain.dev import fund_from_dev_account
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
@@ -372,8 +373,8 @@ class Chain:
         self.tester = client.w3.provider.ethereum_tester
         self.account = Account.create()
         fund_from_dev_account(client, self.account.address, 10**20)
-        deployment, _officers = deploy_for_tests(client, self.account)
-        self.address = deployment.anchor
+        self.deployment, self.officers = deploy_for_tests(client, self.account)
+        self.address = self.deployment.anchor
         self.engines: list[Any] = []
 
     def database(self, name: str = "node") -> Any:
@@ -385,6 +386,14 @@ class Chain:
         engine = make_engine(f"sqlite:///{self.tmp / (name + '.db')}")
         self.engines.append(engine)
         return make_session_factory(engine)
+
+    def second_anchorer_key(self) -> Any:
+        """Another node key with the anchorer role (granted by the system admin, as in production)."""
+        key = Account.create()
+        fund_from_dev_account(self.client, key.address, 10**20)
+        grant = ArchiveRoles(self.client, self.deployment.roles).grant_anchorer(key.address)
+        self.client.wait_confirmed(self.client.send(self.officers["system_admin"], grant).tx_hash)
+        return key
 
     def anchorer(self, sessions: Any, *, account: Any = None, **kw: Any) -> Anchorer:
         kw.setdefault("confirmations", 1)
@@ -498,7 +507,12 @@ def test_nonce_taken_by_another_transaction_is_replaced(chain, monkeypatch) -> N
     assert report.reconciled == [f"{sub.tx_hash}: replaced"]
     (failed,) = submissions(db)
     assert failed.status == SubmissionStatus.FAILED
-    assert failed.error == "nonce already used by another transaction; checkpoints rebuilt"
+    # The reason names the nonce and the key, so the operator can find the transaction that took it.
+    assert failed.error.startswith(
+        f"transaction {sub.tx_hash} was rejected, its nonce {sub.nonce} is already used by another transaction "
+        f"of {chain.account.address} (node said: "
+    ) and failed.error.endswith("; checkpoints rebuilt")
+    assert sub.nonce > 0  # (a nonce of 0 would read the same with the stored nonce lost)
     assert checkpoints(db) == []
     report = anchorer.run()
     assert report.confirmed and checkpoints(db) == [(2, "CONFIRMED")] and held_on_chain(chain) == (1, 2)
@@ -547,6 +561,62 @@ def test_reverted_transaction_fails_with_the_contract_error(chain, monkeypatch) 
     assert failed.status == SubmissionStatus.FAILED
     assert failed.error.startswith("reverted: NotAnchorer(") and intruder.address in failed.error
     assert checkpoints(db) == [] and held_on_chain(chain) == (0, 0)
+
+
+def test_transaction_reverted_without_a_reason_says_so(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Out of gas: the replay gives no revert data, so there is no error name and no arguments to show."""
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    prepare = ChainClient.prepare
+    monkeypatch.setattr(
+        anchorer.client, "prepare", lambda account, call: prepare(chain.client, account, call, gas=30_000)
+    )
+    sub = stored_not_sent(chain, anchorer, monkeypatch)
+    anchorer.reconcile(AnchorReport())  # re-sent, mined, out of gas
+    assert chain.client.receipt(sub.tx_hash)["status"] == 0
+    report = AnchorReport()
+    anchorer.reconcile(report)
+    assert report.reconciled == [f"{sub.tx_hash}: reverted"]
+    (failed,) = submissions(db)
+    assert (failed.status, failed.error) == (SubmissionStatus.FAILED, "reverted: unknown reason")
+
+
+def test_confirm_waits_no_longer_than_the_anchorers_timeout(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db, wait_timeout_s=0.25)
+    chain.tester.disable_auto_mine_transactions()
+    with pytest.raises(TransactionTimeout) as info:
+        anchorer.run()
+    (sub,) = submissions(db)
+    assert str(info.value) == (
+        f"transaction {sub.tx_hash} was not mined within 0.25 s; it may still be pending "
+        "(it is safe to broadcast the same signed transaction again)"
+    )
+    assert checkpoints(db) == [(2, "SUBMITTED")]
+    chain.tester.enable_auto_mine_transactions()
+    anchorer.confirm(sub.id)  # without a report of its own
+    assert checkpoints(db) == [(2, "CONFIRMED")]
+
+
+def test_a_connection_lost_anywhere_in_a_run_names_the_chain_node(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+
+    def lost(*_a: Any) -> Any:
+        raise requests.exceptions.ConnectionError("connection reset")
+
+    monkeypatch.setattr(anchorer.anchor, "latest", lost)  # a call the client does not wrap itself
+    with pytest.raises(ChainUnavailable) as info:
+        anchorer.run()
+    assert str(info.value) == (
+        f"chain node {chain.client.where} does not answer (ConnectionError); check that it is running "
+        "and reachable (for the dev chain: `archive-ledger dev-chain status`)"
+    )
 
 
 def test_confirmed_submission_records_its_block_gas_and_drops_the_signed_copy(chain) -> None:  # type: ignore[no-untyped-def]
@@ -781,6 +851,74 @@ def test_adoption_needs_the_anchoring_event(chain, monkeypatch) -> None:  # type
     with pytest.raises(ChainError) as info:
         anchorer.reconcile()
     assert str(info.value) == f"no CheckpointAnchored event in block {block} for size {size}"
+
+
+def test_adoption_takes_this_logs_transaction_among_others_in_its_block(chain) -> None:  # type: ignore[no-untyped-def]
+    """One block holds another archive's anchorMany (fonds B001 at size 2) before this node's (A001 at size 2):
+    a copy of this node adopts A001@2 from this node's transaction, not from the other log's at the same size.
+    (This log at another size cannot share the block: the contract checks each checkpoint against the head
+    the transaction was prepared for.)"""
+    db = chain.database("node")
+    ingest(db, 2, "A001")
+    for engine in chain.engines:
+        engine.dispose()
+    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")  # a copy that never anchored
+    copy = chain.open("copy")
+    other = chain.database("other")
+    ingest(other, 2, "B001")
+    their_key = chain.second_anchorer_key()  # py-evm's pool takes one pending nonce per sender
+    chain.tester.disable_auto_mine_transactions()
+    chain.anchorer(other, account=their_key).run(wait=False)
+    chain.anchorer(db).run(wait=False)
+    chain.tester.enable_auto_mine_transactions()  # mines both in one block
+    (theirs,), (ours,) = submissions(other), submissions(db)
+    mined = [chain.client.receipt(sub.tx_hash) for sub in (theirs, ours)]
+    assert [(r["status"], r["blockNumber"], r["transactionIndex"]) for r in mined] == [
+        (1, mined[0]["blockNumber"], 0), (1, mined[0]["blockNumber"], 1)
+    ]  # fmt: skip
+
+    report = AnchorReport()
+    chain.anchorer(copy).reconcile(report)
+    assert report.reconciled == ["A001@2: adopted from chain"]
+    (adopted,) = submissions(copy)
+    assert (adopted.tx_hash, adopted.block_number) == (ours.tx_hash, mined[1]["blockNumber"])
+    assert adopted.status == SubmissionStatus.CONFIRMED
+
+
+def test_naive_utc_reads_aware_times_in_utc_and_leaves_naive_ones(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under a local time zone that is not UTC (a server in China): an aware time is converted to UTC, and a
+    naive one (SQLite returns them so) is already UTC and left as it is."""
+    import time
+    from datetime import timedelta, timezone
+
+    from anchor.anchorer import _naive_utc
+
+    monkeypatch.setenv("TZ", "CST-8")
+    time.tzset()
+    try:
+        naive = datetime(2026, 11, 30, 3, 0)
+        assert _naive_utc(naive) == naive
+        beijing = datetime(2026, 11, 30, 11, 0, tzinfo=timezone(timedelta(hours=8)))
+        assert _naive_utc(beijing) == datetime(2026, 11, 30, 3, 0)
+        assert _naive_utc(beijing).tzinfo is None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_owner_alive_when_the_process_exists_but_is_not_ours(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A process of another user (kill answers EPERM) exists: the lease is not stale."""
+    import os
+    import socket
+
+    from anchor.anchorer import _owner_alive
+
+    def not_permitted(pid: int, sig: int) -> None:
+        assert sig == 0
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_permitted)
+    assert _owner_alive(f"{socket.gethostname()}:4242:1") is True
 
 
 def test_block_hashes_are_stored_as_0x_hex_whatever_the_client_returns() -> None:
