@@ -135,6 +135,14 @@ def test_new_record() -> None:
     json.loads(records.canonical_bytes(r))
 
 
+def test_new_record_carries_the_check_report_digest_only_when_given() -> None:
+    args = ("item.ingested", "Z001", "0" * 32, H64, 0, H64, T)
+    assert "checks_sha256" not in records.new_record(*args)
+    r = records.new_record(*args, checks_sha256="ef" * 32)
+    assert r["checks_sha256"] == "ef" * 32
+    records.validate_record(r)
+
+
 def test_new_record_random_nonce() -> None:
     args = ("item.ingested", "Z001", "0" * 32, H64, 0, H64, T)
     a, b = records.new_record(*args), records.new_record(*args)
@@ -145,8 +153,10 @@ def test_new_record_random_nonce() -> None:
 def test_new_record_refuses_naive_time_and_bad_nonce() -> None:
     with pytest.raises(RecordError, match="timezone"):
         records.new_record("item.ingested", "Z001", "0" * 32, H64, 0, H64, datetime(2026, 1, 1))
-    with pytest.raises(RecordError, match="nonce"):
-        records.new_record("item.ingested", "Z001", "0" * 32, H64, 0, H64, T, nonce=b"short")
+    for nonce in (b"short", "00" * 16, bytes(17)):  # too short, hex text instead of bytes, too long
+        with pytest.raises(RecordError) as info:
+            records.new_record("item.ingested", "Z001", "0" * 32, H64, 0, H64, T, nonce=nonce)  # type: ignore[arg-type]
+        assert str(info.value) == "nonce must be 16 bytes"
     with pytest.raises(RecordError, match="content_sha256"):
         records.new_record("item.ingested", "Z001", "0" * 32, "nothex", 0, H64, T)
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import nacl.signing
 import pytest
+import rfc8785
 from eth_account import Account
 
 from tests.helpers.trust_builders import ROLES, TrustKit, sign_as_officer
 from verifier.errors import TrustRootError
+from verifier.records import log_id_for_fonds
 from verifier.trustroot import (
     assemble,
     canonical_document_bytes,
@@ -21,6 +23,7 @@ from verifier.trustroot import (
     format_trust_root,
     load_trust_root,
     load_trust_root_file,
+    officer_signature,
     signing_message,
     trust_root_sha256,
     verifier_signature,
@@ -386,8 +389,6 @@ def test_helpers_build_the_documented_shape(kit: TrustKit) -> None:
 def test_format_trust_root_line_by_line(kit: TrustKit) -> None:
     """`trust show` text, exactly: an update (previous digest) with two endpoints, two fonds, a retired
     and a current verifier key, and two officers' signatures; then one with no fonds and no endpoints."""
-    from verifier.records import log_id_for_fonds
-
     body = kit.body(version=2, previous_sha256="ab" * 32, rpc_endpoints=["http://a:1", "https://b:2"])
     body["fonds"].append({"code": "Y2", "log_id": log_id_for_fonds("Y2").hex(), "audit_log_id": "ef" * 32})
     retired = {"public_key": "12" * 32, "valid_from": "2025-01-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"}
@@ -664,6 +665,34 @@ MALFORMED_MESSAGES: dict[str, tuple[Any, str]] = {
         lambda d: d["trust_root"].update(type="archive-ledger/other"),
         "trust_root.type must be 'archive-ledger/trust-root', got 'archive-ledger/other'",
     ),
+    "body_fields": (
+        lambda d: (d["trust_root"].pop("archive"), d["trust_root"].update(x=1)),
+        "trust_root fields: missing ['archive'], unexpected ['x']",
+    ),
+    "threshold_below_two": (
+        lambda d: d["trust_root"].update(threshold=1),
+        "trust_root.threshold must be an integer >= 2, got 1",
+    ),
+    "version_beyond_json_integers": (
+        lambda d: d["trust_root"].update(version=2**53),
+        "trust_root.version must be an integer >= 1, got 9007199254740992",
+    ),
+    "version_at_the_largest_json_integer": (  # accepted as a number: the next check speaks
+        lambda d: d["trust_root"].update(version=2**53 - 1),
+        "trust_root.previous_sha256 must be 64 lower-case hex characters after version 1",
+    ),
+    "issued_at_not_a_calendar_date": (
+        lambda d: d["trust_root"].update(issued_at="2026-02-30T17:00:00Z"),
+        "trust_root.issued_at is not a valid date and time: '2026-02-30T17:00:00Z'",
+    ),
+    "fonds_log_id_not_text": (
+        lambda d: d["trust_root"]["fonds"][0].update(log_id=123),
+        "trust_root.fonds[0].log_id must be 64 lower-case hex characters",
+    ),
+    "fonds_log_id_of_another_fonds": (
+        lambda d: d["trust_root"]["fonds"][0].update(log_id=log_id_for_fonds("Y2").hex()),
+        "trust_root.fonds[0].log_id is not the log id of fonds 'Z001'",
+    ),
     "signatures_not_list": (
         lambda d: d.update(signatures=5),
         "signatures must be a list",
@@ -691,3 +720,43 @@ def test_a_broken_officer_signature_says_whose_it_is(kit: TrustKit) -> None:
         "trust_root_bad_signature",
         f"signatures[3]: officer signature of {sig['address']} is invalid: recovery id must be 0 or 1, got 5",
     )
+
+
+@pytest.mark.parametrize("value", [float("nan"), 2**53], ids=["nan", "integer_beyond_2_53"])
+def test_a_value_without_a_canonical_form_is_refused_word_for_word(value: Any) -> None:
+    try:
+        rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        expected = f"trust root has no canonical form: {exc}"
+    for make in (trust_root_sha256, canonical_document_bytes):
+        with pytest.raises(TrustRootError) as info:
+            make({"x": value})
+        assert (info.value.reason_code, info.value.message) == ("trust_root_malformed", expected)
+
+
+def test_key_validity_reads_other_zones_and_naive_times_as_utc(kit: TrustKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is valid from 2026-01-01T00:00:00Z. An aware time in Beijing is converted; a naive time is UTC
+    whatever the machine's own zone (here set to UTC+8)."""
+    import time
+
+    tr = load_trust_root(kit.document())
+    key = tr.verifier_keys[0].public_key
+    beijing = timezone(timedelta(hours=8))
+    assert not tr.key_valid_at(key, datetime(2026, 1, 1, 7, 59, 59, tzinfo=beijing))
+    assert tr.key_valid_at(key, datetime(2026, 1, 1, 8, 0, tzinfo=beijing))
+    monkeypatch.setenv("TZ", "CST-8")
+    time.tzset()
+    try:
+        assert tr.key_valid_at(key, datetime(2026, 1, 1, 0, 0))
+        assert not tr.key_valid_at(key, datetime(2025, 12, 31, 23, 59, 59))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_officer_signature_entry_takes_the_signature_with_or_without_0x() -> None:
+    address = "0x" + "AB" * 20
+    for given in ("CD" * 65, "0x" + "cd" * 65, "0X" + "CD" * 65):
+        assert officer_signature("auditor", address, given) == {
+            "kind": "officer", "role": "auditor", "address": "0x" + "ab" * 20, "signature": "0x" + "cd" * 65,
+        }  # fmt: skip
