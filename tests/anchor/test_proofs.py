@@ -160,18 +160,19 @@ def test_fetch_called_once_with_unique_ids() -> None:
 
 
 @pytest.mark.parametrize(
-    ("func", "args"),
+    ("func", "args", "message"),
     [
-        (proofs.inclusion_plan, (5, 5)),
-        (proofs.inclusion_plan, (-1, 5)),
-        (proofs.consistency_plan, (6, 5)),
-        (proofs.root_plan, (-1,)),
-        (proofs.root_plan, (True,)),
+        (proofs.inclusion_plan, (5, 5), "index 5 is not in a tree of size 5"),
+        (proofs.inclusion_plan, (-1, 5), "index -1 is not in a tree of size 5"),
+        (proofs.consistency_plan, (6, 5), "size1 (6) > size2 (5)"),
+        (proofs.root_plan, (-1,), "tree size must be a non-negative integer, got -1"),
+        (proofs.root_plan, (True,), "tree size must be a non-negative integer, got True"),
     ],
 )
-def test_bad_arguments(func, args) -> None:
-    with pytest.raises(ValueError):
+def test_bad_arguments(func, args, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError) as info:
         func(*args)
+    assert str(info.value) == message
 
 
 def test_missing_node_is_reported() -> None:
