@@ -51,6 +51,20 @@ def _items(s: Session, query: Any, page: int, order: tuple[Any, ...] = (Item.arc
     return [item_view(i) for i in rows], total
 
 
+def _members(s: Session, placed: Any, page: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of the items a volume or box holds (`placed`: the ItemPlacement condition)."""
+    return _items(s, select(Item).join(ItemPlacement, ItemPlacement.item_id == Item.id).where(placed), page)
+
+
+def _in_fonds(principal: Principal, fonds: str, row: Any, what: str) -> Any:
+    """A volume or box of the path's fonds, which the caller may see (403 for another fonds, 404 when the
+    row belongs to another fonds than the path says)."""
+    check_fonds(principal, row.fonds_code)
+    if row.fonds_code != fonds:
+        raise NotFound(f"no {what} {row.id} in fonds {fonds}", reason=f"{what}_not_found")
+    return row
+
+
 @router.get("/browse")
 def fonds_list(request: Request, ctx: Ctx, principal: Reader) -> Response:
     """The fonds the caller may see, with how many items, volumes and boxes each holds."""
@@ -113,14 +127,9 @@ def volume_page(fonds: Fonds, volume_id: str, request: Request, ctx: Ctx, princi
                 page: PageNo = 1) -> Response:  # fmt: skip
     """A volume (卷): its description, its box, its items in archival-code order."""
     with ctx.reader() as s:
-        volume = arr.get_volume(s, volume_id)
-        check_fonds(principal, volume.fonds_code)
-        if volume.fonds_code != fonds:
-            raise NotFound(f"no volume {volume_id} in fonds {fonds}", reason="volume_not_found")
+        volume = _in_fonds(principal, fonds, arr.get_volume(s, volume_id), "volume")
         view = arr.volume_view(s, volume)
-        members = select(Item).join(ItemPlacement, ItemPlacement.item_id == Item.id).where(
-            ItemPlacement.volume_id == volume.id)  # fmt: skip
-        items, total = _items(s, members, page)
+        items, total = _members(s, ItemPlacement.volume_id == volume.id, page)
     return web.render(request, "arrangement/volume.html", fonds=fonds, volume=view, items=items,
                       ipager=_pager(page, total))  # fmt: skip
 
@@ -130,14 +139,9 @@ def box_page(fonds: Fonds, box_id: str, request: Request, ctx: Ctx, principal: R
              page: PageNo = 1) -> Response:  # fmt: skip
     """A box (盒): where it stands, the volumes and the items in it."""
     with ctx.reader() as s:
-        box = arr.get_box(s, box_id)
-        check_fonds(principal, box.fonds_code)
-        if box.fonds_code != fonds:
-            raise NotFound(f"no box {box_id} in fonds {fonds}", reason="box_not_found")
+        box = _in_fonds(principal, fonds, arr.get_box(s, box_id), "box")
         volumes = [arr.volume_view(s, v) for v in s.scalars(
             select(Volume).where(Volume.box_id == box.id).order_by(Volume.archival_code, Volume.id))]  # fmt: skip
-        members = select(Item).join(ItemPlacement, ItemPlacement.item_id == Item.id).where(
-            ItemPlacement.box_id == box.id)  # fmt: skip
-        items, total = _items(s, members, page)
+        items, total = _members(s, ItemPlacement.box_id == box.id, page)
     return web.render(request, "arrangement/box.html", fonds=fonds, box=arr.box_view(box), volumes=volumes,
                       items=items, ipager=_pager(page, total))  # fmt: skip

@@ -90,7 +90,7 @@ class RequestAudit:
     def part(self) -> RequestAudit:
         """The event of one part of a request that does several things at once (the web inbox deciding
         several loans: one event per decision, as one API call per loan would write). The part records its own
-        event; call `aggregated()` on the request once its parts are recorded."""
+        event; call `recorded_elsewhere()` on the request once its parts are recorded."""
         return replace(self, target=None, details=dict(self.details), reason=None, written=False, _pending=False)
 
     def record_failure(self, session: Session, error: Any) -> None:
@@ -98,9 +98,15 @@ class RequestAudit:
         self.refused(error.reason)
         self.record(session, details={"status": error.status, "reason": error.reason}, outcome=outcome_of(error.status))
 
-    def aggregated(self) -> None:
-        """The request succeeded and is counted in an aggregate event its service writes (searches:
-        node/search/service.py, SearchAudit): the middleware writes nothing more for it."""
+    def recorded_elsewhere(self) -> None:
+        """The request succeeded and its event is written by another writer: the aggregate of searches
+        (node/search/service.py, SearchAudit), the filing job when it ends, each decision of a batch. The
+        middleware writes nothing more for it."""
+        self.written = True
+
+    def nothing_to_record(self) -> None:
+        """The request read nothing worth an event (the empty search form): the middleware writes none.
+        Its refusals are still recorded."""
         self.written = True
 
     def _committed(self, _session: Session) -> None:

@@ -10,22 +10,18 @@ placed before the file, is checked before the first byte of the package is writt
 from __future__ import annotations
 
 import hmac
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from node.audit.request import request_audit
 from node.core import web
 from node.core.context import NodeContext
 from node.core.deps import get_ctx, require
-from node.core.errors import Forbidden, UploadTooLarge
+from node.core.errors import Forbidden
 from node.core.principal import Principal
 from node.filing.jobs import upload_name
-from node.filing.routes import _load_package, filer_for, receive_package
+from node.filing.routes import _load_package, stored_upload, submit_job
 from node.filing.service import FILED
 
 router = APIRouter(
@@ -65,25 +61,11 @@ def _csrf_guard(request: Request, fields: dict[str, str]) -> Any:
 async def upload(request: Request, ctx: Ctx, principal: Filing) -> Response:
     """Store the package (streamed, bounded by the node's upload limit) and answer at once with its job's
     page; the checks and the filing run in the background (node/filing/jobs.py)."""
-    settings = ctx.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise UploadTooLarge(f"package exceeds the node's upload limit of {settings.max_upload_bytes} bytes")
-    fd, tmp_name = tempfile.mkstemp(dir=ctx.blobs.tmp_dir, prefix="upload-package-", suffix=".zip")
-    os.close(fd)
-    tmp = Path(tmp_name)
     fields: dict[str, str] = {}
-    try:
-        filename = await receive_package(request, tmp, settings.max_upload_bytes, fields=fields,
-                                         before_file=_csrf_guard(request, fields))  # fmt: skip
-        audit = request_audit(request)
-        job_id = ctx.filing_jobs().submit(
-            tmp, name=upload_name(filename), principal=principal, source_ip=audit.source_ip,
-            filer=filer_for(request, ctx), audit=audit.part(),
-        )  # fmt: skip
-        audit.aggregated()  # the upload's one event is the job's: written when the package is filed or refused
-    finally:
-        tmp.unlink(missing_ok=True)
+    async with stored_upload(request, ctx, fields=fields, before_file=_csrf_guard(request, fields)) as (
+        package, filename
+    ):
+        job_id = submit_job(request, ctx, principal, package, upload_name(filename))
     return web.redirect(f"/filing/jobs/{job_id}")
 
 

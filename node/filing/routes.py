@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,6 +113,38 @@ def _field_sink(fields: dict[str, str], name: str) -> Callable[[bytes | memoryvi
     return sink
 
 
+@asynccontextmanager
+async def stored_upload(
+    request: Request, ctx: NodeContext, *, fields: dict[str, str] | None = None,
+    before_file: Callable[[], None] | None = None,
+) -> AsyncIterator[tuple[Path, str | None]]:  # fmt: skip
+    """The uploaded package in a temporary file beside the blob store and the file name the client gave:
+    streamed and bounded by the node's upload limit (a body that declares more is refused before a byte is
+    read). The file is removed when the block ends, whatever happened: a refused upload leaves nothing."""
+    limit = ctx.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # (64 KiB of multipart framing)
+        raise UploadTooLarge(f"package exceeds the node's upload limit of {limit} bytes")
+    fd, tmp_name = tempfile.mkstemp(dir=ctx.blobs.tmp_dir, prefix="upload-package-", suffix=".zip")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp, await receive_package(request, tmp, limit, fields=fields, before_file=before_file)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def submit_job(request: Request, ctx: NodeContext, principal: Principal, package: Path, name: str) -> str:
+    """Hand a stored package to a background filing job (POST /packages?async=true and the filing page).
+    The request's one audit event is the job's, written when it files or refuses the package
+    (node/filing/jobs.py)."""
+    audit = request_audit(request)
+    job_id = ctx.filing_jobs().submit(package, name=name, principal=principal, source_ip=audit.source_ip,
+                                      filer=filer_for(request, ctx), audit=audit.part())  # fmt: skip
+    audit.recorded_elsewhere()
+    return job_id
+
+
 def filer_for(request: Request, ctx: NodeContext) -> Filer:
     """The context's Filer; tests may set app.state.filing_config (a CheckConfig), filing_policy_file
     and filing_hook to replace its parts."""
@@ -146,24 +179,12 @@ async def file_package(
     `async=true`: 202 at once with a job (stored, then checked and filed in the background, as the web
     UI's filing page does); poll GET /packages/jobs/{id} until `finished`; the one audit event is
     written when the job files or refuses the package."""
-    settings = ctx.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise UploadTooLarge(f"package exceeds the node's upload limit of {settings.max_upload_bytes} bytes")
-    fd, tmp_name = tempfile.mkstemp(dir=ctx.blobs.tmp_dir, prefix="upload-package-", suffix=".zip")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        filename = await receive_package(request, tmp, settings.max_upload_bytes)
-        filer = filer_for(request, ctx)
+    async with stored_upload(request, ctx) as (package, filename):
         if async_:
-            audit = request_audit(request)
-            jobs = ctx.filing_jobs()
-            job_id = jobs.submit(tmp, name=name or upload_name(filename), principal=principal,
-                                 source_ip=audit.source_ip, filer=filer, audit=audit.part())  # fmt: skip
-            audit.aggregated()  # the request's one event is the job's (node/filing/jobs.py)
-            return JSONResponse(status_code=202, content=jobs.get(job_id, principal),
+            job_id = submit_job(request, ctx, principal, package, name or upload_name(filename))
+            return JSONResponse(status_code=202, content=ctx.filing_jobs().get(job_id, principal),
                                 headers={"Location": f"/packages/jobs/{job_id}"})  # fmt: skip
+        filer = filer_for(request, ctx)
         who = f"{principal.kind}:{principal.name}"
         where = request.client.host if request.client else None
 
@@ -178,16 +199,14 @@ async def file_package(
 
         def run() -> Any:
             try:
-                return filer.file(tmp, who=who, where=where, name=name or filename or "package.zip",
+                return filer.file(package, who=who, where=where, name=name or filename or "package.zip",
                                   transaction=transaction, fonds_allowed=allowed)  # fmt: skip
             except PackageError as exc:
                 raise InvalidInput(f"the package cannot be opened: {exc}", reason="package_unreadable") from exc
 
         outcome = await run_in_threadpool(run)
-        request_audit(request).declare(package_id=outcome.package_id, duplicate=outcome.duplicate)
-        return _answer(ctx, outcome.package_id, outcome.duplicate)
-    finally:
-        tmp.unlink(missing_ok=True)
+    request_audit(request).declare(package_id=outcome.package_id, duplicate=outcome.duplicate)
+    return _answer(ctx, outcome.package_id, outcome.duplicate)
 
 
 @router.get("/packages/jobs/{job_id}", response_model=FilingJobView)

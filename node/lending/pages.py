@@ -133,7 +133,7 @@ def decide(
                 with ctx.sessions() as s, s.begin():
                     part.record_failure(s, exc)
                 results.append({"id": loan_id, "ok": False, "reason": exc.reason})
-        audit.aggregated()  # the request's events are its decisions'
+        audit.recorded_elsewhere()  # the request's events are its decisions'
         account = None  # the unlocked key goes out of scope with this request
     elif audit.reason is None:
         note_refusal(request, error)

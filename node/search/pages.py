@@ -138,8 +138,8 @@ async def find(
                "box": box}  # fmt: skip
     params: dict[str, Any] = {"q": q or "", **filters, "sort": None if sort == "relevance" else sort}
     searched = q is not None or any(v not in (None, "") for v in filters.values())
-    if not searched:  # the empty form searched nothing: no event (the middleware covers /find's refusals)
-        request_audit(request).aggregated()
+    if not searched:  # the empty form searched nothing (the middleware still covers /find's refusals)
+        request_audit(request).nothing_to_record()
         return web.render(request, "search/find.html", q="", searched=False, answer=None, hits=[], facets=[],
                           active=[], sort=sort, page=1, pages=0, prev_url=None, next_url=None,
                           params=params)  # fmt: skip
@@ -156,7 +156,7 @@ async def find(
                "limit": PAGE_SIZE, "total": answer["total"]}  # fmt: skip
     events = service.audit.add(principal, request.client.host if request.client else None, details)
     await run_in_threadpool(search.write_search_events, ctx, events)
-    request_audit(request).aggregated()  # counted in the search audit, as GET /search: nothing more
+    request_audit(request).recorded_elsewhere()  # counted in the search audit, as GET /search: nothing more
     last = min(MAX_PAGE, max(1, -(-answer["total"] // PAGE_SIZE)))
     return web.render(
         request, "search/find.html", q=q or "", searched=True, answer=answer,

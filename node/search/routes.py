@@ -60,5 +60,5 @@ async def search_items(
                "limit": limit, "total": answer["total"]}  # fmt: skip
     events = service.audit.add(principal, request.client.host if request.client else None, details)
     await run_in_threadpool(search.write_search_events, ctx, events)
-    request_audit(request).aggregated()  # recorded (or aggregated) here; the middleware records refusals only
+    request_audit(request).recorded_elsewhere()  # recorded (or aggregated) here; the middleware records refusals only
     return answer
