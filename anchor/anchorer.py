@@ -210,7 +210,7 @@ class Anchorer:
         if newest is None:
             return None
         lost = list(s.scalars(confirmed.where(Checkpoint.tree_size > head_size).order_by(Checkpoint.tree_size)))
-        reason = ""
+        reason: str  # why they are lost, once some are
         if lost:
             reason = (
                 f"the contract's head for fonds {log.fonds_code} is at size {head_size}, behind its confirmed "
@@ -254,7 +254,6 @@ class Anchorer:
             cp.status, cp.submission_id = CheckpointStatus.PENDING, None
         row = ChainRollback(
             log_pk=log.id,
-            detected_at=utcnow(),
             chain_size=head_size,
             lost_sizes=",".join(str(cp.tree_size) for cp in lost),
             lost_count=len(lost),
@@ -361,9 +360,7 @@ class Anchorer:
                 chain_id=self.client.profile.chain_id,
                 contract=self.contract_address,
                 status=SubmissionStatus.CONFIRMED,
-                block_number=block,
-                confirmed_at=utcnow(),
-            )
+            )  # its block and time are set below, as for a known one
             s.add(sub)
             s.flush()
         # (A transaction thought lost in a rollback that the chain mined again is confirmed after all.)

@@ -21,7 +21,7 @@ from anchor.db import make_engine, make_session_factory, transaction
 from anchor.deploy import deploy_for_tests
 from anchor.errors import ChainError, ChainUnavailable, TransactionTimeout
 from anchor.log import MerkleLog
-from anchor.models import ChainRollback, Checkpoint, Submission, SubmissionStatus
+from anchor.models import ChainRollback, Checkpoint, CheckpointStatus, Submission, SubmissionStatus
 from node.core.db import migrate
 from verifier.records import log_id_for_fonds, new_record
 
@@ -676,9 +676,9 @@ def test_rollback_of_two_logs_is_recorded_row_by_row_and_repaired(chain, caplog)
         anchorer.reconcile(report)
     # A failing hook is logged, never hides the loss, and every loss still reaches it.
     assert [loss["fonds"] for loss in seen] == ["A001", "B001"] and seen == report.rollbacks
-    assert "recording the chain rollback of fonds A001 failed" in caplog.text
-    assert "recording the chain rollback of fonds B001 failed" in caplog.text
     warnings = [r.getMessage() for r in caplog.records if r.name == "anchor.anchorer"]
+    assert "recording the chain rollback of fonds A001 failed" in warnings
+    assert "recording the chain rollback of fonds B001 failed" in warnings
     assert (
         "CHAIN ROLLBACK: 2 confirmed checkpoint(s) of fonds A001 (sizes 3,4) are no longer on chain (the contract's "
         "head for fonds A001 is at size 1, behind its confirmed checkpoint at size 4); anchoring them again"
@@ -688,6 +688,7 @@ def test_rollback_of_two_logs_is_recorded_row_by_row_and_repaired(chain, caplog)
     ]  # fmt: skip
     a, b = report.rollbacks
     assert (a["chain_size"], a["lost_sizes"], a["lost_checkpoints"], a["reanchored_at"]) == (1, [3, 4], 2, None)
+    assert a["detected_at"] is not None and b["detected_at"] is not None
     assert (b["chain_size"], b["lost_sizes"], b["lost_checkpoints"]) == (1, [2], 1)
     assert a["tx_hashes"] == sorted([both, a_only]) and b["tx_hashes"] == [both]
     assert a["reason"] == ("the contract's head for fonds A001 is at size 1, behind its confirmed checkpoint at size 4")
@@ -885,6 +886,78 @@ def test_adoption_takes_this_logs_transaction_among_others_in_its_block(chain) -
     assert adopted.status == SubmissionStatus.CONFIRMED
 
 
+def test_adoption_of_two_logs_from_one_transaction_keeps_everything_else(chain) -> None:  # type: ignore[no-untyped-def]
+    """A copy of this node anchored A001@2 and B001@3 in one transaction. This node adopts both (one submission
+    row for the two), each only for its own log: A001's and C001's waiting checkpoints that the adoption does not
+    cover stay, B001's confirmed checkpoint at size 2 does not stand for A001's, and A001, grown since, is
+    compared at the adopted size."""
+    db = chain.database("node")
+    ingest(db, 1, "A001")
+    ingest(db, 2, "B001")
+    chain.anchorer(db).run()  # A001@1, B001@2
+    ingest(db, 1, "A001")
+    ingest(db, 1, "B001")
+    for engine in chain.engines:
+        engine.dispose()
+    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
+    copy = chain.open("copy")
+    chain.anchorer(copy).run()  # A001@2, B001@3: one anchorMany this node does not know of
+    (_, theirs) = submissions(copy)
+    ingest(db, 1, "A001")
+    ingest(db, 1, "C001")
+    with transaction(db) as s:  # checkpoints waiting to be anchored again (as after a chain rollback)
+        merkle = MerkleLog(s)
+        for fonds, size, previous in (("A001", 3, 1), ("C001", 1, 0)):
+            log = merkle.by_fonds(fonds)
+            s.add(Checkpoint(log_pk=log.id, tree_size=size, root=merkle.root(log, size), previous_size=previous,
+                             status=CheckpointStatus.PENDING))  # fmt: skip
+
+    report = AnchorReport()
+    chain.anchorer(db).reconcile(report)
+    assert report.reconciled == ["A001@2: adopted from chain", "B001@3: adopted from chain"]
+    assert checkpoints(db, "A001") == [(1, "CONFIRMED"), (2, "CONFIRMED"), (3, "PENDING")]
+    assert checkpoints(db, "B001") == [(2, "CONFIRMED"), (3, "CONFIRMED")]
+    assert checkpoints(db, "C001") == [(1, "PENDING")]
+    adopted = submissions(db)[-1]
+    block = chain.client.receipt(theirs.tx_hash)["blockNumber"]
+    assert (adopted.tx_hash, adopted.block_number) == (theirs.tx_hash, block)
+    assert adopted.status == SubmissionStatus.CONFIRMED
+    assert adopted.block_hash == chain.client.block_hash(block) and adopted.confirmed_at is not None
+    with db() as s:
+        rows = s.scalars(select(Checkpoint).where(Checkpoint.submission_id == adopted.id)).all()
+        assert sorted((row.tree_size, row.previous_size) for row in rows) == [(2, 1), (3, 2)]
+
+
+def test_anchor_block_beyond_the_chains_height_is_a_loss_with_no_hash(chain) -> None:  # type: ignore[no-untyped-def]
+    """The chain was reset to fewer blocks than the one that anchored size 2, and another copy of this node
+    anchored size 3 since: the block is gone (no hash), the contract has no root at 2: lost."""
+    db = chain.database("node")
+    ingest(db, 2)
+    snapshot = chain.tester.take_snapshot()
+    chain.tester.mine_blocks(3)
+    chain.anchorer(db).run()
+    (first,) = submissions(db)
+    ingest(db, 1)
+    for engine in chain.engines:
+        engine.dispose()
+    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
+    copy = chain.open("copy")
+    with transaction(copy) as s:  # the copy never anchored
+        for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
+            s.delete(row)
+    chain.tester.revert_to_snapshot(snapshot)
+    chain.client.nonce_manager(chain.account.address).resync()
+    chain.anchorer(copy).run()
+    assert chain.client.block_hash(first.block_number) is None
+
+    report = AnchorReport()
+    chain.anchorer(db).reconcile(report)
+    (loss,) = report.rollbacks
+    assert loss["reason"] == (
+        f"block {first.block_number} that anchored fonds Z001 at size 2 now has hash none (was {first.block_hash})"
+    )
+
+
 def test_naive_utc_reads_aware_times_in_utc_and_leaves_naive_ones(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Under a local time zone that is not UTC (a server in China): an aware time is converted to UTC, and a
     naive one (SQLite returns them so) is already UTC and left as it is."""
@@ -934,8 +1007,6 @@ def test_a_rollback_closes_only_when_its_own_log_has_nothing_left_waiting(tmp_pa
     """`_close_rollbacks` per log: log A still has a checkpoint waiting to be anchored again, so A's rollback
     stays open (and the loop goes on to B); log B has none, so B's rollback closes, and A's waiting
     checkpoint does not keep B's open."""
-    from anchor.models import CheckpointStatus
-
     url = f"sqlite:///{tmp_path / 'node.db'}"
     migrate(url)
     engine = make_engine(url)
