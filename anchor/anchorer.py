@@ -117,7 +117,7 @@ class Anchorer:
         contract_address: str,
         *,
         confirmations: int,
-        wait_timeout_s: float = 120.0,
+        wait_timeout_s: float,
         on_rollback: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.sessions = sessions
@@ -469,7 +469,7 @@ class Anchorer:
             last = todo[-1].tree_size if todo else previous
             if log.size > last:
                 cp = Checkpoint(
-                    log_pk=log.id, tree_size=log.size, root=merkle.root(log, log.size), previous_size=previous,
+                    log_pk=log.id, tree_size=log.size, root=merkle.root(log), previous_size=previous,
                     status=CheckpointStatus.PENDING,
                 )  # fmt: skip
                 s.add(cp)

@@ -958,6 +958,108 @@ def test_anchor_block_beyond_the_chains_height_is_a_loss_with_no_hash(chain) -> 
     )
 
 
+def test_a_log_with_a_checkpoint_in_flight_waits_and_the_others_go_on(chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Z001's checkpoint at size 2 is stored and not confirmed yet: Z001's new records wait for it (the next
+    checkpoint must extend it); B001, a later log with nothing anchored, is anchored from size 0."""
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    first = stored_not_sent(chain, anchorer, monkeypatch)
+    ingest(db, 1)
+    ingest(db, 1, "B001")
+    report = AnchorReport()
+    monkeypatch.setattr(anchorer.client, "broadcast", lambda signed: None)  # nonce n is not on chain either
+    second = anchorer.submit(report)
+    assert second is not None and second != first.id
+    b001 = log_id_for_fonds("B001").hex()
+    assert report.submitted is not None and report.submitted["logs"] == 1
+    assert [(c["log_id"], c["tree_size"]) for c in report.checkpoints] == [(b001, 1)]
+    assert checkpoints(db, "Z001") == [(2, "SUBMITTED")] and checkpoints(db, "B001") == [(1, "SUBMITTED")]
+    with db() as s:
+        assert s.scalar(select(Checkpoint).where(Checkpoint.tree_size == 1)).previous_size == 0
+
+
+def test_submit_reports_the_transaction_and_each_checkpoint(chain) -> None:  # type: ignore[no-untyped-def]
+    db = chain.database()
+    ingest(db, 2, "A001")
+    ingest(db, 1, "B001")
+    report = chain.anchorer(db).run()
+    (sub,) = submissions(db)
+    with db() as s:
+        merkle = MerkleLog(s)
+        roots = {f: merkle.root(merkle.by_fonds(f)).hex() for f in ("A001", "B001")}
+    assert report.submitted == {"tx_hash": sub.tx_hash, "nonce": sub.nonce, "logs": 2}
+    assert report.checkpoints == [
+        {"log_id": log_id_for_fonds("A001").hex(), "tree_size": 2, "root": roots["A001"]},
+        {"log_id": log_id_for_fonds("B001").hex(), "tree_size": 1, "root": roots["B001"]},
+    ]
+
+
+def test_a_failure_before_the_transaction_is_stored_gives_its_nonce_back(chain) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+
+    def disk_full(_session: Any) -> None:
+        raise RuntimeError("disk full")
+
+    event.listen(db, "before_commit", disk_full)
+    with pytest.raises(RuntimeError, match="disk full"):
+        anchorer.submit()
+    event.remove(db, "before_commit", disk_full)
+    assert submissions(db) == [] and checkpoints(db) == []
+    nonce = chain.client.w3.eth.get_transaction_count(chain.account.address)
+    report = anchorer.run()  # the same nonce again: no gap that would hold every later transaction back
+    assert report.submitted is not None and report.submitted["nonce"] == nonce and report.confirmed
+
+
+def test_stale_waiting_checkpoints_are_dropped_and_an_altered_log_is_refused(chain) -> None:  # type: ignore[no-untyped-def]
+    """Checkpoints waiting to be anchored again that an anchored one covers (size 1) or that lie past the log
+    (size 9) are dropped at the next submit; one whose root the log no longer gives means the database was
+    altered: nothing is anchored."""
+    db = chain.database()
+    ingest(db, 2)
+    anchorer = chain.anchorer(db)
+    anchorer.run()
+    ingest(db, 1)
+
+    def waiting(size: int, root: bytes) -> None:
+        with transaction(db) as s:
+            log = MerkleLog(s).by_fonds("Z001")
+            s.add(Checkpoint(log_pk=log.id, tree_size=size, root=root, previous_size=0,
+                             status=CheckpointStatus.PENDING))  # fmt: skip
+
+    def root_at(size: int) -> bytes:
+        with db() as s:
+            merkle = MerkleLog(s)
+            return merkle.root(merkle.by_fonds("Z001"), size)
+
+    waiting(1, b"\x01" * 32)
+    waiting(9, b"\x09" * 32)
+    report = anchorer.run()
+    assert [c["tree_size"] for c in report.checkpoints] == [3]
+    assert checkpoints(db) == [(2, "CONFIRMED"), (3, "CONFIRMED")]
+
+    ingest(db, 2)
+    waiting(5, root_at(5))  # two lost ones, stored out of order: anchored in size order
+    waiting(4, root_at(4))
+    report = anchorer.run()
+    assert [c["tree_size"] for c in report.checkpoints] == [4, 5]
+    assert checkpoints(db) == [(2, "CONFIRMED"), (3, "CONFIRMED"), (4, "CONFIRMED"), (5, "CONFIRMED")]
+
+    ingest(db, 1)
+    waiting(6, b"\x07" * 32)  # "lost in a rollback" with a root the log does not give at size 6
+    with pytest.raises(LogDiverged) as info:
+        anchorer.run()
+    assert str(info.value) == (
+        f"fonds Z001: the log's root at size 6 is {root_at(6).hex()}, not the {'07' * 32} it had when first "
+        "anchored: the database was altered"
+    )
+    assert checkpoints(db)[-1] == (6, "PENDING") and len(submissions(db)) == 3
+
+
 def test_naive_utc_reads_aware_times_in_utc_and_leaves_naive_ones(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Under a local time zone that is not UTC (a server in China): an aware time is converted to UTC, and a
     naive one (SQLite returns them so) is already UTC and left as it is."""
