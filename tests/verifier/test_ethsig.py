@@ -169,3 +169,14 @@ def test_upper_case_hex_and_v_of_either_form_recover_the_signer() -> None:
     assert recover_personal_signer(MESSAGE, "0x" + raw.hex().upper()) == expected
     assert recover_personal_signer(MESSAGE, _with(r, s, v - 27)) == expected
     assert recover_personal_signer(MESSAGE, _with(r, s, (v - 27) ^ 1)) != expected  # the other recovery id
+
+
+def test_a_signature_that_recovers_the_point_at_infinity_is_refused() -> None:
+    """Q = r⁻¹(sR - eG) is the point at infinity when sR = eG: with R = G (r = G's x, whose y is even: recovery
+    id 0), s = 1 and e = 1. The last addition is then G + (-G), which must give infinity, not a doubling."""
+    from verifier.ethsig import recover_public_key
+
+    gx = 0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798
+    with pytest.raises(SignatureError) as info:
+        recover_public_key((1).to_bytes(32, "big"), gx, 1, 0)
+    assert str(info.value) == "signature recovers the point at infinity"
