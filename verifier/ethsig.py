@@ -48,7 +48,7 @@ _ROTATIONS = (
 
 
 def _rol(value: int, shift: int) -> int:
-    return ((value << shift) | (value >> (64 - shift))) & _MASK64 if shift else value
+    return ((value << shift) | (value >> (64 - shift))) & _MASK64  # (shift 0: value >> 64 is 0)
 
 
 def _keccak_f(a: list[int]) -> None:

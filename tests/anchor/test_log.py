@@ -10,8 +10,8 @@ import pytest
 from anchor.db import make_engine, make_session_factory, transaction
 from anchor.log import LogNotFound, MerkleLog, TreeSizeError
 from node.core.db import migrate
-from verifier.merkle import root_of, verify_consistency, verify_inclusion
-from verifier.records import new_record, record_leaf_hash
+from verifier.merkle import EMPTY_ROOT, root_of, verify_consistency, verify_inclusion
+from verifier.records import canonical_bytes, new_record, record_leaf_hash
 
 
 def _record(i: int) -> dict:
@@ -113,6 +113,32 @@ def test_out_of_range_requests_are_refused(sessions) -> None:  # type: ignore[no
         with pytest.raises(TreeSizeError, match=r"^log Z001 has no leaf 4$"):
             merkle.entry(log, 4)
         assert merkle.record(log, 3)["item_id"] == f"{3:032x}"
+
+
+
+def test_the_empty_tree_and_trivial_proofs_of_a_grown_log(sessions) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for i in range(3):
+            merkle.append("Z001", _record(i))
+        log = merkle.by_fonds("Z001")
+        assert merkle.root(log, 0) == EMPTY_ROOT
+        assert merkle.consistency_proof(log, 0, 3) == merkle.consistency_proof(log, 2, 2) == []
+
+
+def test_each_leaf_row_carries_its_record_type_and_item(sessions) -> None:  # type: ignore[no-untyped-def]
+    """The log_entries columns records are looked up by: the record's type, and its item id when it has a
+    textual one (an audit record has none; a record without a type is stored with an empty one)."""
+    records = [_record(7), {"type": "audit.event", "seq": 1}, {"item_id": 5, "note": "no type"}]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for record in records:
+            merkle.append("Z001", record)
+        log = merkle.by_fonds("Z001")
+        rows = [merkle.entry(log, i) for i in range(3)]
+        expected = [("item.ingested", f"{7:032x}"), ("audit.event", None), ("", None)]
+        assert [(r.type, r.item_id) for r in rows] == expected
+        assert [r.record for r in rows] == [canonical_bytes(record).decode() for record in records]
 
 
 def test_random_large_sizes(sessions) -> None:  # type: ignore[no-untyped-def]
