@@ -141,6 +141,42 @@ def test_each_leaf_row_carries_its_record_type_and_item(sessions) -> None:  # ty
         assert [r.record for r in rows] == [canonical_bytes(record).decode() for record in records]
 
 
+
+def test_two_logs_never_lend_each_other_subtree_hashes(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Both logs have subtrees at the same (level, index): each root is built from its own log's nodes."""
+    a = [_record(i) for i in range(7)]
+    b = [_record(100 + i) for i in range(7)]
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for ra, rb in zip(a, b, strict=True):
+            merkle.append("Z001", ra)
+            merkle.append("Z002", rb)
+        for fonds, records in (("Z001", a), ("Z002", b)):
+            log = merkle.by_fonds(fonds)
+            assert merkle.root(log) == root_of([record_leaf_hash(r) for r in records])
+
+
+def test_missing_subtree_hashes_are_reported_as_damage(sessions) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import delete
+
+    from anchor import proofs
+    from anchor.models import MerkleNode
+
+    with transaction(sessions) as s:
+        merkle = MerkleLog(s)
+        for i in range(15):
+            merkle.append("Z001", _record(i))
+        log = merkle.by_fonds("Z001")
+        cover = proofs.cover(0, 15)  # the root of 15 leaves needs these 4 subtrees (8 + 4 + 2 + 1)
+        assert len(cover) == 4
+        for node in cover:
+            s.execute(delete(MerkleNode).where(MerkleNode.log_pk == log.id, MerkleNode.level == node.level,
+                                               MerkleNode.index == node.index))  # fmt: skip
+        with pytest.raises(TreeSizeError) as info:
+            merkle.root(log, 15)
+        assert str(info.value) == f"log storage lacks subtree hashes {cover[:3]}: database damaged?"
+
+
 def test_random_large_sizes(sessions) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(7)
     n = 1500
