@@ -88,7 +88,7 @@ def metadata_digest(metadata: dict) -> str:
 
 def format_time(time: datetime) -> str:
     """UTC, seconds precision: "YYYY-MM-DDTHH:MM:SSZ". Naive datetimes are refused as ambiguous."""
-    if not isinstance(time, datetime) or time.tzinfo is None or time.utcoffset() is None:
+    if not isinstance(time, datetime) or time.utcoffset() is None:  # (None for a naive time too)
         raise RecordError("time must be a timezone-aware datetime")
     return time.astimezone(UTC).strftime(TIME_FORMAT)
 
