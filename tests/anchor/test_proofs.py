@@ -176,5 +176,27 @@ def test_bad_arguments(func, args, message) -> None:  # type: ignore[no-untyped-
 
 
 def test_missing_node_is_reported() -> None:
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError) as info:  # the root of 5 leaves folds [0, 4) and [4, 5)
         proofs.root(5, lambda ids: {})
+    assert str(info.value) == "store is missing 2 node hashes, first NodeId(level=2, index=0)"
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0, 0, []),
+        (3, 3, []),
+        (0, 13, [(3, 0), (2, 2), (0, 12)]),  # [0, 8) [8, 12) [12, 13)
+        (2, 16, [(1, 1), (2, 1), (3, 1)]),  # [2, 4) [4, 8) [8, 16): a start's alignment bounds the subtree
+        (6, 16, [(1, 3), (3, 1)]),  # [6, 8) [8, 16)
+        (5, 13, [(0, 5), (1, 3), (2, 2), (0, 12)]),  # [5, 6) [6, 8) [8, 12) [12, 13)
+    ],
+)
+def test_cover_of_any_range_is_its_aligned_subtrees(lo: int, hi: int, expected: list[tuple[int, int]]) -> None:
+    assert proofs.cover(lo, hi) == [NodeId(level, index) for level, index in expected]
+
+
+def test_cover_refuses_a_backward_range() -> None:
+    with pytest.raises(ValueError) as info:
+        proofs.cover(5, 4)
+    assert str(info.value) == "bad leaf range [5, 4)"
