@@ -39,7 +39,7 @@ class MerkleLog:
     def get_or_create(self, fonds_code: str) -> Log:
         log = self.session.scalar(select(Log).where(Log.fonds_code == fonds_code).with_for_update())
         if log is None:
-            log = Log(fonds_code=fonds_code, log_id=log_id_for_fonds(fonds_code), size=0)
+            log = Log(fonds_code=fonds_code, log_id=log_id_for_fonds(fonds_code))  # size: the model's 0
             self.session.add(log)
             self.session.flush()
         return log

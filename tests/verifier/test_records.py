@@ -187,3 +187,23 @@ def test_new_record_refuses_naive_time_and_bad_nonce() -> None:
 
 def test_record_error_is_a_verifier_error() -> None:
     assert issubclass(RecordError, VerifierError)
+
+
+def test_log_id_refuses_an_empty_or_non_text_fonds_code() -> None:
+    for code in ("", None, 7):
+        with pytest.raises(RecordError) as info:
+            records.log_id_for_fonds(code)  # type: ignore[arg-type]
+        assert str(info.value) == f"fonds code must be a non-empty string, got {code!r}"
+
+
+def test_record_times_are_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "CST-8")  # a server in China
+    time.tzset()
+    try:
+        beijing = datetime(2026, 11, 25, 16, 0, tzinfo=timezone(timedelta(hours=8)))
+        assert records.format_time(beijing) == "2026-11-25T08:00:00Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
