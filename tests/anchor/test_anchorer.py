@@ -413,6 +413,19 @@ class Chain:
         self.engines.append(engine)
         return make_session_factory(engine)
 
+    def copy(self, name: str = "node", to: str = "copy", *, never_anchored: bool = False) -> Any:
+        """A copy of a node's database (a restored backup, a second copy of the node); `never_anchored`:
+        without its checkpoints and submissions."""
+        for engine in self.engines:
+            engine.dispose()
+        shutil.copy(self.tmp / f"{name}.db", self.tmp / f"{to}.db")
+        copy = self.open(to)
+        if never_anchored:
+            with transaction(copy) as s:
+                for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
+                    s.delete(row)
+        return copy
+
     def second_anchorer_key(self) -> Any:
         """Another node key with the anchorer role (granted by the system admin, as in production)."""
         key = Account.create()
@@ -773,13 +786,7 @@ def test_anchor_block_replaced_and_root_gone_is_a_loss_then_a_later_checkpoint_i
     anchorer.run()
     (first,) = submissions(db)
     ingest(db, 1)
-    for engine in chain.engines:
-        engine.dispose()
-    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
-    copy = chain.open("copy")
-    with transaction(copy) as s:  # the copy never anchored
-        for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
-            s.delete(row)
+    copy = chain.copy(never_anchored=True)
     chain.tester.revert_to_snapshot(snapshot)
     chain.tester.mine_blocks(2)
     chain.client.nonce_manager(chain.account.address).resync()
@@ -887,10 +894,7 @@ def test_adoption_takes_this_logs_transaction_among_others_in_its_block(chain) -
     the transaction was prepared for.)"""
     db = chain.database("node")
     ingest(db, 2, "A001")
-    for engine in chain.engines:
-        engine.dispose()
-    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")  # a copy that never anchored
-    copy = chain.open("copy")
+    copy = chain.copy()  # made before this node anchors: it never anchored
     other = chain.database("other")
     ingest(other, 2, "B001")
     their_key = chain.second_anchorer_key()  # py-evm's pool takes one pending nonce per sender
@@ -923,10 +927,7 @@ def test_adoption_of_two_logs_from_one_transaction_keeps_everything_else(chain) 
     chain.anchorer(db).run()  # A001@1, B001@2
     ingest(db, 1, "A001")
     ingest(db, 1, "B001")
-    for engine in chain.engines:
-        engine.dispose()
-    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
-    copy = chain.open("copy")
+    copy = chain.copy()
     chain.anchorer(copy).run()  # A001@2, B001@3: one anchorMany this node does not know of
     (_, theirs) = submissions(copy)
     ingest(db, 1, "A001")
@@ -964,13 +965,7 @@ def test_anchor_block_beyond_the_chains_height_is_a_loss_with_no_hash(chain) -> 
     chain.anchorer(db).run()
     (first,) = submissions(db)
     ingest(db, 1)
-    for engine in chain.engines:
-        engine.dispose()
-    shutil.copy(chain.tmp / "node.db", chain.tmp / "copy.db")
-    copy = chain.open("copy")
-    with transaction(copy) as s:  # the copy never anchored
-        for row in (*s.scalars(select(Checkpoint)), *s.scalars(select(Submission))):
-            s.delete(row)
+    copy = chain.copy(never_anchored=True)
     chain.tester.revert_to_snapshot(snapshot)
     chain.client.nonce_manager(chain.account.address).resync()
     chain.anchorer(copy).run()
