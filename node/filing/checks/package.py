@@ -58,9 +58,10 @@ class LoadedPackage:
         self.close()
 
 
-# What zipfile raises for a member whose compression method it cannot read (deflate64, ...): such a package is
-# refused as unreadable, like a corrupt one. (zipfile's own choice of exception, not an unfinished function.)
-UnsupportedCompression = NotImplementedError
+# The compression methods zipfile reads; a member in another (deflate64, PPMd ...) is refused before anything is
+# written, as unreadable.
+READABLE_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                        zipfile.ZIP_LZMA: "lzma"}  # fmt: skip
 
 def load_package(path: str | Path, *, tmp_root: Path | None = None, limits: ZipLimits | None = None) -> LoadedPackage:
     """A directory or ZIP package. A ZIP is expanded under `tmp_root` (the system's temp dir when None)
@@ -112,6 +113,11 @@ def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> P
                 raise PackageError(f"ZIP entry {i.filename!r} is a symbolic link")
             if i.flag_bits & 0x1:
                 raise PackageError(f"ZIP entry {i.filename!r} is encrypted: the package cannot be opened")
+            if i.compress_type not in READABLE_COMPRESSION:
+                raise PackageError(
+                    f"ZIP entry {i.filename!r} uses compression method {i.compress_type}, which cannot be read "
+                    f"(use one of: {', '.join(READABLE_COMPRESSION.values())})"
+                )
         written = 0
         for i in infos:
             target = dest / PurePosixPath(i.filename)
@@ -124,7 +130,7 @@ def _safe_extract(zpath: Path, dest: Path, limits: ZipLimits | None = None) -> P
                     written += copy_member(zf, i, out, limits)
             except ZipBomb as exc:
                 raise PackageError(f"refused (decompression bomb): {exc}") from exc
-            except (ZipCorrupt, UnsupportedCompression) as exc:
+            except ZipCorrupt as exc:
                 raise PackageError(str(exc)) from exc
             if written > limits.max_total_bytes:
                 raise PackageError(f"refused (decompression bomb): the ZIP inflates past {limits.max_total_bytes}")

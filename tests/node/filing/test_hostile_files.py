@@ -661,8 +661,8 @@ def test_a_large_ole_file_is_identified_without_reading_it_whole(tmp_path: Path)
 
 
 def test_a_member_in_a_compression_method_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
-    """Deflate64 (method 9) and the like: zipfile raises NotImplementedError; the package is refused as
-    unreadable (PackageError), nothing half-extracted stays behind."""
+    """Deflate64 (method 9) and the like, which zipfile cannot read: the package is refused as unreadable
+    (PackageError) before anything is written."""
     import zipfile as zf
 
     from node.core.errors import PackageError
@@ -678,6 +678,10 @@ def test_a_member_in_a_compression_method_zipfile_cannot_read_is_refused(tmp_pat
     path.write_bytes(bytes(raw))
     work = tmp_path / "work"
     work.mkdir()
-    with pytest.raises(PackageError, match="compression method"):
+    with pytest.raises(PackageError, match="compression method") as info:
         load_package(path, tmp_root=work)
+    assert str(info.value) == (
+        "ZIP entry 'pkg/manifest.csv' uses compression method 9, which cannot be read "
+        "(use one of: stored, deflate, bzip2, lzma)"
+    )
     assert list(work.iterdir()) == []
